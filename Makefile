@@ -1,0 +1,36 @@
+# Everything a fresh clone needs, from Python 3.11 and pip alone.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==26.3"
+
+$(STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)  ## Run the pipeline once on the bundled sample feed and print delivered alerts.
+	$(BIN)/tripwire demo --log-level WARNING
+
+test: lint typecheck pytest  ## The whole test suite: ruff, mypy, pytest (slow tests included).
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared services tripwire bench
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## Every benchmark under bench/, one report.
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tripwire

@@ -1,0 +1,1 @@
+"""Tripwire's services. Each imports ``shared`` and never another service."""

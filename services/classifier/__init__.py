@@ -1,0 +1,1 @@
+"""The classifier: scores items against topics with keywords and sentence embeddings, publishes alerts."""

@@ -1,0 +1,87 @@
+"""The classifier service: read items in micro-batches, score them, publish alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from services.classifier.scoring import Scorer, TopicScore
+from shared.clock import Clock, SystemClock
+from shared.config import TripwireConfig
+from shared.health import HealthState
+from shared.logging import get_logger
+from shared.schemas import Alert, Item, SchemaError
+from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+
+GROUP = "classifier"
+log = get_logger(__name__)
+
+
+def alert_id(item_id: str, topic: str) -> str:
+    """Stable id of the alert for one (item, topic): scoring the same item again gives the same id."""
+    return hashlib.sha256(f"{item_id}\x00{topic}".encode()).hexdigest()[:32]
+
+
+class Classifier:
+    """Consumes the items stream and publishes alerts."""
+
+    def __init__(
+        self,
+        config: TripwireConfig,
+        redis: Redis,
+        scorer: Scorer,
+        consumer_name: str,
+        *,
+        clock: Clock | None = None,
+        health: HealthState | None = None,
+    ) -> None:
+        self.config, self.redis, self.scorer = config, redis, scorer
+        self.clock = clock or SystemClock()
+        self.health = health or HealthState()
+        self.names = StreamNames(config.redis.stream_prefix)
+        self.consumer = StreamConsumer(
+            redis, self.names.items, GROUP, consumer_name, count=config.classifier.batch_size, block_ms=1000
+        )
+
+    async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
+        """Score a batch of entries and publish their alerts; returns the ids to ack."""
+        items, done = [], []
+        for entry in entries:
+            if entry.data is None:
+                log.warning("entry_trimmed", stream=self.names.items, entry_id=entry.id)
+                done.append(entry.id)
+                continue
+            try:
+                items.append((entry.id, Item.from_json(entry.data)))
+            except SchemaError as exc:
+                log.error("entry_invalid", stream=self.names.items, entry_id=entry.id, error=str(exc))
+                done.append(entry.id)
+        if items:
+            scores = await asyncio.to_thread(self.scorer.score_items, [item for _, item in items])
+            await self._publish_alerts([item for _, item in items], scores)
+            done += [entry_id for entry_id, _ in items]
+        self.health.beat()
+        return done
+
+    async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]]) -> None:
+        now = self.clock.now()
+        pipe = self.redis.pipeline(transaction=False)
+        for item, topic_scores in zip(items, scores, strict=True):
+            for result in topic_scores:
+                if not result.matched:
+                    continue
+                alert = Alert(
+                    id=alert_id(item.id, result.topic), item=item, topic=result.topic,
+                    score=result.score, reasons=result.reasons, created_at=now,
+                )  # fmt: skip
+                pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen)
+                log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
+        await pipe.execute()
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
+        """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
+        await ensure_group(self.redis, self.names.items, GROUP)
+        return await consume(self.consumer, self.handle, stop, drain=drain)

@@ -1,0 +1,71 @@
+"""Turning feedparser entries into Items: stable ids, plain-text summaries, UTC dates."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from shared.schemas import FeedRef, Item
+
+MAX_SUMMARY_CHARS = 2000
+MAX_TITLE_CHARS = 500
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+_TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_medium|at_campaign)$", re.IGNORECASE)
+
+
+def plain_text(markup: str, limit: int) -> str:
+    """Strip tags, decode entities, collapse whitespace, cap at ``limit`` characters."""
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", markup))).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def canonical_link(link: str) -> str:
+    """Scheme and host lowercased, fragment and tracking parameters dropped."""
+    parts = urlsplit(link.strip())
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+
+
+def entry_id(entry: Any) -> str:
+    """Stable id: the guid/id, else the canonical link, else a hash of title and date."""
+    raw = entry.get("id") or entry.get("guid")
+    if raw and str(raw).strip():
+        basis = "guid:" + str(raw).strip()
+    elif entry.get("link"):
+        basis = "link:" + canonical_link(str(entry["link"]))
+    else:
+        basis = "title:" + str(entry.get("title", "")) + "|" + str(entry.get("published", entry.get("updated", "")))
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def entry_published(entry: Any) -> datetime | None:
+    """The entry's published (else updated) time in UTC, or None."""
+    for key in ("published_parsed", "updated_parsed"):
+        parsed = entry.get(key)
+        if parsed:
+            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    return None
+
+
+def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime) -> Item | None:
+    """An Item for one feed entry, or None for an entry with neither title nor summary."""
+    title = plain_text(str(entry.get("title", "")), MAX_TITLE_CHARS)
+    summary = plain_text(str(entry.get("summary", "") or entry.get("description", "")), MAX_SUMMARY_CHARS)
+    if not title and not summary:
+        return None
+    link = entry.get("link")
+    return Item(
+        id=entry_id(entry),
+        feed=feed,
+        title=title or summary[:MAX_TITLE_CHARS],
+        summary=summary,
+        link=str(link) if link else None,
+        published=entry_published(entry),
+        fetched_at=fetched_at,
+    )

@@ -1,0 +1,30 @@
+"""Tripwire's configuration: one validated YAML file plus REDIS_URL from the environment."""
+
+from shared.config.durations import Duration, parse_duration
+from shared.config.feeds import FeedConfig, PollerSettings
+from shared.config.loader import ConfigError, load_config_file, load_settings, parse_config, resolve_config_path
+from shared.config.model import HealthSettings, NetworkSettings, RedisSettings, Settings, TripwireConfig
+from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
+from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig
+
+__all__ = [
+    "ClassifierSettings",
+    "ConfigError",
+    "Duration",
+    "FeedConfig",
+    "HealthSettings",
+    "KeywordRules",
+    "NetworkSettings",
+    "NotifierSettings",
+    "PollerSettings",
+    "RedisSettings",
+    "Settings",
+    "SubscriptionConfig",
+    "TopicConfig",
+    "TripwireConfig",
+    "load_config_file",
+    "load_settings",
+    "parse_config",
+    "parse_duration",
+    "resolve_config_path",
+]

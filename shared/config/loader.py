@@ -1,0 +1,120 @@
+"""Reads, expands and validates the config file; the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr, ValidationError
+
+from shared.config.expand import MissingVariable, expand_tree
+from shared.config.model import Settings, TripwireConfig
+
+DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
+# Field names whose values are never echoed back in an error message.
+_SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names the file, the field, the value and what to do."""
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--config`` if given, else TRIPWIRE_CONFIG, else config/tripwire.yaml."""
+    env = os.environ if environ is None else environ
+    return Path(cli_path or env.get("TRIPWIRE_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(
+    cli_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    consumer_name: str | None = None,
+) -> Settings:
+    """Load the config file named by ``--config``/TRIPWIRE_CONFIG and the environment's REDIS_URL."""
+    env = os.environ if environ is None else environ
+    path = resolve_config_path(cli_path, env)
+    config = load_config_file(path, env)
+    redis_url = env.get("REDIS_URL") or None
+    name = consumer_name or env.get("TRIPWIRE_CONSUMER") or socket.gethostname()
+    return Settings(
+        config=config,
+        config_path=path,
+        redis_url=SecretStr(redis_url) if redis_url else None,
+        consumer_name=name,
+    )
+
+
+def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> TripwireConfig:
+    """Parse, expand and validate one YAML config file."""
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; pass --config PATH or set TRIPWIRE_CONFIG") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
+    return parse_config(text, str(path), env)
+
+
+def parse_config(text: str, source: str, environ: Mapping[str, str]) -> TripwireConfig:
+    """Validate config text; ``source`` names it in error messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections (feeds, topics, subscriptions, ...)")
+    try:
+        expanded = expand_tree(raw, environ)
+    except MissingVariable as exc:
+        field = _format_loc(exc.path)
+        raise ConfigError(
+            f"{source}: {field}: environment variable {exc.name} is not set; "
+            f"set it, or write ${{{exc.name}:-default}} to make it optional"
+        ) from None
+    try:
+        return TripwireConfig.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        field = _format_loc(loc) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{source}: {field}: unknown field; check its spelling against the configuration reference")
+            continue
+        value = _describe_value(loc, error.get("input"))
+        lines.append(f"{source}: {field}: {value}{message}")
+    return "\n".join(lines)
+
+
+def _describe_value(loc: tuple[Any, ...], value: Any) -> str:
+    if any(str(part) in _SECRET_FIELDS for part in loc):
+        return "value hidden (secret): "
+    if isinstance(value, dict | list) or value is None:
+        return ""
+    text = repr(value)
+    return f"{text[:80]}{'…' if len(text) > 80 else ''} is not valid: "
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,87 @@
+"""The root of the config file, and the settings that come from the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from shared.config.feeds import FeedConfig, PollerSettings
+from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
+from shared.config.topics import ClassifierSettings, TopicConfig
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class RedisSettings(BaseModel):
+    """Stream names and bounds (the server address comes from REDIS_URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream_prefix: str = Field(default="tripwire:", description="Prefix of every key Tripwire writes.")
+    maxlen: int = Field(default=100_000, ge=1000, description="Approximate cap on each stream's length.")
+
+
+class NetworkSettings(BaseModel):
+    """Outbound request policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_private: list[IPNetwork] = Field(
+        default_factory=list, description="Private networks outbound requests may reach (e.g. 127.0.0.0/8)."
+    )
+
+
+class HealthSettings(BaseModel):
+    """Where each service serves /healthz and /metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Bind address; 0.0.0.0 inside a container.")
+    poller_port: int = Field(default=9101, ge=0, le=65535)
+    classifier_port: int = Field(default=9102, ge=0, le=65535)
+    notifier_port: int = Field(default=9103, ge=0, le=65535)
+
+
+class TripwireConfig(BaseModel):
+    """Everything in tripwire.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(default=Path(".tripwire"), description="Where the embedded Redis keeps its data.")
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    poller: PollerSettings = Field(default_factory=PollerSettings)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    topics: dict[str, TopicConfig] = Field(default_factory=dict)
+    notifier: NotifierSettings = Field(default_factory=NotifierSettings)
+    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> TripwireConfig:
+        names = [sub.name for sub in self.subscriptions]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"subscription names must be unique; repeated: {', '.join(duplicates)}")
+        for sub in self.subscriptions:
+            unknown = [topic for topic in sub.topics if topic not in self.topics]
+            if unknown:
+                raise ValueError(
+                    f"subscription {sub.name!r} names unknown topic(s) {', '.join(unknown)}; "
+                    f"known topics: {', '.join(self.topics) or 'none'}"
+                )
+        return self
+
+
+class Settings(BaseModel):
+    """The validated config file plus what the environment adds (Redis address, consumer name)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    config: TripwireConfig
+    config_path: Path
+    redis_url: SecretStr | None = None
+    consumer_name: str

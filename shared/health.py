@@ -1,0 +1,108 @@
+"""``/healthz`` and ``/metrics`` on a small HTTP server thread, independent of the service's event loop.
+
+The loop proves it is alive by calling ``beat()``; Redis reachability is recorded by whoever last
+talked to Redis. ``/healthz`` answers 200 only when both are fresh, so an orchestrator restarts a
+service whose loop is stuck or whose Redis is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class HealthState:
+    """Liveness of one service's loop and of its Redis connection."""
+
+    def __init__(self, stale_after: float = 60.0) -> None:
+        self.stale_after = stale_after
+        self._last_beat = time.monotonic()
+        self._redis_ok = False
+        self._lock = threading.Lock()
+
+    def beat(self, redis_ok: bool = True) -> None:
+        """The loop ran an iteration; ``redis_ok`` says whether Redis answered in it."""
+        with self._lock:
+            self._last_beat = time.monotonic()
+            self._redis_ok = redis_ok
+
+    def set_redis_ok(self, ok: bool) -> None:
+        """Record whether Redis answered the last command."""
+        with self._lock:
+            self._redis_ok = ok
+
+    def status(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details) for the /healthz answer."""
+        with self._lock:
+            age = time.monotonic() - self._last_beat
+            details = {"redis": self._redis_ok, "loop_age_seconds": round(age, 1)}
+            return self._redis_ok and age < self.stale_after, details
+
+
+class HealthServer:
+    """Serves /healthz and /metrics for a set of HealthStates (one per service in the process)."""
+
+    def __init__(
+        self, host: str, port: int, states: dict[str, HealthState], registry: CollectorRegistry = REGISTRY
+    ) -> None:
+        self.states, self.registry = states, registry
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started on port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        """Start serving in a background thread."""
+        self._thread.start()
+        log.info("health_server_started", host=self._server.server_address[0], port=self.port)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Combined health of every service in this process."""
+        results = {name: state.status() for name, state in self.states.items()}
+        healthy = all(ok for ok, _ in results.values())
+        return healthy, {name: details for name, (_ok, details) in results.items()}
+
+
+def _make_handler(server: HealthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/metrics":
+                self._send(200, generate_latest(server.registry), CONTENT_TYPE_LATEST)
+            elif self.path.split("?")[0] == "/healthz":
+                ok, details = server.health()
+                body = json.dumps({"ok": ok, "services": details}).encode()
+                self._send(200 if ok else 503, body, "application/json")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # Probes hit this every few seconds; access lines would drown the service's own log.
+
+    return Handler

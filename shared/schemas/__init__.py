@@ -1,0 +1,20 @@
+"""Message schemas of the Redis streams: the contract between services and for outside consumers.
+
+Every entry holds one JSON document under the field ``data`` with a schema version ``v``. A change that
+adds an optional field keeps ``v``; anything else bumps it, and readers reject versions they do not know.
+"""
+
+from shared.schemas.alerts import Alert, AlertsMessage, FeedHealthEvent, Reasons, parse_alerts_message
+from shared.schemas.items import FeedRef, Item
+from shared.schemas.versioning import SchemaError
+
+__all__ = [
+    "Alert",
+    "AlertsMessage",
+    "FeedHealthEvent",
+    "FeedRef",
+    "Item",
+    "Reasons",
+    "SchemaError",
+    "parse_alerts_message",
+]

@@ -1,0 +1,61 @@
+"""The alerts stream: matched items with their reasons, and feed health events (classifier/poller -> notifier)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.schemas.items import FeedRef, Item
+from shared.schemas.versioning import Message, parse_document
+
+
+class Reasons(BaseModel):
+    """Why an item matched a topic, in terms an analyst can check."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    score: float
+    threshold: float
+    keywords: list[str] = Field(default_factory=list, description="Keyword terms found in the item.")
+    nearest_example: str | None = Field(default=None, description="The topic example most like the item.")
+    example_similarity: float | None = None
+    best_sentence: str | None = Field(default=None, description="The item's sentence that matched best.")
+    sentence_similarity: float | None = None
+    counter_example: str | None = Field(default=None, description="The nearest near-miss example, if it weighed in.")
+    counter_similarity: float | None = None
+
+
+class Alert(Message):
+    """An item that scored at or above a topic's threshold."""
+
+    v: Literal[1] = 1
+    type: Literal["alert"] = "alert"
+    id: str = Field(description="Stable for one (item, topic): re-scoring the same item gives the same id.")
+    item: Item
+    topic: str
+    score: float
+    reasons: Reasons
+    created_at: AwareDatetime
+
+
+class FeedHealthEvent(Message):
+    """A feed started failing, went stale, or recovered."""
+
+    v: Literal[1] = 1
+    type: Literal["feed_health"] = "feed_health"
+    id: str
+    feed: FeedRef
+    status: Literal["failing", "stale", "recovered"]
+    message: str
+    consecutive_failures: int = 0
+    created_at: AwareDatetime
+
+
+AlertsMessage = Annotated[Alert | FeedHealthEvent, Field(discriminator="type")]
+_ALERTS_MESSAGE: TypeAdapter[Alert | FeedHealthEvent] = TypeAdapter(AlertsMessage)
+
+
+def parse_alerts_message(data: str | bytes) -> Alert | FeedHealthEvent:
+    """Parse an alerts-stream document of either type."""
+    return parse_document(_ALERTS_MESSAGE, data, "alerts message")

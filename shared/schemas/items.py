@@ -1,0 +1,44 @@
+"""The items stream: one news item the poller found (poller -> classifier)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+
+from shared.schemas.versioning import Message, parse_document
+
+
+class FeedRef(BaseModel):
+    """The feed an item came from."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    url: str
+    title: str | None = None
+
+
+class Item(Message):
+    """A news item, as published to ``<prefix>items``."""
+
+    v: Literal[1] = 1
+    id: str
+    feed: FeedRef
+    title: str
+    summary: str = ""
+    link: str | None = None
+    published: AwareDatetime | None = None
+    fetched_at: AwareDatetime
+
+    @property
+    def text(self) -> str:
+        """Title and summary, the text that is scored."""
+        return f"{self.title}. {self.summary}".strip(". ") if self.summary else self.title
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Item:
+        """Parse an items-stream document."""
+        return parse_document(_ITEM, data, "item")
+
+
+_ITEM: TypeAdapter[Item] = TypeAdapter(Item)

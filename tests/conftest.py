@@ -1,0 +1,46 @@
+"""Fixtures with real parts: a Redis server on a free loopback port, HTTP servers on 127.0.0.1, the real model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from shared.config import TripwireConfig
+from shared.redis_server import RedisServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session, on a free port on 127.0.0.1 (never 6379)."""
+    with RedisServer(appendonly=False) as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """An async client on a flushed database."""
+    client = Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2, loaded once per session."""
+    from services.classifier.embedder import SentenceEmbedder
+
+    return SentenceEmbedder()
+
+
+@pytest.fixture(scope="session")
+def default_config() -> TripwireConfig:
+    """The shipped config/tripwire.yaml, with no environment set."""
+    from shared.config import load_config_file
+
+    return load_config_file(REPO_ROOT / "config" / "tripwire.yaml", {})

@@ -1,0 +1,82 @@
+"""Config loading: expansion, validation messages naming file, field and value, secrets never echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, load_config_file, load_settings, parse_config
+
+MINIMAL = """
+topics:
+  t1:
+    examples: ["an example"]
+subscriptions:
+  - name: s1
+    type: webhook
+    url: ${HOOK_URL}
+    secret: ${HOOK_SECRET:-}
+    topics: [t1]
+"""
+
+
+def test_env_expansion_and_defaults():
+    config = parse_config(MINIMAL, "x.yaml", {"HOOK_URL": "https://hooks.example/abc"})
+    sub = config.subscriptions[0]
+    assert sub.url.get_secret_value() == "https://hooks.example/abc"
+    assert sub.secret is not None and sub.secret.get_secret_value() == ""
+
+
+def test_missing_variable_names_file_field_and_variable():
+    with pytest.raises(ConfigError) as err:
+        parse_config(MINIMAL, "x.yaml", {})
+    assert str(err.value).startswith("x.yaml: subscriptions[0].url: environment variable HOOK_URL is not set")
+
+
+def test_bad_value_names_file_field_and_value():
+    text = MINIMAL.replace("topics: [t1]", "topics: [t1]\n    min_score: 1.5")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "x.yaml", {"HOOK_URL": "u"})
+    assert "x.yaml: subscriptions[0].min_score: 1.5 is not valid" in str(err.value)
+
+
+def test_unknown_topic_and_unknown_field():
+    with pytest.raises(ConfigError, match="unknown topic"):
+        parse_config(MINIMAL.replace("topics: [t1]", "topics: [nope]"), "x.yaml", {"HOOK_URL": "u"})
+    with pytest.raises(ConfigError, match=r"feeds\[0\]\.urll: unknown field"):
+        parse_config("feeds:\n  - urll: http://a/\n", "x.yaml", {})
+
+
+def test_secret_values_are_never_echoed():
+    text = MINIMAL.replace("type: webhook", "type: pigeon")
+    secret_url = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text.replace("${HOOK_URL}", secret_url), "x.yaml", {})
+    assert "SECRETSECRET" not in str(err.value)
+    bad_url = MINIMAL.replace("url: ${HOOK_URL}", "url: [1, 2]")
+    with pytest.raises(ConfigError) as err2:
+        parse_config(bad_url, "x.yaml", {})
+    assert "value hidden" in str(err2.value)
+    config = parse_config(MINIMAL, "x.yaml", {"HOOK_URL": secret_url})
+    assert "SECRETSECRET" not in repr(config) and "SECRETSECRET" not in str(config.model_dump())
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 2"):
+        parse_config("a: 1\n  b: [", "x.yaml", {})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config_file(tmp_path / "none.yaml", {})
+
+
+def test_settings_read_redis_url_and_config_path(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("feeds: []\n")
+    settings = load_settings(None, {"TRIPWIRE_CONFIG": str(path), "REDIS_URL": "redis://:Hunter2Pass@127.0.0.1:1/0"})
+    assert settings.config_path == path
+    assert settings.redis_url is not None and "Hunter2Pass" not in repr(settings)
+
+
+def test_shipped_config_loads_with_empty_environment(default_config):
+    assert set(default_config.topics) == {"us_russia_standoff", "joint_patrol"}
+    assert default_config.feeds and all(not sub.has_url for sub in default_config.subscriptions)
