@@ -1,0 +1,43 @@
+"""Every Prometheus metric Tripwire exports, defined once so names and labels stay consistent.
+
+Labels never carry secrets: subscriptions are labelled by name, feeds by their URL (feed URLs are
+not secrets; webhook URLs are, and never appear here).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+SCORE_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))
+
+# Poller
+ITEMS_FETCHED = Counter("tripwire_items_fetched_total", "Feed entries parsed", ["feed"])
+ITEMS_PUBLISHED = Counter("tripwire_items_published_total", "New items published to the items stream", ["feed"])
+FEED_ERRORS = Counter("tripwire_feed_errors_total", "Failed feed polls", ["feed", "reason"])
+FEED_POLL_SECONDS = Histogram("tripwire_feed_poll_seconds", "Duration of one feed poll", buckets=LATENCY_BUCKETS)
+
+# Classifier
+ITEMS_CLASSIFIED = Counter("tripwire_items_classified_total", "Items scored")
+TOPIC_SCORES = Histogram("tripwire_topic_score", "Scores per topic", ["topic"], buckets=SCORE_BUCKETS)
+ALERTS_CREATED = Counter("tripwire_alerts_created_total", "Alerts published", ["topic"])
+BATCH_SIZE = Histogram("tripwire_classifier_batch_size", "Items per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+
+# Notifier
+DELIVERIES = Counter("tripwire_deliveries_total", "Delivery attempts by outcome", ["subscription", "outcome", "reason"])
+RETRIES = Counter("tripwire_delivery_retries_total", "Deliveries scheduled for another attempt", ["subscription"])
+DEAD_LETTERS = Counter(
+    "tripwire_dead_letters_total", "Entries and deliveries sent to the dead-letter stream", ["source"]
+)
+UNROUTED = Counter("tripwire_alerts_unrouted_total", "Alerts no subscription wanted")
+
+# Streams (all consumers)
+STREAM_LENGTH = Gauge("tripwire_stream_length", "Entries in a stream", ["stream"])
+STREAM_MAXLEN = Gauge("tripwire_stream_maxlen", "Configured approximate cap of a stream", ["stream"])
+CONSUMER_LAG = Gauge("tripwire_consumer_lag", "Entries not yet delivered to a group", ["stream", "group"])
+PENDING = Gauge("tripwire_pending_entries", "Entries read but not acked", ["stream", "group"])
+PROCESSING_SECONDS = Histogram(
+    "tripwire_processing_seconds", "From publish to processed, per stage", ["stage"], buckets=LATENCY_BUCKETS
+)
+ENTRIES_RECLAIMED = Counter("tripwire_entries_reclaimed_total", "Entries taken over from dead consumers", ["stream"])
+ENTRIES_TRIMMED = Counter("tripwire_entries_trimmed_total", "Pending entries found trimmed", ["stream"])
