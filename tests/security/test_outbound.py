@@ -188,3 +188,14 @@ async def test_refusal_message_never_carries_the_path_or_query():
             await http.post("http://127.0.0.1:9/services/T000/B000/SECRETTOKEN?token=abc", content=b"{}")
     assert "SECRETTOKEN" not in str(caught.value) and "abc" not in str(caught.value)
     assert caught.value.request.url.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f000001", "127.1", "0", "localhost", "[::ffff:7f00:1]", "[0:0:0:0:0:ffff:127.0.0.1]"]
+)
+async def test_other_spellings_of_loopback_are_refused_by_the_system_resolver(host: str):
+    # Numeric forms that getaddrinfo (inet_aton) turns into 127.0.0.1 or 0.0.0.0, and /etc/hosts' localhost:
+    # all resolved locally, no query leaves the machine.
+    async with make_http_client(NetworkSettings(), timeout=5, user_agent="t") as http:
+        with pytest.raises(OutboundRefused, match=r"non-public address"):
+            await http.get(f"http://{host}:9/x")
