@@ -222,10 +222,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         """Refuse what the policy forbids before any connection is made; otherwise send."""
         try:
             self.policy.check_url(request.url)
+            return await self.inner.handle_async_request(request)
         except OutboundRefused as exc:
+            # Refusals from the network backend know no request; give every refusal its request, as httpx does.
             exc.request = request
             raise
-        return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         """Close the inner transport."""

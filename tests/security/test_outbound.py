@@ -89,8 +89,11 @@ async def test_loopback_is_refused_by_default_and_nothing_is_sent(server: LocalS
 async def test_a_name_that_resolves_to_loopback_is_refused_by_default(server: LocalServer):
     dns = FakeDNS({"feed.example": [["127.0.0.1"]]})
     async with make_http_client(NetworkSettings(), timeout=5, user_agent="t", resolver=dns) as http:
-        with pytest.raises(OutboundRefused, match=r"'feed\.example' resolves to non-public address 127\.0\.0\.1"):
+        with pytest.raises(
+            OutboundRefused, match=r"'feed\.example' resolves to non-public address 127\.0\.0\.1"
+        ) as caught:
             await http.get(f"http://feed.example:{port_of(server)}/feed.xml")
+    assert caught.value.request.url.host == "feed.example"
     assert server.requests == []
 
 
