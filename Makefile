@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)  ## Every benchmark under bench/, one report.
 	$(BIN)/python -m bench
+
+audit: $(STAMP)  ## Known vulnerabilities in the installed pinned dependencies, and ruff's security rules (bandit set).
+	$(BIN)/python .ci/audit_deps.py
+	$(BIN)/ruff check --select S .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tripwire

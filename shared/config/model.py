@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.config.feeds import FeedConfig, PollerSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
@@ -24,13 +25,37 @@ class RedisSettings(BaseModel):
 
 
 class NetworkSettings(BaseModel):
-    """Outbound request policy."""
+    """Outbound request policy (enforced by shared/outbound.py): public addresses only, plus these networks."""
 
     model_config = ConfigDict(extra="forbid")
 
     allow_private: list[IPNetwork] = Field(
-        default_factory=list, description="Private networks outbound requests may reach (e.g. 127.0.0.0/8)."
+        default_factory=list,
+        description="Non-public networks outbound requests may reach, in CIDR form (e.g. 10.20.0.0/16, 127.0.0.0/8).",
     )
+
+    @field_validator("allow_private", mode="before")
+    @classmethod
+    def _parse_cidrs(cls, value: Any) -> Any:
+        # Parsed here so a typo gets one plain sentence instead of pydantic's per-member union errors.
+        if not isinstance(value, list):
+            return value
+        return [_parse_cidr(entry) for entry in value]
+
+
+def _parse_cidr(entry: Any) -> IPNetwork:
+    if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return entry
+    text = str(entry).strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        pass
+    try:
+        hint = f"; did you mean {ipaddress.ip_network(text, strict=False)}?"
+    except ValueError:
+        hint = " (host names are not accepted: list the network's addresses)"
+    raise ValueError(f"{text!r} is not a network in CIDR form such as 10.20.0.0/16{hint}")
 
 
 class HealthSettings(BaseModel):

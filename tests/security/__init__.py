@@ -1,0 +1,1 @@
+"""Security tests: the outbound guard, secrets, the Redis boundary, bind addresses."""
