@@ -1,10 +1,12 @@
-"""The compose stack without Docker: each service in its own process, with exactly the command and environment
-docker-compose.yml (and the image's ENV) give its container, runs an alert end to end.
+"""The compose stack without Docker: each replica in its own process, with exactly the command and environment
+docker-compose.yml (and the image's ENV) give its container, runs an alert end to end, scaled as with
+``docker compose up --scale classifier=2 --scale notifier=2``.
 
 What differs from a container, and only that: Redis is a redis-server this test starts on a loopback port with the
-compose file's password and AOF setting instead of the ``redis`` host; ``/config`` is a folder of this test's (the
-shipped config pointed at a local feed, with loopback allowed and free health ports); health servers bind 127.0.0.1
-instead of 0.0.0.0; PATH and HOME point at this venv and a temporary folder.
+compose file's password and AOF setting instead of the ``redis`` host; ``/config`` is a folder of this test's per
+replica (the shipped config pointed at a local feed, with loopback allowed and free health ports, since the replicas
+here share one network namespace); health servers bind 127.0.0.1 instead of 0.0.0.0; each replica's consumer name is
+set to stand for its container's host name; PATH and HOME point at this venv and a temporary folder.
 """
 
 from __future__ import annotations
@@ -55,13 +57,20 @@ NOT_MATCHING = {
 DELIVERY_TIMEOUT = 240.0
 
 
-@dataclass
-class Host:
-    """What stands in for the container's surroundings."""
+# `docker compose up --scale classifier=2 --scale notifier=2`: replicas share the streams through consumer groups.
+REPLICAS = {"poller": 1, "classifier": 2, "notifier": 2}
 
+
+@dataclass
+class Container:
+    """One replica and what stands in for its container's surroundings."""
+
+    service: str
+    hostname: str
     redis_port: int
     config_dir: Path
     home: Path
+    health_port: int
 
     def substitute(self, value: str) -> str:
         """A value as the container sees it -> the same value on this machine."""
@@ -71,11 +80,10 @@ class Host:
         return value
 
 
-def test_stack_runs_an_alert_end_to_end_with_each_service_in_its_own_process(tmp_path: Path):
+def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_process(tmp_path: Path):
     delivered = threading.Event()
     feed = LocalServer(static_files({"/feed.xml": rss([MATCHING, NOT_MATCHING])})).start()
     receiver = LocalServer(lambda _request: Reply(204), on_request=lambda _request: delivered.set()).start()
-    ports = {service: free_port() for service in TRIPWIRE_SERVICES}
     env_file = write_env_file(
         tmp_path / ".env",
         REDIS_PASSWORD=TEST_PASSWORD,
@@ -85,26 +93,31 @@ def test_stack_runs_an_alert_end_to_end_with_each_service_in_its_own_process(tmp
     compose = resolved_compose(env_file, tmp_path)
     redis_command = compose["services"]["redis"]["command"]
     assert redis_command[redis_command.index("--requirepass") + 1] == TEST_PASSWORD
+    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
     with RedisServer(tmp_path / "redis", password=TEST_PASSWORD, appendonly=True) as redis_server:
-        host = Host(redis_server.port or 0, _write_config(tmp_path / "config", f"{feed.url}/feed.xml", ports), tmp_path)
+        containers = _containers(tmp_path, redis_server.port or 0, f"{feed.url}/feed.xml")
         try:
-            with _services(compose, host, tmp_path, TRIPWIRE_SERVICES) as processes:
+            with _running(compose, containers, tmp_path) as processes:
                 assert delivered.wait(DELIVERY_TIMEOUT), _logs(tmp_path)
-                for service in TRIPWIRE_SERVICES:
-                    _assert_healthcheck_passes(compose["services"][service]["healthcheck"]["test"], ports[service])
+                # Each service's healthcheck passes on the replica that did the work. An idle replica may answer
+                # 503 until its loop beats on an empty read (the consumer-recovery work adds that beat).
+                healthy = {c.hostname for c in containers if _healthcheck_passes(compose, c)}
+                assert {c.service for c in containers if c.hostname in healthy} == set(TRIPWIRE_SERVICES)
                 _report_memory(processes)
                 for process in processes.values():
                     process.send_signal(signal.SIGTERM)
-                for service, process in processes.items():
-                    assert process.wait(timeout=60) == 0, f"{service} did not stop cleanly\n{_logs(tmp_path)}"
+                for name, process in processes.items():
+                    assert process.wait(timeout=60) == 0, f"{name} did not stop cleanly\n{_logs(tmp_path)}"
             # Whatever the stopped stack left in its streams is processed now, so the count below is final.
-            for service in ("classifier", "notifier"):
-                drain = _start(compose, host, tmp_path, service, "--drain")
+            for container in [c for c in containers if c.hostname in ("classifier-1", "notifier-1")]:
+                drain = _start(compose, container, tmp_path, "--drain")
                 assert drain.wait(timeout=180) == 0, _logs(tmp_path)
         finally:
             feed.stop()
             receiver.stop()
-        pending = redis_server.client().xpending("tripwire:alerts", "notifier")
+        client = redis_server.client()
+        pending = client.xpending("tripwire:alerts", "notifier")
+        classifier_consumers = {c["name"].decode() for c in client.xinfo_consumers("tripwire:items", "classifier")}
 
     assert len(receiver.requests) == 1, _logs(tmp_path)
     payload = Webhook(SECRET).verify(receiver.requests[0].body, receiver.requests[0].headers)
@@ -112,6 +125,21 @@ def test_stack_runs_an_alert_end_to_end_with_each_service_in_its_own_process(tmp
     assert payload["data"]["topic"] == "us_russia_standoff"
     assert payload["data"]["item"]["title"] == MATCHING["title"]
     assert pending["pending"] == 0
+    assert {"classifier-1", "classifier-2"} <= classifier_consumers
+
+
+def _containers(root: Path, redis_port: int, feed_url: str) -> list[Container]:
+    """Every replica with its own /config copy: each container has its own network namespace, these share one."""
+    containers = []
+    for service, count in REPLICAS.items():
+        for index in range(1, count + 1):
+            hostname = f"{service}-{index}"
+            ports = {name: free_port() for name in TRIPWIRE_SERVICES}
+            config_dir = _write_config(root / hostname / "config", feed_url, ports)
+            home = root / hostname / "home"
+            home.mkdir(parents=True)
+            containers.append(Container(service, hostname, redis_port, config_dir, home, ports[service]))
+    return containers
 
 
 def _write_config(config_dir: Path, feed_url: str, ports: dict[str, int]) -> Path:
@@ -125,38 +153,41 @@ def _write_config(config_dir: Path, feed_url: str, ports: dict[str, int]) -> Pat
     return config_dir
 
 
-def _environment(compose: dict[str, Any], host: Host, service: str) -> dict[str, str]:
+def _environment(compose: dict[str, Any], container: Container) -> dict[str, str]:
     """The image's ENV overlaid with the service's compose environment, as Docker builds it."""
-    environ = {**image_environment(), **compose["services"][service]["environment"]}
-    environ = {name: host.substitute(value) for name, value in environ.items()}
+    environ = {**image_environment(), **compose["services"][container.service]["environment"]}
+    environ = {name: container.substitute(value) for name, value in environ.items()}
     environ["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    environ["HOME"] = str(host.home)
+    environ["HOME"] = str(container.home)
     # The container binds 0.0.0.0 so Docker can probe it; a test listens on loopback only.
     assert environ["TRIPWIRE_HEALTH_HOST"] == "0.0.0.0"
     environ["TRIPWIRE_HEALTH_HOST"] = "127.0.0.1"
+    # In Docker the consumer name defaults to the container's host name; these processes share one host name.
+    environ["TRIPWIRE_CONSUMER"] = container.hostname
     leftovers = [name for name, value in environ.items() if "@redis:" in value or value.startswith("/config")]
     assert not leftovers, f"container-only values left in {leftovers}"
     return environ
 
 
-def _start(compose: dict[str, Any], host: Host, logs: Path, service: str, *extra: str) -> subprocess.Popen[bytes]:
+def _start(compose: dict[str, Any], container: Container, logs: Path, *extra: str) -> subprocess.Popen[bytes]:
     """ENTRYPOINT ["tripwire"] plus the service's compose command, in its own process."""
-    command = [host.substitute(part) for part in compose["services"][service]["command"]]
+    command = [container.substitute(part) for part in compose["services"][container.service]["command"]]
     argv = [str(Path(sys.executable).parent / "tripwire"), *command, *extra]
+    environ = _environment(compose, container)
     # The child keeps its own copy of the descriptor; the parent closes its copy at once.
-    with (logs / f"{service}{''.join(extra)}.log").open("ab") as log:
-        return subprocess.Popen(argv, env=_environment(compose, host, service), cwd=host.home, stdout=log, stderr=log)
+    with (logs / f"{container.hostname}{''.join(extra)}.log").open("ab") as log:
+        return subprocess.Popen(argv, env=environ, cwd=container.home, stdout=log, stderr=log)
 
 
 @contextmanager
-def _services(
-    compose: dict[str, Any], host: Host, logs: Path, services: tuple[str, ...]
+def _running(
+    compose: dict[str, Any], containers: list[Container], logs: Path
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """Start services as processes; kill any still running on the way out."""
+    """Start every replica as a process; kill any still running on the way out."""
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for service in services:
-            processes[service] = _start(compose, host, logs, service)
+        for container in containers:
+            processes[container.hostname] = _start(compose, container, logs)
         yield processes
     finally:
         for process in processes.values():
@@ -165,13 +196,13 @@ def _services(
                 process.wait(timeout=30)
 
 
-def _assert_healthcheck_passes(test: list[str], port: int) -> None:
-    """Run the compose healthcheck (CMD form) against this service's port."""
+def _healthcheck_passes(compose: dict[str, Any], container: Container) -> bool:
+    """Run the service's compose healthcheck (CMD form) against this replica's port, once."""
+    test = compose["services"][container.service]["healthcheck"]["test"]
     assert test[0] == "CMD"
-    argv = [_with_port(part, port) for part in test[1:]]
+    argv = [_with_port(part, container.health_port) for part in test[1:]]
     argv[0] = sys.executable if argv[0] == "python" else argv[0]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    return subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
 
 
 def _with_port(part: str, port: int) -> str:
@@ -182,9 +213,9 @@ def _with_port(part: str, port: int) -> str:
 
 def _report_memory(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """Resident memory of each service, for the compose memory limits (shown with pytest -s)."""
-    for service, process in processes.items():
+    for name, process in processes.items():
         rss_mb = psutil.Process(process.pid).memory_info().rss / 2**20
-        print(f"docker-stack rss {service}: {rss_mb:.0f} MiB")
+        print(f"docker-stack rss {name}: {rss_mb:.0f} MiB")
 
 
 def _logs(folder: Path) -> str:
