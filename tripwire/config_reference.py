@@ -108,9 +108,9 @@ def _describe(annotation: Any) -> str:
     if origin is Literal:
         return " or ".join(f"`{arg}`" for arg in args)
     if origin is list:
-        return f"list of {_describe(args[0])}"
+        return "list of sections" if _is_model(args[0]) else f"list of {_describe(args[0])}"
     if origin is dict:
-        return f"mapping of name to {_describe(args[1])}"
+        return "mapping of names to sections" if _is_model(args[1]) else f"mapping of names to {_describe(args[1])}"
     if _is_model(annotation):
         return "section"
     simple = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path", SecretStr: "secret string"}
