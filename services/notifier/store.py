@@ -245,3 +245,62 @@ def dead_letter_entry(record: DeliveryRecord, retryable: bool, failed_at: dateti
         "failed_at": failed_at.isoformat(),
         "messages": [m.model_dump(mode="json") for m in delivery.messages],
     }
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead-letter stream entry; ``doc`` is its JSON document (other services may add other kinds)."""
+
+    entry_id: str
+    doc: dict[str, Any]
+
+    @property
+    def is_delivery(self) -> bool:
+        """True for a notifier delivery (replayable)."""
+        return self.doc.get("kind") == "delivery" and "delivery_id" in self.doc
+
+
+class DeadLetters:
+    """Reading, replaying and dropping dead-letter entries (the ``tripwire dlq`` commands)."""
+
+    def __init__(self, store: DeliveryStore) -> None:
+        self.store, self.redis, self.stream = store, store.redis, store.names.dlq
+
+    async def entries(self, count: int = 1000) -> list[DeadLetter]:
+        """Oldest first."""
+        raw = cast(list[tuple[bytes, dict[bytes, bytes]]], await self.redis.xrange(self.stream, count=count))
+        return [self._parse(entry_id, fields) for entry_id, fields in raw]
+
+    async def get(self, entry_id: str) -> DeadLetter | None:
+        """One entry by id."""
+        raw = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], await self.redis.xrange(self.stream, min=entry_id, max=entry_id)
+        )
+        return self._parse(*raw[0]) if raw else None
+
+    async def replay(self, letter: DeadLetter, due: float) -> str:
+        """Put a dead delivery back in the schedule with a fresh attempt count, and remove it from the stream."""
+        doc = letter.doc
+        messages = tuple(parse_alerts_message(json.dumps(m)) for m in doc["messages"])
+        delivery = Delivery(doc["delivery_id"], doc["subscription"], messages, bool(doc.get("digest")), 0)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # The same delivery id (webhook-id) as before: a receiver that did get it can still dedupe.
+            pipe.set(self.store.state_key(delivery.id), "queued", ex=STATE_TTL_SECONDS)
+            pipe.hset(self.store.records, delivery.id, DeliveryRecord(delivery).to_json())
+            pipe.zadd(self.store.schedule, {delivery.id: due})
+            pipe.xdel(self.stream, letter.entry_id)
+            await pipe.execute()
+        return delivery.id
+
+    async def drop(self, entry_ids: list[str]) -> int:
+        """Delete entries; returns how many existed."""
+        return int(await self.redis.xdel(self.stream, *entry_ids)) if entry_ids else 0
+
+    @staticmethod
+    def _parse(entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
+        raw = fields.get(DATA_FIELD.encode(), b"{}")
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = {"reason": "unreadable entry"}
+        return DeadLetter(_text(entry_id), doc if isinstance(doc, dict) else {"reason": "unreadable entry"})

@@ -60,4 +60,4 @@ class WebhookChannel:
         # Signed fresh on each attempt: the timestamp must be recent for receivers' replay windows.
         headers = signed_headers(secret, delivery.id, now, body)
         headers["content-type"] = "application/json"
-        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=False)
+        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=True)
