@@ -20,7 +20,7 @@ from services.notifier.store import DeliveryRecord, DeliveryStore
 from shared.clock import Clock
 from shared.config import NotifierSettings, SubscriptionConfig
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, DELIVERIES, RETRIES
+from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ class DeliveryWorker:
         self.settings, self.clock, self.rng, self.limiter = settings, clock, rng, limiter
         self.policy = RetryPolicy(settings.retry_delays, settings.retry_jitter, settings.max_retry_after)
         self.wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[DeliveryResult]] = set()
+        self._tasks: set[asyncio.Task[DeliveryResult | None]] = set()
 
     def now(self) -> float:
         """Wall-clock seconds (epoch) from the injected clock."""
@@ -85,25 +85,46 @@ class DeliveryWorker:
         try:
             while not stop.is_set():
                 self.wake.clear()
-                await self.flush_due_digests()
-                free = self.settings.concurrency - len(self._tasks)
-                records = await self.store.claim_due(self.now(), self.settings.lease, free) if free > 0 else []
-                for record in records:
-                    task = asyncio.create_task(self.attempt(record))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._finished)
-                if not records or free <= len(records):
+                try:
+                    busy = await self._start_due()
+                except Exception:
+                    # Redis unreachable, most likely: everything stays in the schedule; try again shortly.
+                    log.exception("delivery_worker_failed")
+                    busy = False
+                if not busy:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), timeout=self.settings.poll_interval)
         finally:
             stopper.cancel()
             await self._shutdown()
 
+    async def _start_due(self) -> bool:
+        """Start a task per due delivery while slots are free; True when there may be more to start now."""
+        await self.flush_due_digests()
+        free = self.settings.concurrency - len(self._tasks)
+        if free <= 0:
+            return False  # woken again when a task finishes
+        records = await self.store.claim_due(self.now(), self.settings.lease, free)
+        for record in records:
+            task = asyncio.create_task(self._attempt_logged(record))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+        return len(records) == free
+
+    async def _attempt_logged(self, record: DeliveryRecord) -> DeliveryResult | None:
+        try:
+            return await self.attempt(record)
+        except Exception:
+            # Not settled: the delivery stays claimed in the schedule and is retried when its lease ends.
+            log.exception("delivery_attempt_failed", subscription=record.delivery.subscription,
+                          delivery_id=record.delivery.id)  # fmt: skip
+            return None
+
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.wake.set()
 
-    def _finished(self, task: asyncio.Task[DeliveryResult]) -> None:
+    def _finished(self, task: asyncio.Task[DeliveryResult | None]) -> None:
         self._tasks.discard(task)
         self.wake.set()
 
@@ -150,6 +171,9 @@ class DeliveryWorker:
         if result.ok:
             covered = [delivery_id(m.id, name) for m in delivery.messages] if delivery.digest else []
             await self.store.mark_delivered(delivery, covered)
+            if not delivery.digest:
+                age = (self.clock.now() - delivery.messages[0].created_at).total_seconds()
+                PROCESSING_SECONDS.labels(stage="notifier").observe(max(0.0, age))
             log.info("delivered", messages=len(delivery.messages), **fields)
             return result
         if result.disable_subscription:
