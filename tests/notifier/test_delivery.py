@@ -201,3 +201,22 @@ async def test_connection_refused_is_retried_not_lost(
     await notifier.run(asyncio.Event(), drain=True)
     assert await pending(redis) == 0
     assert await notifier.store.schedule_size() == 1
+
+
+async def test_running_service_delivers_as_alerts_arrive_and_stops_gracefully(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    import threading
+
+    arrived = threading.Event()
+    with LocalServer(lambda _r: Reply(204), lambda _r: arrived.set()) as server:
+        config = notifier_config(default_config, [sub("hook", f"{server.url}/h")])
+        notifier = make_notifier(config, redis, http, FakeClock())
+        stop = asyncio.Event()
+        task = asyncio.create_task(notifier.run(stop))
+        await publish_messages(redis, make_alert(1))
+        assert await asyncio.to_thread(arrived.wait, 30)
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert len(server.requests) == 1
+    assert await notifier.store.schedule_size() == 0
