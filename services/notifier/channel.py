@@ -55,6 +55,9 @@ async def post(
     except httpx.HTTPError as exc:
         # Never str(exc): httpx puts the URL (the Slack credential) in its messages.
         return result_for_transport_error(exc)
+    except httpx.InvalidURL:
+        # Not an HTTPError subclass, and its message quotes the URL: report the kind only.
+        return DeliveryResult.failure("invalid url", retryable=False, category="invalid_url")
     # Error strings (Slack's invalid_payload, channel_not_found, ...) are safe to report; the URL is not.
     detail = _error_detail(response) if error_detail and not response.is_success else ""
     return result_for_status(response.status_code, detail, parse_retry_after(response.headers.get("retry-after"), now))

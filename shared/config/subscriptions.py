@@ -78,6 +78,9 @@ class SubscriptionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _secret_format(self) -> SubscriptionConfig:
+        url = self.url.get_secret_value().strip()
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise ValueError("url must start with https:// (or http://); check the environment variable it reads")
         secret = self.secret.get_secret_value() if self.secret else ""
         if secret and not secret.startswith("whsec_"):
             raise ValueError("secret must be in whsec_<base64> form (Standard Webhooks)")
@@ -106,3 +109,10 @@ class NotifierSettings(BaseModel):
     webhook_burst: int = Field(default=10, ge=1)
     poll_interval: Duration = Field(default=1.0, gt=0, description="How often due retries and digests are checked.")
     lease: Duration = Field(default=120.0, gt=0, description="A claimed delivery is retried if not settled by then.")
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> NotifierSettings:
+        # A lease shorter than a request would let a second attempt start while the first is still in flight.
+        if self.lease <= self.timeout:
+            raise ValueError(f"lease ({self.lease:g} s) must be longer than timeout ({self.timeout:g} s)")
+        return self

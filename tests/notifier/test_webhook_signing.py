@@ -50,3 +50,18 @@ def test_digest_body_lists_alerts_most_relevant_first():
     body = json.loads(webhook_body(Delivery("d", "s", (make_alert(1, score=0.6), make_alert(2, score=0.9)), True)))
     assert body["type"] == "digest" and body["v"] == 1
     assert [a["id"] for a in body["data"]["alerts"]] == [make_alert(2).id, make_alert(1).id]
+
+
+def test_subscription_config_errors_hide_the_url():
+    from shared.config import ConfigError, parse_config
+
+    text = "subscriptions:\n  - {name: s, type: webhook, url: 'ftp://h/XSECRETX', secret: 'whsec_abc'}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "t.yaml", {})
+    assert "XSECRETX" not in str(caught.value) and "url must start with https://" in str(caught.value)
+    text = "subscriptions:\n  - {name: s, type: webhook, url: 'https://h/x', secret: 'plain-XSECRETX'}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "t.yaml", {})
+    assert "XSECRETX" not in str(caught.value) and "whsec_" in str(caught.value)
+    with pytest.raises(ConfigError, match="lease"):
+        parse_config("notifier: {timeout: 30s, lease: 10s}\n", "t.yaml", {})
