@@ -19,6 +19,7 @@ from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_
 from services.notifier.store import DeliveryRecord, DeliveryStore
 from shared.clock import Clock
 from shared.config import NotifierSettings, SubscriptionConfig
+from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES
 
@@ -42,10 +43,12 @@ class DeliveryWorker:
         clock: Clock,
         rng: random.Random,
         limiter: RateLimiter,
+        health: HealthState | None = None,
     ) -> None:
         self.store, self.subscriptions, self.channels = store, subscriptions, channels
         self.settings, self.clock, self.rng, self.limiter = settings, clock, rng, limiter
         self.policy = RetryPolicy(settings.retry_delays, settings.retry_jitter, settings.max_retry_after)
+        self.health = health or HealthState()
         self.wake = asyncio.Event()
         self._tasks: set[asyncio.Task[DeliveryResult | None]] = set()
 
@@ -87,7 +90,10 @@ class DeliveryWorker:
                 self.wake.clear()
                 try:
                     busy = await self._start_due()
+                    # The worker polls Redis every poll_interval, so it is the notifier's heartbeat when idle.
+                    self.health.beat()
                 except Exception:
+                    self.health.set_redis_ok(False)
                     # Redis unreachable, most likely: everything stays in the schedule; try again shortly.
                     log.exception("delivery_worker_failed")
                     busy = False

@@ -71,6 +71,7 @@ class Notifier:
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security
             RateLimiter(self.clock, sleep),
+            self.health,
         )
         self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=64, block_ms=1000)
 

@@ -78,9 +78,6 @@ class SubscriptionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _secret_format(self) -> SubscriptionConfig:
-        url = self.url.get_secret_value().strip()
-        if url and not url.lower().startswith(("http://", "https://")):
-            raise ValueError("url must start with https:// (or http://); check the environment variable it reads")
         secret = self.secret.get_secret_value() if self.secret else ""
         if secret and not secret.startswith("whsec_"):
             raise ValueError("secret must be in whsec_<base64> form (Standard Webhooks)")

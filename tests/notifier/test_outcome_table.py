@@ -107,3 +107,14 @@ def test_table_maps_every_status_class():
 )  # fmt: skip
 def test_retry_after_is_seconds_or_an_http_date(header: str | None, expected: float | None):
     assert parse_retry_after(header, T0) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/XSECRETX", "http://[::1/XSECRETX"])
+async def test_an_unusable_url_is_a_permanent_failure_that_does_not_quote_it(url: str):
+    subscription = SubscriptionConfig(name="s", type="slack", url=url)  # type: ignore[arg-type]
+    async with make_http_client(NetworkSettings(), timeout=5, user_agent="test") as http:
+        result = await make_channels(http, FakeClock(T0))["slack"].send(
+            Delivery("d", "s", (make_alert(),)), subscription
+        )
+    assert not result.ok and not result.retryable
+    assert "XSECRETX" not in result.reason
