@@ -51,6 +51,8 @@ class DeliveryWorker:
         self.health = health or HealthState()
         self.wake = asyncio.Event()
         self._tasks: set[asyncio.Task[DeliveryResult | None]] = set()
+        # Refreshed once per claimed batch rather than per delivery: one Redis round trip fewer per send.
+        self._disabled: set[str] = set()
 
     def now(self) -> float:
         """Wall-clock seconds (epoch) from the injected clock."""
@@ -79,6 +81,7 @@ class DeliveryWorker:
             records = await self.store.claim_due(self.now(), self.settings.lease, self.settings.concurrency)
             if not records:
                 return attempts
+            self._disabled = set(await self.store.disabled())
             await asyncio.gather(*(self.attempt(record) for record in records))
             attempts += len(records)
 
@@ -111,6 +114,8 @@ class DeliveryWorker:
         if free <= 0:
             return False  # woken again when a task finishes
         records = await self.store.claim_due(self.now(), self.settings.lease, free)
+        if records:
+            self._disabled = set(await self.store.disabled())
         for record in records:
             task = asyncio.create_task(self._attempt_logged(record))
             self._tasks.add(task)
@@ -150,8 +155,7 @@ class DeliveryWorker:
         if sub is None or not sub.enabled or not sub.has_url:
             result = DeliveryResult.failure("subscription no longer configured", retryable=False, category="removed")
             return await self._settle(record, result)
-        disabled = await self.store.disabled()
-        if sub.name in disabled:
+        if sub.name in self._disabled:
             result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
             return await self._settle(record, result)
         rate, burst = (
