@@ -1,36 +1,71 @@
-"""What every channel has in common: send one message, report a DeliveryResult, never leak the URL."""
+"""What every channel has in common: send one delivery, report a DeliveryResult, never leak the URL."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import httpx
 
-from services.notifier.outcome import DeliveryResult
+from services.notifier.outcome import DeliveryResult, parse_retry_after, result_for_status, result_for_transport_error
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
 
+AlertsMessage = Alert | FeedHealthEvent
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One unit of sending: a single message, or a digest of several, to one subscription."""
+
+    id: str
+    subscription: str
+    messages: tuple[AlertsMessage, ...]
+    digest: bool = False
+    attempts: int = 0
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """The alerts in this delivery, most relevant first."""
+        found = [m for m in self.messages if isinstance(m, Alert)]
+        return sorted(found, key=lambda alert: alert.score, reverse=True)
+
 
 class Channel(Protocol):
-    """Delivers one alerts-stream message to one subscription."""
+    """Delivers one Delivery to one subscription."""
 
-    async def send(
-        self, message: Alert | FeedHealthEvent, subscription: SubscriptionConfig, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Attempt one delivery."""
         ...
 
 
-def transport_failure(exc: httpx.HTTPError) -> DeliveryResult:
-    """A request that got no HTTP answer; the reason names the error type only, since the message may hold the URL."""
-    retryable = isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
-    return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=retryable)
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Retry-After in seconds, if the answer carries a numeric one."""
-    value = response.headers.get("retry-after", "").strip()
+async def post(
+    http: httpx.AsyncClient,
+    subscription: SubscriptionConfig,
+    now: datetime,
+    *,
+    content: str,
+    headers: dict[str, str],
+    error_detail: bool,
+) -> DeliveryResult:
+    """POST ``content`` to the subscription's URL and classify the answer through the one status table."""
     try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+        response = await http.post(subscription.url.get_secret_value(), content=content.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        # Never str(exc): httpx puts the URL (the Slack credential) in its messages.
+        return result_for_transport_error(exc)
+    except httpx.InvalidURL:
+        # Not an HTTPError subclass, and its message quotes the URL: report the kind only.
+        return DeliveryResult.failure("invalid url", retryable=False, category="invalid_url")
+    # Error strings (Slack's invalid_payload, channel_not_found, ...) are safe to report; the URL is not.
+    detail = _error_detail(response) if error_detail and not response.is_success else ""
+    return result_for_status(response.status_code, detail, parse_retry_after(response.headers.get("retry-after"), now))
+
+
+def _error_detail(response: httpx.Response) -> str:
+    text = response.text.strip()
+    # Only a short, single-token error string; anything else might echo the request back.
+    if text and len(text) <= 100 and all(ch.isalnum() or ch in "_-. " for ch in text):
+        return text
+    return ""

@@ -6,6 +6,10 @@ Every channel reports a DeliveryResult; nothing else decides whether a failure i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
 
 # Statuses worth another try: the receiver is overloaded, restarting or asked us to slow down.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -13,7 +17,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """How one delivery attempt ended."""
+    """How one delivery attempt ended; ``category`` is a short, secret-free label for metrics."""
 
     ok: bool
     retryable: bool
@@ -21,36 +25,78 @@ class DeliveryResult:
     status: int | None = None
     retry_after: float | None = None
     disable_subscription: bool = False
+    category: str = "ok"
 
     @classmethod
     def success(cls, status: int) -> DeliveryResult:
         """The receiver accepted the message."""
-        return cls(ok=True, retryable=False, reason="delivered", status=status)
+        return cls(ok=True, retryable=False, reason="delivered", status=status, category="ok")
 
     @classmethod
-    def failure(cls, reason: str, *, retryable: bool, status: int | None = None) -> DeliveryResult:
+    def failure(
+        cls, reason: str, *, retryable: bool, status: int | None = None, category: str = "error"
+    ) -> DeliveryResult:
         """A failure that is or is not worth retrying."""
-        return cls(ok=False, retryable=retryable, reason=reason, status=status)
+        return cls(ok=False, retryable=retryable, reason=reason, status=status, category=category)
 
 
 def result_for_status(status: int, detail: str = "", retry_after: float | None = None) -> DeliveryResult:
     """The outcome of an HTTP answer with ``status``: 2xx ok; 3xx, 410 and other 4xx final; 429 and 5xx retried."""
     suffix = f": {detail}" if detail else ""
+    category = f"http_{status}"
     if 200 <= status < 300:
         return DeliveryResult.success(status)
     if 300 <= status < 400:
         # Following a redirect would send a signed payload somewhere the operator never configured.
-        return DeliveryResult.failure(f"redirect not followed (HTTP {status}){suffix}", retryable=False, status=status)
+        return DeliveryResult.failure(
+            f"redirect not followed (HTTP {status}){suffix}", retryable=False, status=status, category=category
+        )
     if status == 410:
+        # The receiver says the endpoint is gone for good: stop sending anything to it.
         return DeliveryResult(
             ok=False,
             retryable=False,
             reason=f"endpoint gone (HTTP 410){suffix}",
             status=status,
             disable_subscription=True,
+            category=category,
         )
     if status in RETRYABLE_STATUSES or status >= 500:
         return DeliveryResult(
-            ok=False, retryable=True, reason=f"HTTP {status}{suffix}", status=status, retry_after=retry_after
+            ok=False,
+            retryable=True,
+            reason=f"HTTP {status}{suffix}",
+            status=status,
+            retry_after=retry_after,
+            category=category,
         )
-    return DeliveryResult.failure(f"rejected (HTTP {status}){suffix}", retryable=False, status=status)
+    return DeliveryResult.failure(
+        f"rejected (HTTP {status}){suffix}", retryable=False, status=status, category=category
+    )
+
+
+def result_for_transport_error(exc: httpx.HTTPError) -> DeliveryResult:
+    """A request that got no HTTP answer; the reason names the error type only, since the message may hold the URL."""
+    if isinstance(exc, httpx.TimeoutException):
+        return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=True, category="timeout")
+    retryable = isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError)
+    category = "connection" if retryable else "request_error"
+    return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=retryable, category=category)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from ``now``: either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())

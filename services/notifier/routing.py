@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Collection, Iterable
 
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
@@ -13,18 +15,35 @@ def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent) ->
     if not subscription.enabled or not subscription.has_url:
         return False
     if isinstance(message, FeedHealthEvent):
-        return False  # Feed-health routing arrives with the notifier's subscription options.
+        return subscription.feed_health
     if subscription.topics and message.topic not in subscription.topics:
         return False
-    return subscription.min_score is None or message.score >= subscription.min_score
+    if subscription.min_score is not None and message.score < subscription.min_score:
+        return False
+    return not subscription.keywords or matches_keywords(subscription.keywords, message)
 
 
-def route(subscriptions: list[SubscriptionConfig], message: Alert | FeedHealthEvent) -> list[SubscriptionConfig]:
-    """The subscriptions that want ``message``."""
-    return [sub for sub in subscriptions if wants(sub, message)]
+def matches_keywords(keywords: Iterable[str], alert: Alert) -> bool:
+    """Any keyword as a whole word (case-insensitive) in the title, summary or the classifier's matched keywords."""
+    text = " ".join([alert.item.title, alert.item.summary, *alert.reasons.keywords])
+    return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in keywords)
+
+
+def route(
+    subscriptions: list[SubscriptionConfig], message: Alert | FeedHealthEvent, disabled: Collection[str] = ()
+) -> list[SubscriptionConfig]:
+    """The subscriptions that want ``message``, minus those disabled at runtime (e.g. after HTTP 410)."""
+    return [sub for sub in subscriptions if sub.name not in disabled and wants(sub, message)]
 
 
 def delivery_id(message_id: str, subscription_name: str) -> str:
     """Stable id of one (message, subscription) delivery: the webhook-id and the idempotency key."""
     digest = hashlib.sha256(f"{message_id}\x00{subscription_name}".encode()).hexdigest()[:24]
+    return f"msg_{digest}"
+
+
+def digest_id(message_ids: Iterable[str], subscription_name: str) -> str:
+    """Stable id of a digest delivery: the same set of messages always gets the same webhook-id."""
+    joined = "\x00".join(sorted(message_ids))
+    digest = hashlib.sha256(f"digest\x00{subscription_name}\x00{joined}".encode()).hexdigest()[:24]
     return f"msg_{digest}"

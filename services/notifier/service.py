@@ -1,33 +1,49 @@
-"""The notifier service: route each alert, deliver it once per subscription, ack when all are final."""
+"""The notifier service: route each alert once, hand every delivery to the durable schedule, then ack.
+
+An alerts-stream entry is acked only after each delivery it needs is in the delivery schedule, held for a
+digest, or was already handled (see services/notifier/store.py for why that loses nothing on a crash and
+creates nothing twice). Sending happens in the delivery worker (services/notifier/sender.py), so a slow or
+failing endpoint never holds up reading the stream or other subscribers.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import random
 from collections.abc import Sequence
+from datetime import datetime
 
 import httpx
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from services.notifier.channel import Channel
-from services.notifier.outcome import DeliveryResult
+from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
+from services.notifier.schedule import hold_until
+from services.notifier.sender import DeliveryWorker
 from services.notifier.slack import SlackChannel
+from services.notifier.store import DeliveryStore
 from services.notifier.webhook import WebhookChannel
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.schemas import Alert, FeedHealthEvent, SchemaError, parse_alerts_message
-from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+from shared.metrics import DEAD_LETTERS, UNROUTED
+from shared.schemas import SchemaError, parse_alerts_message
+from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 
 GROUP = "notifier"
-DELIVERED_TTL_SECONDS = 14 * 86400
 log = get_logger(__name__)
 
 
+def make_channels(http: httpx.AsyncClient, clock: Clock) -> dict[str, Channel]:
+    """One channel per subscription type."""
+    return {"slack": SlackChannel(http, clock), "webhook": WebhookChannel(http, clock)}
+
+
 class Notifier:
-    """Consumes the alerts stream and delivers to subscriptions."""
+    """Consumes the alerts stream, schedules deliveries, and runs the delivery worker."""
 
     def __init__(
         self,
@@ -38,14 +54,26 @@ class Notifier:
         *,
         clock: Clock | None = None,
         health: HealthState | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.config, self.redis = config, redis
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
         self.names = StreamNames(config.redis.stream_prefix)
-        self.channels: dict[str, Channel] = {"slack": SlackChannel(http), "webhook": WebhookChannel(http, self.clock)}
         self.subscriptions = self._active_subscriptions(config.subscriptions)
-        self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=16, block_ms=1000)
+        self.store = DeliveryStore(redis, self.names, config.redis.maxlen)
+        self.worker = DeliveryWorker(
+            self.store,
+            {sub.name: sub for sub in self.subscriptions},
+            make_channels(http, self.clock),
+            config.notifier,
+            self.clock,
+            rng or random.Random(),  # noqa: S311 - jitter, not security
+            RateLimiter(self.clock, sleep),
+            self.health,
+        )
+        self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=64, block_ms=1000)
 
     @staticmethod
     def _active_subscriptions(subscriptions: list[SubscriptionConfig]) -> list[SubscriptionConfig]:
@@ -60,55 +88,59 @@ class Notifier:
         return active
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
-        """Deliver every entry of a batch; returns the ids whose deliveries are all final."""
-        done = []
-        for entry in entries:
-            if entry.data is None:
-                log.warning("entry_trimmed", stream=self.names.alerts, entry_id=entry.id)
-            else:
-                try:
-                    message = parse_alerts_message(entry.data)
-                except SchemaError as exc:
-                    log.error("entry_invalid", stream=self.names.alerts, entry_id=entry.id, error=str(exc))
-                else:
-                    await self.deliver_all(message)
-            done.append(entry.id)
+        """Schedule the deliveries of a batch in one transaction; returns the ids that may be acked."""
+        disabled = set(await self.store.disabled())
+        now = self.clock.now()
+        done: list[str] = []
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                message = self._parse(entry)
+                if message is not None:
+                    await self._schedule(pipe, message, disabled, now)
+                done.append(entry.id)
+            # One MULTI/EXEC: every delivery of the batch becomes durable together, before any entry is acked.
+            await pipe.execute()
+        self.worker.wake.set()
         self.health.beat()
         return done
 
-    async def deliver_all(self, message: Alert | FeedHealthEvent) -> None:
-        """Deliver ``message`` to every subscription that wants it, concurrently."""
-        targets = route(self.subscriptions, message)
+    def _parse(self, entry: StreamEntry) -> AlertsMessage | None:
+        if entry.data is None:
+            log.warning("entry_trimmed", stream=self.names.alerts, entry_id=entry.id)
+            return None
+        try:
+            return parse_alerts_message(entry.data)
+        except SchemaError as exc:
+            log.error("entry_invalid", stream=self.names.alerts, entry_id=entry.id, error=str(exc))
+            DEAD_LETTERS.labels(source="alerts_entry").inc()
+            return None
+
+    async def _schedule(self, pipe: Pipeline, message: AlertsMessage, disabled: set[str], now: datetime) -> None:
+        targets = route(self.subscriptions, message, disabled)
         if not targets:
+            UNROUTED.inc()
             log.info("alert_unrouted", message_id=message.id)
             return
-        await asyncio.gather(*(self.deliver_once(message, sub) for sub in targets))
-
-    async def deliver_once(self, message: Alert | FeedHealthEvent, subscription: SubscriptionConfig) -> DeliveryResult:
-        """Deliver unless this (message, subscription) was delivered before; record success."""
-        did = delivery_id(message.id, subscription.name)
-        done_key = self.names.key("delivered", did)
-        if await self.redis.exists(done_key):
-            return DeliveryResult.success(200)
-        result = await self.channels[subscription.type].send(message, subscription, did)
-        if result.ok:
-            await self.redis.set(done_key, "1", ex=DELIVERED_TTL_SECONDS)
-            log.info("delivered", subscription=subscription.name, delivery_id=did, message_id=message.id)
-        else:
-            await self._dead_letter(message, subscription, did, result)
-        return result
-
-    async def _dead_letter(
-        self, message: Alert | FeedHealthEvent, subscription: SubscriptionConfig, did: str, result: DeliveryResult
-    ) -> None:
-        log.warning("delivery_failed", subscription=subscription.name, delivery_id=did, reason=result.reason)
-        record = {
-            "delivery_id": did, "subscription": subscription.name, "reason": result.reason,
-            "status": result.status, "retryable": result.retryable, "message": message.model_dump(mode="json"),
-        }  # fmt: skip
-        await self.redis.xadd(self.names.dlq, {DATA_FIELD: json.dumps(record)}, maxlen=self.config.redis.maxlen)
+        for sub in targets:
+            did = delivery_id(message.id, sub.name)
+            held = hold_until(sub, now) if message.type == "alert" else None
+            if held is None:
+                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), now.timestamp())
+            else:
+                await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
-        """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
+        """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return."""
         await ensure_group(self.redis, self.names.alerts, GROUP)
-        return await consume(self.consumer, self.handle, stop, drain=drain)
+        for name, info in (await self.store.disabled()).items():
+            log.warning("subscription_disabled", subscription=name, reason=info.get("reason"), since=info.get("at"))
+        if drain:
+            count = await consume(self.consumer, self.handle, stop, drain=True)
+            await self.worker.drain()
+            return count
+        worker = asyncio.create_task(self.worker.run(stop))
+        try:
+            return await consume(self.consumer, self.handle, stop)
+        finally:
+            stop.set()
+            await worker

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 
-from services.notifier.channel import retry_after_seconds, transport_failure
-from services.notifier.outcome import DeliveryResult, result_for_status
-from services.notifier.slack_format import alert_message, feed_health_message
+from services.notifier.channel import Delivery, post
+from services.notifier.outcome import DeliveryResult
+from services.notifier.slack_format import alert_message, digest_message, feed_health_message
+from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
+
+
+def slack_payload(delivery: Delivery) -> dict[str, Any]:
+    """The Block Kit payload of a delivery: one alert, one feed health event, or a digest."""
+    if delivery.digest or len(delivery.messages) != 1:
+        events = [m for m in delivery.messages if isinstance(m, FeedHealthEvent)]
+        return digest_message(delivery.alerts, events)
+    message = delivery.messages[0]
+    return alert_message(message) if isinstance(message, Alert) else feed_health_message(message)
 
 
 class SlackChannel:
     """Posts to a Slack incoming-webhook URL."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None) -> None:
         self.http = http
+        self.clock = clock or SystemClock()
 
-    async def send(
-        self, message: Alert | FeedHealthEvent, subscription: SubscriptionConfig, delivery_id: str
-    ) -> DeliveryResult:
+    async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Post one message."""
-        payload = alert_message(message) if isinstance(message, Alert) else feed_health_message(message)
-        try:
-            response = await self.http.post(subscription.url.get_secret_value(), json=payload)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc)
-        # Slack's error strings (invalid_payload, channel_not_found, ...) are safe to report; the URL is not.
-        detail = response.text.strip()[:100] if response.status_code != 200 else ""
-        return result_for_status(response.status_code, detail, retry_after_seconds(response))
+        body = json.dumps(slack_payload(delivery), ensure_ascii=False)
+        headers = {"content-type": "application/json; charset=utf-8"}
+        return await post(self.http, subscription, self.clock.now(), content=body, headers=headers, error_detail=True)

@@ -1,17 +1,27 @@
-"""Slack Block Kit messages for alerts; feed text is untrusted and escaped before it reaches Slack."""
+"""Slack Block Kit messages for alerts; feed text is untrusted and escaped before it reaches Slack.
+
+Escaping matters for security: Slack turns ``<!channel>``, ``<@U123>`` and ``<http://x|text>`` into mentions and
+links, so every ``&``, ``<`` and ``>`` from a feed is escaped after HTML is stripped and entities are decoded
+(decoding first means ``&lt;!channel&gt;`` in a feed cannot turn into a live ``<!channel>``).
+"""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from shared.schemas import Alert, FeedHealthEvent
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
+CONTEXT_LIMIT = 2000
+BLOCK_LIMIT = 50
+FALLBACK_LIMIT = 3000
 _TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
 
 
 def escape(text: str) -> str:
@@ -20,39 +30,109 @@ def escape(text: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
-    """Cut to ``limit`` characters with an ellipsis; never fails."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Cut to ``limit`` characters with an ellipsis; never fails, never leaves a half escape sequence."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]  # do not end inside "&amp;" / "&lt;" / "&gt;"
+    return cut + "…"
+
+
+def plain(text: str) -> str:
+    """Feed text as plain text: tags stripped, entities decoded, whitespace collapsed."""
+    return _SPACES.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
 
 
 def clean(text: str, limit: int) -> str:
     """Strip HTML, escape, and fit ``limit``."""
-    return truncate(escape(_TAG.sub("", text)), limit)
+    return truncate(escape(plain(text)), limit)
+
+
+def _link(url: str | None) -> str | None:
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    # "|" would end the URL part of <url|text>; spaces and control characters are not valid in a URL anyway.
+    return escape(url).replace("|", "%7C").replace(" ", "%20")
+
+
+def _headline(alert: Alert, limit: int) -> str:
+    title = clean(alert.item.title, limit)
+    link = _link(alert.item.link)
+    return f"*<{link}|{title}>*" if link else f"*{title}*"
+
+
+def _why(alert: Alert) -> str:
+    reasons = alert.reasons
+    why = [f"score {alert.score:.2f} ≥ {reasons.threshold:.2f}"]
+    if reasons.keywords:
+        why.append("keywords: " + ", ".join(clean(k, 60) for k in reasons.keywords[:10]))
+    if reasons.nearest_example:
+        why.append(f"like “{clean(reasons.nearest_example, 200)}” ({reasons.example_similarity or 0:.2f})")
+    return " · ".join(why)
+
+
+def _source(alert: Alert) -> str:
+    item = alert.item
+    published = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "no date"
+    return f"{clean(item.feed.title or item.feed.url, 200)} · {published}"
+
+
+def _topic(topic: str) -> str:
+    return plain(topic.replace("_", " "))
 
 
 def alert_message(alert: Alert) -> dict[str, Any]:
     """The incoming-webhook payload for one alert: blocks plus a fallback text."""
-    item, reasons = alert.item, alert.reasons
-    title = clean(item.title, 500)
-    link = item.link if item.link and item.link.startswith(("http://", "https://")) else None
-    headline = f"*<{escape(link).replace('|', '%7C')}|{title}>*" if link else f"*{title}*"
-    why = [f"score {alert.score:.2f} ≥ {reasons.threshold:.2f}"]
-    if reasons.keywords:
-        why.append("keywords: " + ", ".join(escape(k) for k in reasons.keywords[:10]))
-    if reasons.nearest_example:
-        why.append(f"like “{clean(reasons.nearest_example, 200)}” ({reasons.example_similarity or 0:.2f})")
-    source = escape(item.feed.title or item.feed.url)
-    published = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "no date"
-    blocks = [
-        HeaderBlock(text=truncate(alert.topic.replace("_", " "), HEADER_LIMIT)),
-        SectionBlock(text=MarkdownTextObject(text=truncate(f"{headline}\n{clean(item.summary, 2500)}", SECTION_LIMIT))),
-        ContextBlock(elements=[MarkdownTextObject(text=truncate(f"{source} · {published}", SECTION_LIMIT))]),
-        ContextBlock(elements=[MarkdownTextObject(text=truncate(" · ".join(why), SECTION_LIMIT))]),
+    body = f"{_headline(alert, 500)}\n{clean(alert.item.summary, 2400)}"
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(_topic(alert.topic), HEADER_LIMIT)),
+        SectionBlock(text=MarkdownTextObject(text=truncate(body, SECTION_LIMIT))),
+        ContextBlock(elements=[MarkdownTextObject(text=truncate(_source(alert), CONTEXT_LIMIT))]),
+        ContextBlock(elements=[MarkdownTextObject(text=truncate(_why(alert), CONTEXT_LIMIT))]),
     ]
-    fallback = truncate(f"[{alert.topic}] {escape(item.title)}", SECTION_LIMIT)
+    fallback = truncate(f"[{escape(_topic(alert.topic))}] {escape(plain(alert.item.title))}", FALLBACK_LIMIT)
     return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
+
+
+def digest_message(alerts: list[Alert], events: list[FeedHealthEvent] | None = None) -> dict[str, Any]:
+    """One message listing several alerts, most relevant first, within Slack's 50-block limit."""
+    ranked = sorted(alerts, key=lambda alert: alert.score, reverse=True)
+    events = events or []
+    topics = sorted({_topic(alert.topic) for alert in ranked})
+    header = f"{len(ranked)} alert{'s' if len(ranked) != 1 else ''}: {', '.join(topics)}" if ranked else "Digest"
+    blocks: list[Block] = [HeaderBlock(text=truncate(header, HEADER_LIMIT))]
+    # Each alert takes two blocks (section, context); keep room for the "and N more" line.
+    room = (BLOCK_LIMIT - 2 - len(events[:5])) // 2
+    shown = ranked[:room]
+    for alert in shown:
+        text = f"{_headline(alert, 300)}\n{clean(alert.item.summary, 600)}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_LIMIT))))
+        context = f"{escape(_topic(alert.topic))} · {_source(alert)} · {_why(alert)}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, CONTEXT_LIMIT))]))
+    for event in events[:5]:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_health_text(event))))
+    hidden = len(ranked) - len(shown) + max(0, len(events) - 5)
+    if hidden:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {hidden} more not shown")]))
+    fallback = truncate(f"Tripwire digest: {header}", FALLBACK_LIMIT)
+    return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
+
+
+def _health_text(event: FeedHealthEvent) -> str:
+    text = f"Feed {event.status}: {plain(event.feed.title or event.feed.url)} — {plain(event.message)}"
+    return truncate(escape(text), SECTION_LIMIT)
 
 
 def feed_health_message(event: FeedHealthEvent) -> dict[str, Any]:
     """The payload for a feed health event."""
-    text = clean(f"Feed {event.status}: {event.feed.title or event.feed.url} — {event.message}", SECTION_LIMIT)
-    return {"text": text, "blocks": [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]}
+    text = _health_text(event)
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(f"Feed {event.status}", HEADER_LIMIT)),
+        SectionBlock(text=MarkdownTextObject(text=text)),
+    ]
+    return {"text": truncate(text, FALLBACK_LIMIT), "blocks": [block.to_dict() for block in blocks]}
+
+
+__all__ = ["alert_message", "clean", "digest_message", "escape", "feed_health_message", "truncate"]

@@ -9,18 +9,31 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from services.notifier.channel import retry_after_seconds, transport_failure
-from services.notifier.outcome import DeliveryResult, result_for_status
+from services.notifier.channel import Delivery, post
+from services.notifier.outcome import DeliveryResult
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
-from shared.schemas import Alert, FeedHealthEvent
 
 WEBHOOK_SCHEMA_VERSION = 1
 
 
-def webhook_body(message: Alert | FeedHealthEvent) -> str:
-    """The JSON body: ``{"v": 1, "type": "alert"|"feed_health", "data": {...}}``."""
-    doc: dict[str, Any] = {"v": WEBHOOK_SCHEMA_VERSION, "type": message.type, "data": message.model_dump(mode="json")}
+def webhook_body(delivery: Delivery) -> str:
+    """The JSON body, schema v1.
+
+    One message: ``{"v": 1, "type": "alert"|"feed_health", "id": <delivery id>, "data": {...}}``.
+    A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
+    """
+    doc: dict[str, Any] = {"v": WEBHOOK_SCHEMA_VERSION, "id": delivery.id}
+    if delivery.digest or len(delivery.messages) != 1:
+        doc["type"] = "digest"
+        doc["data"] = {
+            "alerts": [alert.model_dump(mode="json") for alert in delivery.alerts],
+            "feed_health": [m.model_dump(mode="json") for m in delivery.messages if m.type == "feed_health"],
+        }
+    else:
+        message = delivery.messages[0]
+        doc["type"] = message.type
+        doc["data"] = message.model_dump(mode="json")
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -39,16 +52,12 @@ class WebhookChannel:
         self.http = http
         self.clock = clock or SystemClock()
 
-    async def send(
-        self, message: Alert | FeedHealthEvent, subscription: SubscriptionConfig, delivery_id: str
-    ) -> DeliveryResult:
-        """POST one message; the webhook-id is the same on every retry so receivers can dedupe."""
-        body = webhook_body(message)
+    async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
+        """POST one delivery; the webhook-id is the delivery id, the same on every retry, so receivers can dedupe."""
+        body = webhook_body(delivery)
         secret = subscription.secret.get_secret_value() if subscription.secret else None
-        headers = signed_headers(secret, delivery_id, self.clock.now(), body)
+        now = self.clock.now()
+        # Signed fresh on each attempt: the timestamp must be recent for receivers' replay windows.
+        headers = signed_headers(secret, delivery.id, now, body)
         headers["content-type"] = "application/json"
-        try:
-            response = await self.http.post(subscription.url.get_secret_value(), content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return transport_failure(exc)
-        return result_for_status(response.status_code, retry_after=retry_after_seconds(response))
+        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=True)

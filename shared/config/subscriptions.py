@@ -1,12 +1,53 @@
-"""Config of the notifier: who gets which alerts, where, and how."""
+"""Config of the notifier: who gets which alerts, where, when, and how deliveries are retried."""
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.config.durations import Duration
+
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class QuietHours(BaseModel):
+    """A daily window (local time of ``timezone``) in which alerts are held, then sent as one digest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(description="Local start time, HH:MM (24 h).")
+    end: str = Field(description="Local end time, HH:MM; may be earlier than start (the window crosses midnight).")
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Paris.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK_TIME.match(value):
+            raise ValueError("must be a 24-hour time HH:MM, e.g. 22:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown IANA time zone; use a name such as Europe/Paris or UTC") from None
+        return value
+
+    @property
+    def start_time(self) -> time:
+        """``start`` as a time."""
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        """``end`` as a time."""
+        return time.fromisoformat(self.end)
 
 
 class SubscriptionConfig(BaseModel):
@@ -21,12 +62,28 @@ class SubscriptionConfig(BaseModel):
     secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
     topics: list[str] = Field(default_factory=list, description="Topics to receive; empty means all.")
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Extra bar above the topic threshold.")
+    keywords: list[str] = Field(
+        default_factory=list, description="Only alerts whose title, summary or matched keywords contain one of these."
+    )
+    mode: Literal["immediate", "digest"] = Field(default="immediate", description="Send each alert, or a digest.")
+    digest_interval: Duration = Field(default=3600.0, gt=0, description="Digest mode: one message per interval.")
+    quiet_hours: QuietHours | None = Field(default=None, description="Hold alerts in this window, then send a digest.")
+    feed_health: bool = Field(default=False, description="Also receive feed health events (failing, stale, ...).")
     enabled: bool = True
 
     @property
     def has_url(self) -> bool:
         """True when the URL is set (an empty ``${VAR:-}`` leaves the subscription inactive)."""
         return bool(self.url.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _secret_format(self) -> SubscriptionConfig:
+        secret = self.secret.get_secret_value() if self.secret else ""
+        if secret and not secret.startswith("whsec_"):
+            raise ValueError("secret must be in whsec_<base64> form (Standard Webhooks)")
+        if secret and self.type == "slack":
+            raise ValueError("secret applies to webhook subscriptions only; remove it from this slack subscription")
+        return self
 
 
 class NotifierSettings(BaseModel):
@@ -35,3 +92,24 @@ class NotifierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timeout: Duration = Field(default=10.0, gt=0, description="Deadline of one delivery request.")
+    retry_delays: list[Duration] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0],
+        max_length=20,
+        description="Wait before each retry; after the last one the delivery is dead-lettered.",
+    )
+    retry_jitter: float = Field(default=0.2, ge=0.0, le=1.0, description="Each delay varies by up to this fraction.")
+    max_retry_after: Duration = Field(default=3600.0, gt=0, description="Cap on a receiver's Retry-After.")
+    concurrency: int = Field(default=32, ge=1, le=1000, description="Deliveries in flight at once.")
+    slack_rate: float = Field(default=1.0, gt=0, description="Slack messages per second per webhook URL.")
+    slack_burst: int = Field(default=3, ge=1, description="Slack messages a URL may get at once before pacing.")
+    webhook_rate: float | None = Field(default=None, gt=0, description="Optional cap per webhook URL (per second).")
+    webhook_burst: int = Field(default=10, ge=1)
+    poll_interval: Duration = Field(default=1.0, gt=0, description="How often due retries and digests are checked.")
+    lease: Duration = Field(default=120.0, gt=0, description="A claimed delivery is retried if not settled by then.")
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> NotifierSettings:
+        # A lease shorter than a request would let a second attempt start while the first is still in flight.
+        if self.lease <= self.timeout:
+            raise ValueError(f"lease ({self.lease:g} s) must be longer than timeout ({self.timeout:g} s)")
+        return self

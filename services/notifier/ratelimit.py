@@ -1,0 +1,63 @@
+"""Per-URL pacing: a token bucket that queues senders instead of dropping messages.
+
+The buckets live in the notifier process (not in Redis): one notifier process per deployment is the supported
+setup, and Slack's limit (about one message per second per incoming webhook, short bursts allowed) is forgiving
+enough that two processes briefly doubling the rate only costs a 429, which is retried with its Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+
+from shared.clock import Clock
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; ``acquire`` waits its turn (FIFO)."""
+
+    def __init__(self, rate: float, burst: int, clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
+        self.rate, self.burst, self.clock, self.sleep = rate, burst, clock, sleep
+        self.tokens = float(burst)
+        self.updated = clock.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> float:
+        """Take one token, waiting if none is left; returns the seconds waited."""
+        async with self._lock:  # FIFO: asyncio.Lock wakes waiters in arrival order
+            self._refill()
+            waited = 0.0
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                await self.sleep(wait)
+                waited = wait
+                self._refill()
+                self.tokens = max(self.tokens, 1.0)
+            self.tokens -= 1
+            return waited
+
+    def _refill(self) -> None:
+        now = self.clock.monotonic()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+
+class RateLimiter:
+    """One bucket per destination URL; URLs are keyed by hash so the secret is not kept as a key."""
+
+    def __init__(self, clock: Clock, sleep: Sleep = asyncio.sleep) -> None:
+        self.clock, self.sleep = clock, sleep
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def acquire(self, url: str, rate: float | None, burst: int) -> float:
+        """Wait for the URL's turn (no wait when ``rate`` is None); returns the seconds waited."""
+        if rate is None:
+            return 0.0
+        key = hashlib.sha256(url.encode()).hexdigest()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, burst, self.clock, self.sleep)
+        return await bucket.acquire()

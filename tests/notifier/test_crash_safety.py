@@ -1,0 +1,62 @@
+"""Nothing is lost and nothing is sent twice when the notifier dies at the worst moments."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from shared.config import TripwireConfig
+from shared.http import make_http_client
+from tests.notifier.support import PREFIX, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
+from tripwire.local_http import LocalServer, Reply
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The notifier's real HTTP client."""
+    config = notifier_config(TripwireConfig(), [])
+    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
+        yield client
+
+
+async def test_crash_after_scheduling_before_ack_sends_once(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    with LocalServer(lambda _r: Reply(204)) as server:
+        config = notifier_config(default_config, [sub("hook", f"{server.url}/h")])
+        clock = FakeClock()
+        await publish_messages(redis, make_alert(1))
+        first = make_notifier(config, redis, http, clock)
+        await redis.xgroup_create(PREFIX + "alerts", "notifier", id="0")
+        entries = await first.consumer.read(block=False)
+        await first.handle(entries)  # scheduled; the process "dies" before the ack and before sending
+        second = make_notifier(config, redis, http, clock)  # same consumer name: re-reads its pending entries
+        await second.run(asyncio.Event(), drain=True)
+    assert len(server.requests) == 1
+    assert (await redis.xpending(PREFIX + "alerts", "notifier"))["pending"] == 0
+
+
+async def test_crash_while_sending_is_retried_after_the_lease_with_the_same_id(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    with LocalServer(lambda _r: Reply(204)) as server:
+        config = notifier_config(default_config, [sub("hook", f"{server.url}/h")], lease=60)
+        clock = FakeClock()
+        await publish_messages(redis, make_alert(1))
+        notifier = make_notifier(config, redis, http, clock)
+        # Schedule only (as the consumer does), then claim without settling: a worker that died mid-send.
+        await redis.xgroup_create(PREFIX + "alerts", "notifier", id="0")
+        entries = await notifier.consumer.read(block=False)
+        await notifier.consumer.ack(await notifier.handle(entries))
+        claimed = await notifier.store.claim_due(clock.now().timestamp(), 60, 10)
+        assert len(claimed) == 1
+        await notifier.worker.drain()
+        assert server.requests == [], "a claimed delivery is not sent again while its lease runs"
+        clock.advance(60)
+        await notifier.worker.drain()
+    assert len(server.requests) == 1
+    assert server.requests[0].headers["webhook-id"] == claimed[0].delivery.id

@@ -1,0 +1,112 @@
+"""Every Slack message the notifier builds parses as Block Kit, fits Slack's limits and escapes feed text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from services.notifier.channel import Delivery
+from services.notifier.slack import slack_payload
+from services.notifier.slack_format import BLOCK_LIMIT, HEADER_LIMIT, SECTION_LIMIT, escape, truncate
+from tests.notifier.support import make_alert, make_health_event
+
+INJECTIONS = (
+    "<!channel> <!here> <@U012AB3CD> <#C123> <https://evil.example|click me> &amp; <b>bold</b> &lt;!channel&gt;"
+)
+
+
+def check_message(payload: dict[str, Any]) -> list[Block]:
+    """Parse with slack-sdk's models, validate each block, and check the limits."""
+    assert payload["text"].strip(), "a fallback text is required"
+    blocks = Block.parse_all(payload["blocks"])
+    assert len(blocks) == len(payload["blocks"]) and 1 <= len(blocks) <= BLOCK_LIMIT
+    for block in blocks:
+        assert block is not None
+        block.validate_json()  # raises on any Block Kit limit (header 150, section 3000, ...)
+    for raw in payload["blocks"]:
+        if raw["type"] == "header":
+            assert len(raw["text"]["text"]) <= HEADER_LIMIT
+        if raw["type"] == "section":
+            assert len(raw["text"]["text"]) <= SECTION_LIMIT
+    return blocks
+
+
+def all_text(payload: dict[str, Any]) -> str:
+    """The fallback and every text in the blocks."""
+    texts = [payload["text"]]
+    for raw in payload["blocks"]:
+        if "text" in raw:
+            texts.append(raw["text"]["text"])
+        texts += [element["text"] for element in raw.get("elements", [])]
+    return "\n".join(texts)
+
+
+def assert_no_injection(text: str) -> None:
+    """No live mention, channel reference or link other than the article links we made."""
+    controls = re.findall(r"<([^>]*)>", text)
+    for control in controls:
+        assert control.startswith("https://news.example/"), f"unexpected Slack control sequence <{control}>"
+    assert "<b>" not in text and "<!channel>" not in text and "<@U" not in text
+
+
+def test_alert_message_has_header_link_summary_source_and_why():
+    payload = slack_payload(Delivery("d", "s", (make_alert(3),)))
+    blocks = check_message(payload)
+    assert [b.type for b in blocks] == ["header", "section", "context", "context"]
+    text = all_text(payload)
+    assert "us russia standoff" in text
+    assert "<https://news.example/a/3|Convoy standoff number 3>" in text
+    assert "Qamishli" in text and "Example News" in text and "2026-11-21 12:00 UTC" in text
+    assert "score 0.80" in text and "keywords: convoy" in text and "A standoff near Derik" in text
+
+
+def test_feed_text_cannot_inject_mentions_or_links():
+    alert = make_alert(title=INJECTIONS, summary=INJECTIONS, link="https://news.example/a|<!channel>")
+    for payload in (slack_payload(Delivery("d", "s", (alert,))), slack_payload(Delivery("d", "s", (alert,), True))):
+        check_message(payload)
+        text = all_text(payload)
+        assert_no_injection(text)
+        assert "&lt;!channel&gt;" in text and "&amp;" in text and "bold" in text
+
+
+def test_huge_text_is_truncated_with_an_ellipsis_never_fails():
+    alert = make_alert(title="T" * 5000, summary="&" * 10_000, topic="x" * 400)
+    payload = slack_payload(Delivery("d", "s", (alert,)))
+    check_message(payload)
+    assert payload["blocks"][0]["text"]["text"].endswith("…")
+    assert "…" in payload["blocks"][1]["text"]["text"]
+
+
+def test_truncate_never_leaves_half_an_escape():
+    assert truncate(escape("a<b") * 10, 12).endswith("…")
+    assert not re.search(r"&[a-z]*…$", truncate(escape("<<<<<<<<"), 7))
+
+
+def test_digest_lists_alerts_most_relevant_first_within_limits():
+    alerts = tuple(make_alert(n, score=0.5 + n / 1000) for n in range(120))
+    payload = slack_payload(Delivery("d", "s", alerts, digest=True))
+    check_message(payload)
+    text = all_text(payload)
+    assert text.index("number 119>") < text.index("number 118>")
+    assert "more not shown" in text
+    assert payload["blocks"][0]["text"]["text"].startswith("120 alerts")
+
+
+def test_feed_health_message_parses():
+    payload = slack_payload(Delivery("d", "s", (make_health_event(),)))
+    check_message(payload)
+    assert "Feed failing" in all_text(payload)
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=st.text(max_size=400), summary=st.text(max_size=4000), link=st.text(max_size=60))
+def test_any_feed_text_makes_a_valid_escaped_message(title: str, summary: str, link: str):
+    alert = make_alert(title=title or "x", summary=summary, link="https://news.example/" + link)
+    for digest in (False, True):
+        payload = slack_payload(Delivery("d", "s", (alert,), digest))
+        check_message(payload)
+        assert_no_injection(all_text(payload))
