@@ -23,13 +23,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def feed_status(feed: FeedConfig, state: FeedState) -> str:
-    """One word for the table: disabled, gone, failing, stale, ok, or new (never polled)."""
+    """One word for the table: disabled, gone, failing, stale, error (below the alert threshold), ok, or new."""
     if not feed.enabled:
         return "disabled"
     if state.gone:
         return "gone"
     if state.health != "ok":
         return state.health
+    if state.consecutive_failures:
+        return "error"
     return "ok" if state.last_success else "new"
 
 

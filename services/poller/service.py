@@ -74,6 +74,9 @@ class Poller:
         self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
         self.redis_status = RedisStatus(self.health)
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
+        self.schedule = FeedSchedule(
+            self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
+        )
 
     async def poll_feed(self, feed: FeedConfig, *, respect_schedule: bool = False) -> PollResult:
         """Fetch, parse and publish one feed; errors are reported in the result, never raised."""
@@ -104,10 +107,7 @@ class Poller:
 
     async def run(self, stop: asyncio.Event, *, reload: FeedLoader | None = None) -> None:
         """Poll each feed on its interval until ``stop`` is set; SIGHUP re-reads the feeds through ``reload``."""
-        schedule = FeedSchedule(
-            self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
-        )
-        schedule.start(list(self.feeds.values()))
+        self.schedule.start(list(self.feeds.values()))
         reload_requested = asyncio.Event()
         loop = asyncio.get_running_loop()
         if reload is not None:
@@ -115,26 +115,24 @@ class Poller:
         try:
             while not stop.is_set():
                 self.health.beat(redis_ok=self.redis_status.up is not False)
-                if reload_requested.is_set():
+                if reload is not None and reload_requested.is_set():
                     reload_requested.clear()
-                    self.reload(schedule, reload)
+                    self.reload(reload)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(stop, reload_requested), timeout=5)
         finally:
             if reload is not None:
                 loop.remove_signal_handler(signal.SIGHUP)
-            schedule.shutdown()
+            self.schedule.shutdown()
 
-    def reload(self, schedule: FeedSchedule, load: FeedLoader | None) -> None:
+    def reload(self, load: FeedLoader) -> None:
         """Apply the feeds ``load`` returns; a bad config is logged and the running feeds are kept."""
-        if load is None:
-            return
         try:
             feeds = list(load())
         except Exception as exc:
             log.error("feeds_reload_failed", error=str(exc))
             return
-        changes = schedule.sync(feeds)
+        changes = self.schedule.sync(feeds)
         self.feeds = {feed.url: feed for feed in feeds if feed.enabled}
         log.info("feeds_reloaded", added=changes.added, removed=changes.removed, changed=changes.changed)
 
