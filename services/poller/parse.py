@@ -17,6 +17,9 @@ from shared.schemas import FeedRef, Item
 # entity referenced 100,000 times would build 10 GB. Real feeds do not declare entities, so the subset is dropped.
 _INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.DOTALL)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+# feedparser asks xml.sax for libxml2's driver first; the failed import walks sys.path on every parse (a third of
+# the poller's CPU in bench/poller). expat is what it falls back to anyway.
+feedparser.api.PREFERRED_XML_PARSERS[:] = []
 _HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
 
 

@@ -74,12 +74,19 @@ class Poller:
         self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
         self.redis_status = RedisStatus(self.health)
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
+        # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
+        # Redis connection, and a thousand of them exhaust the connection pool.
+        self._slots = asyncio.Semaphore(self.settings.max_concurrency)
         self.schedule = FeedSchedule(
             self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
         )
 
     async def poll_feed(self, feed: FeedConfig, *, respect_schedule: bool = False) -> PollResult:
         """Fetch, parse and publish one feed; errors are reported in the result, never raised."""
+        async with self._slots:
+            return await self._poll_feed(feed, respect_schedule)
+
+    async def _poll_feed(self, feed: FeedConfig, respect_schedule: bool) -> PollResult:
         result = PollResult(feed.url)
         started = self.clock.monotonic()
         try:
@@ -166,9 +173,7 @@ class Poller:
             if parsed.malformed:
                 FEED_ERRORS.labels(feed=feed.url, reason="malformed").inc()
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
-            for item in parsed.items:
-                if await self.publisher.publish_new(item):
-                    result.published += 1
+            result.published = await self.publisher.publish_many(parsed.items)
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
             # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
             state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
