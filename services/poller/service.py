@@ -77,6 +77,7 @@ class Poller:
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
         # Redis connection, and a thousand of them exhaust the connection pool.
         self._slots = asyncio.Semaphore(self.settings.max_concurrency)
+        self._in_flight: set[asyncio.Task[PollResult]] = set()
         self.schedule = FeedSchedule(
             self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
         )
@@ -95,7 +96,7 @@ class Poller:
                     result.skipped = "another replica is polling it"
                     return result
                 state = await self.states.load(feed.url)
-                result.skipped = self._skip_reason(state, respect_schedule)
+                result.skipped = self._skip_reason(feed, state, respect_schedule)
                 if result.skipped is None:
                     await self._poll_locked(feed, state, result)
             self.redis_status.ok()
@@ -131,6 +132,9 @@ class Poller:
             if reload is not None:
                 loop.remove_signal_handler(signal.SIGHUP)
             self.schedule.shutdown()
+            # Graceful: polls already running finish (each within its fetch deadline) so no lock or item is left
+            # half-done; their validators and state are saved as usual.
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     def reload(self, load: FeedLoader) -> None:
         """Apply the feeds ``load`` returns; a bad config is logged and the running feeds are kept."""
@@ -145,14 +149,26 @@ class Poller:
 
     async def _poll_scheduled(self, url: str) -> None:
         feed = self.feeds.get(url)
-        if feed is not None:
-            await self.poll_feed(feed, respect_schedule=True)
+        if feed is None:
+            return
+        task = asyncio.ensure_future(self.poll_feed(feed, respect_schedule=True))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(task)
 
-    def _skip_reason(self, state: FeedState, respect_schedule: bool) -> str | None:
+    def _skip_reason(self, feed: FeedConfig, state: FeedState, respect_schedule: bool) -> str | None:
         if state.gone:
             return "gone (HTTP 410): remove it from the config or fix its URL"
-        if respect_schedule and state.next_poll is not None and state.next_poll > self.clock.now():
+        if not respect_schedule:
+            return None
+        now = self.clock.now()
+        if state.consecutive_failures and state.next_poll is not None and state.next_poll > now:
             return f"backing off until {state.next_poll.isoformat()}"
+        # Every replica schedules every feed; whichever comes first polls it, the others find it polled less than
+        # half an interval ago and leave it. A replica's own next run is a whole interval later (jitter only adds).
+        half_interval = timedelta(seconds=(feed.interval or self.settings.default_interval) / 2)
+        if state.last_success is not None and now - state.last_success < half_interval:
+            return "polled recently (by another replica)"
         return None
 
     async def _poll_locked(self, feed: FeedConfig, state: FeedState, result: PollResult) -> None:

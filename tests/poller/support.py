@@ -13,6 +13,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.poller.service import Poller
+from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.http import make_http_client
 from shared.schemas import FeedHealthEvent, Item, parse_alerts_message
@@ -48,7 +49,7 @@ def poller_config(base: TripwireConfig, urls: list[str], **poller: Any) -> Tripw
 async def running_poller(
     config: TripwireConfig,
     redis: Redis,
-    clock: ManualClock | None = None,
+    clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Poller]:
     """A Poller on a real client (through shared.http), closed afterwards."""

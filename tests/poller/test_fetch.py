@@ -95,6 +95,21 @@ async def test_backoff_grows_and_scheduled_polls_wait_for_it(redis, default_conf
     assert len(server.requests) == 3
 
 
+async def test_a_scheduled_poll_skips_a_feed_another_replica_just_polled(redis, default_config):
+    with LocalServer(lambda _r: Reply(200, FEED, {"Content-Type": "application/rss+xml"})) as server:
+        config = poller_config(default_config, [f"{server.url}/feed"], default_interval=600)
+        clock = ManualClock()
+        async with running_poller(config, redis, clock) as replica_a, running_poller(config, redis, clock) as replica_b:
+            await replica_a.poll_feed(config.feeds[0], respect_schedule=True)
+            clock.advance(200)
+            by_b = await replica_b.poll_feed(config.feeds[0], respect_schedule=True)
+            clock.advance(400)
+            by_a = await replica_a.poll_feed(config.feeds[0], respect_schedule=True)
+    assert by_b.skipped == "polled recently (by another replica)"
+    assert by_a.skipped is None
+    assert len(server.requests) == 2
+
+
 async def test_permanent_redirect_is_remembered_and_temporary_is_not(redis, default_config):
     def respond(request: ReceivedRequest) -> Reply:
         moves = {"/old": (301, "/mid"), "/mid": (308, "/new"), "/temp": (302, "/new")}

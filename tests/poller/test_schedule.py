@@ -6,11 +6,14 @@ import asyncio
 import os
 import random
 import signal
+import threading
 
 from services.poller.schedule import FeedSchedule
 from shared.clock import SystemClock
 from shared.config import FeedConfig
-from tests.poller.support import poller_config, running_poller
+from tests.helpers import rss
+from tests.poller.support import poller_config, running_poller, story
+from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
 
 def feed(path: str, **fields: object) -> FeedConfig:
@@ -57,7 +60,7 @@ async def test_sighup_reloads_feeds_without_restart(redis, default_config):
         return [feed("b"), feed("c", interval="2h")]
 
     stop = asyncio.Event()
-    async with running_poller(config, redis) as poller:
+    async with running_poller(config, redis, SystemClock()) as poller:
         poller.schedule.rng = random.Random(7)
         running = asyncio.create_task(poller.run(stop, reload=load))
         while not poller.schedule.scheduler.running:
@@ -82,3 +85,25 @@ async def test_a_bad_config_on_reload_keeps_the_running_feeds(redis, default_con
         poller.reload(broken)
     assert list(poller.feeds) == ["http://127.0.0.1:9/a"]
     assert list(poller.schedule.jobs()) == ["http://127.0.0.1:9/a"]
+
+
+async def test_stopping_waits_for_polls_in_flight(redis, default_config):
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow(_request: ReceivedRequest) -> Reply:
+        arrived.set()
+        release.wait(30)
+        return Reply(200, rss([story(1)]), {"Content-Type": "application/rss+xml"})
+
+    stop = asyncio.Event()
+    with LocalServer(slow) as server:
+        url = f"{server.url}/feed"
+        config = poller_config(default_config, [url])
+        async with running_poller(config, redis, SystemClock()) as poller:
+            running = asyncio.create_task(poller.run(stop))
+            await asyncio.to_thread(arrived.wait, 30)
+            stop.set()
+            release.set()
+            await running
+            state = await poller.states.load(url)
+    assert state.last_success is not None and state.items_published == 1
