@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -115,8 +116,10 @@ class Fetcher:
                 _raise_for_status(status, current, response, now)
                 try:
                     content = await read_capped(response, self.settings.max_body_bytes)
-                except (BodyTooLarge, UnsupportedEncoding) as exc:
+                except BodyTooLarge as exc:
                     raise FeedFetchError(f"{exc} from {current}", reason="too_large") from None
+                except (UnsupportedEncoding, zlib.error) as exc:
+                    raise FeedFetchError(f"undecodable body from {current}: {exc}", reason="encoding") from None
                 return FetchedFeed(current, content, _parser_headers(response), _validators(response), permanent)
         raise FeedFetchError(f"more than {self.settings.max_redirects} redirects from {url}", reason="redirect")
 
@@ -124,7 +127,7 @@ class Fetcher:
 async def _drain(response: httpx.Response) -> None:
     # Reading the (normally empty) body of a 304 or redirect lets the connection go back to the pool; an unread
     # body makes httpx close it, and half the polls of a healthy fleet are 304s.
-    with contextlib.suppress(BodyTooLarge, UnsupportedEncoding):
+    with contextlib.suppress(BodyTooLarge, UnsupportedEncoding, zlib.error):
         await read_capped(response, DRAIN_LIMIT)
 
 

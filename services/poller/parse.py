@@ -57,9 +57,12 @@ def parse_feed(
         raise FeedParseError("empty body where a feed was expected")
     html_page = bool(_HTML_START.match(content)) or "html" in headers.get("content-type", "").split(";")[0].lower()
     # A BytesIO, never the bytes themselves: feedparser opens bytes as a local file name if such a file exists.
-    parsed = feedparser.parse(
-        io.BytesIO(defuse_xml(content)), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(defuse_xml(content)), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as exc:  # feedparser is robust, not proven: one odd feed must not stop the others.
+        raise FeedParseError(f"not a feed: the parser failed ({type(exc).__name__}: {exc})") from None
     if not parsed.entries and (html_page or parsed.bozo or not parsed.version):
         if html_page:
             raise FeedParseError("an HTML page where a feed was expected (is the URL the site instead of its feed?)")

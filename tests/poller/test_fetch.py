@@ -195,6 +195,20 @@ async def test_gzip_and_raw_deflate_bodies_are_decoded(redis, default_config):
     assert [result.published for result in results] == [1, 1, 1]
 
 
+async def test_corrupt_gzip_and_unknown_encodings_are_feed_errors(redis, default_config):
+    replies = {"/corrupt": (b"\x1f\x8b\x08\x00garbage-not-gzip", "gzip"), "/br": (b"\x0b\x02\x80", "br")}
+
+    def respond(request: ReceivedRequest) -> Reply:
+        body, encoding = replies[request.path]
+        return Reply(200, body, {"Content-Encoding": encoding})
+
+    with LocalServer(respond) as server:
+        config = poller_config(default_config, [server.url + path for path in replies])
+        async with running_poller(config, redis) as poller:
+            results = await poller.poll_all()
+    assert all(result.error and "undecodable body" in result.error for result in results)
+
+
 async def test_slow_drip_body_hits_the_total_deadline(redis, default_config):
     with DripServer() as server:
         config = poller_config(default_config, [f"{server.url}/feed"], timeout="1s")
