@@ -13,7 +13,7 @@ from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
-from shared.config import Settings
+from shared.config import FeedConfig, Settings, load_config_file
 from shared.health import HealthState
 from shared.http import make_http_client
 from shared.logging import get_logger
@@ -43,6 +43,11 @@ def build_classifier(settings: Settings, redis: Redis, health: HealthState | Non
     return Classifier(config, redis, Scorer(config.topics, embedder), settings.consumer_name, health=health)
 
 
+def feeds_from_config(settings: Settings) -> list[FeedConfig]:
+    """The feeds in the config file as it is now (SIGHUP reload); raises ConfigError if it became invalid."""
+    return load_config_file(settings.config_path).feeds
+
+
 async def run_poller(settings: Settings, *, once: bool) -> None:
     """``tripwire poller``."""
     async with AsyncExitStack() as stack:
@@ -55,7 +60,7 @@ async def run_poller(settings: Settings, *, once: bool) -> None:
             return
         server = start_health_server(settings, settings.config.health.poller_port, {"poller": health})
         try:
-            await poller.run(stop_on_signals())
+            await poller.run(stop_on_signals(), reload=lambda: feeds_from_config(settings))
         finally:
             if server:
                 server.stop()
@@ -112,7 +117,9 @@ async def run_all(settings: Settings) -> None:
         stop = stop_on_signals()
         server = start_health_server(settings, settings.config.health.poller_port, states)
         try:
-            await asyncio.gather(poller.run(stop), classifier.run(stop), notifier.run(stop))
+            await asyncio.gather(
+                poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)
+            )
         finally:
             if server:
                 server.stop()

@@ -33,10 +33,13 @@ def canonical_link(link: str) -> str:
 
 
 def entry_id(entry: Any) -> str:
-    """Stable id: the guid/id, else the canonical link, else a hash of title and date."""
-    raw = entry.get("id") or entry.get("guid")
-    if raw and str(raw).strip():
-        basis = "guid:" + str(raw).strip()
+    """Stable id: the guid/id (canonical if it is a URL), else the canonical link, else a hash of title and date."""
+    raw = str(entry.get("id") or entry.get("guid") or "").strip()
+    if raw.lower().startswith(("http://", "https://")):
+        # A permalink guid is the article URL: canonical, it matches the same article in another feed.
+        basis = "link:" + canonical_link(raw)
+    elif raw:
+        basis = "guid:" + raw
     elif entry.get("link"):
         basis = "link:" + canonical_link(str(entry["link"]))
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis.asyncio import Redis
 
 from shared.schemas import Item
@@ -31,3 +33,16 @@ class ItemPublisher:
         keys = [self.names.key("seen", item.id), self.names.items]
         args: list[str | int] = [self.seen_ttl, self.maxlen, DATA_FIELD, item.to_json()]
         return bool(await self._script(keys=keys, args=args))
+
+    async def publish_many(self, items: Sequence[Item]) -> int:
+        """Publish the new ones of ``items`` in one round trip, each atomically; returns how many were new."""
+        if not items:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                keys = [self.names.key("seen", item.id), self.names.items]
+                await self._script(
+                    keys=keys, args=[self.seen_ttl, self.maxlen, DATA_FIELD, item.to_json()], client=pipe
+                )
+            replies = await pipe.execute()
+        return sum(1 for reply in replies if reply)

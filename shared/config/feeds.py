@@ -17,6 +17,9 @@ class FeedConfig(BaseModel):
     url: str
     name: str | None = None
     interval: Duration | None = Field(default=None, description="Poll interval; default: poller.default_interval.")
+    stale_after: Duration | None = Field(
+        default=None, description="No new item for this long raises a stale alert; default: poller.stale_after."
+    )
     enabled: bool = True
 
     @field_validator("url")
@@ -29,12 +32,21 @@ class FeedConfig(BaseModel):
 
 
 class PollerSettings(BaseModel):
-    """How the poller fetches: schedule, limits and item memory."""
+    """How the poller fetches: schedule, limits, back-off, feed health and item memory."""
 
     model_config = ConfigDict(extra="forbid")
 
     default_interval: Duration = Field(default=300.0, gt=0, description="Poll interval of feeds that set none.")
-    timeout: Duration = Field(default=30.0, gt=0, description="Total deadline of one fetch.")
+    timeout: Duration = Field(default=30.0, gt=0, description="Total deadline of one fetch, redirects included.")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest feed body accepted, decompressed.")
     seen_ttl: Duration = Field(default=30 * 86400.0, gt=0, description="How long a published item id is remembered.")
     user_agent: str = "Tripwire/0.1 (+https://github.com/tripwire-alerts/tripwire; feed reader)"
+    max_concurrency: int = Field(default=20, ge=1, description="Fetches in flight at once, over all hosts.")
+    per_host_concurrency: int = Field(default=2, ge=1, description="Fetches in flight at once to one host.")
+    max_redirects: int = Field(default=5, ge=0, le=20, description="Redirect hops followed per fetch.")
+    max_backoff: Duration = Field(default=6 * 3600.0, gt=0, description="Longest wait after failures or Retry-After.")
+    failure_threshold: int = Field(default=5, ge=1, description="Consecutive failures that raise a failing alert.")
+    stale_after: Duration = Field(
+        default=3 * 86400.0, ge=0, description="No new item for this long raises a stale alert (0: never)."
+    )
+    jitter: Duration = Field(default=30.0, ge=0, description="Most a scheduled poll is shifted at random.")

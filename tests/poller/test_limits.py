@@ -1,0 +1,67 @@
+"""Concurrency limits, the per-feed lock, and Redis outages logged once per change."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from services.poller.lock import FeedLocks
+from services.poller.redis_status import RedisStatus
+from shared.health import HealthState
+from shared.streams import StreamNames
+from tests.helpers import rss
+from tests.poller.support import poller_config, running_poller, story
+from tripwire.local_http import LocalServer, ReceivedRequest, Reply
+
+
+class InFlight:
+    """A responder that records how many requests it served at once, lingering so overlaps would show."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self._lock, self._never = threading.Lock(), threading.Event()
+
+    def __call__(self, _request: ReceivedRequest) -> Reply:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        self._never.wait(0.1)  # Gives a second request the chance to overlap; asserted on counts, never on time.
+        with self._lock:
+            self.now -= 1
+        return Reply(200, rss([story(1)]), {"Content-Type": "application/rss+xml"})
+
+
+@pytest.mark.parametrize(("overall", "per_host", "expected"), [(10, 1, 1), (2, 10, 2)])
+async def test_fetches_in_flight_respect_global_and_per_host_limits(redis, default_config, overall, per_host, expected):
+    responder = InFlight()
+    with LocalServer(responder) as server:
+        urls = [f"{server.url}/feed{n}" for n in range(5)]
+        config = poller_config(default_config, urls, max_concurrency=overall, per_host_concurrency=per_host)
+        async with running_poller(config, redis) as poller:
+            results = await poller.poll_all()
+    assert all(result.error is None for result in results)
+    assert responder.most <= expected
+
+
+async def test_a_lock_is_released_only_by_its_holder(redis):
+    locks = FeedLocks(redis, StreamNames("t:"), ttl_seconds=60)
+    async with locks.hold("http://a/feed") as held:
+        assert held
+        async with locks.hold("http://a/feed") as second:
+            assert not second
+        # Our lock expired and another replica took it: leaving our block must not free theirs.
+        await redis.set(locks.key("http://a/feed"), "someone-else")
+    assert await redis.get(locks.key("http://a/feed")) == b"someone-else"
+
+
+def test_redis_outage_is_logged_once_per_change(caplog):
+    status = RedisStatus(HealthState())
+    with caplog.at_level(logging.INFO, logger="services.poller.redis_status"):
+        for _ in range(3):
+            status.down(ConnectionError("refused"))
+        status.ok()
+        status.ok()
+    assert [record.getMessage().split()[0] for record in caplog.records] == ["redis_unavailable", "redis_recovered"]
+    assert status.health.status()[1]["redis"] is True

@@ -1,0 +1,74 @@
+"""``tripwire feeds [--json]``: each configured feed's state from Redis (last success, errors, next poll, items)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from services.poller.state import FeedState, FeedStateStore
+from shared.config import FeedConfig, Settings
+from shared.streams import StreamNames
+from tripwire.runtime import redis_connection
+
+COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "last error")
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``feeds`` subcommand."""
+    feeds = subparsers.add_parser("feeds", parents=[common], help="show each feed's poll state (needs REDIS_URL)")
+    feeds.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    feeds.set_defaults(handler=_feeds)
+
+
+def feed_status(feed: FeedConfig, state: FeedState) -> str:
+    """One word for the table: disabled, gone, failing, stale, error (below the alert threshold), ok, or new."""
+    if not feed.enabled:
+        return "disabled"
+    if state.gone:
+        return "gone"
+    if state.health != "ok":
+        return state.health
+    if state.consecutive_failures:
+        return "error"
+    return "ok" if state.last_success else "new"
+
+
+def feed_rows(feeds: list[FeedConfig], states: list[FeedState]) -> list[dict[str, Any]]:
+    """One JSON-ready record per configured feed."""
+    rows = []
+    for feed, state in zip(feeds, states, strict=True):
+        record = state.model_dump(mode="json", exclude={"etag", "last_modified"})
+        rows.append({"name": feed.name, "status": feed_status(feed, state), **record})
+    return rows
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table, widths fitted to the content."""
+    lines = [list(COLUMNS)]
+    for row in rows:
+        lines.append([
+            row["name"] or row["url"], row["status"], _short_time(row["last_success"]),
+            str(row["consecutive_failures"]), _short_time(row["next_poll"]), str(row["items_published"]),
+            (row["last_error"] or "")[:80],
+        ])  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
+
+
+def _short_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+async def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    feeds = list(settings.config.feeds)
+    async with redis_connection(settings, allow_embedded=False, command="feeds") as redis:
+        store = FeedStateStore(redis, StreamNames(settings.config.redis.stream_prefix))
+        states = await store.load_many([feed.url for feed in feeds])
+    rows = feed_rows(feeds, states)
+    print(json.dumps({"feeds": rows}, indent=2) if args.json else render_table(rows))
+    return 0
