@@ -7,7 +7,7 @@ from email.utils import format_datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from shared.config import TripwireConfig
+from shared.config import NetworkSettings, TripwireConfig
 
 
 def rss(items: list[dict[str, str]], title: str = "Test feed") -> bytes:
@@ -37,3 +37,7 @@ def config_with(base: TripwireConfig, **sections: Any) -> TripwireConfig:
             if value is not None and hasattr(value, "get_secret_value"):
                 sub[secret] = value.get_secret_value()
     return TripwireConfig.model_validate(data)
+
+
+LOOPBACK = NetworkSettings.model_validate({"allow_private": ["127.0.0.0/8"]})
+"""Outbound policy for tests: everything they reach is on 127.0.0.1."""

@@ -12,8 +12,9 @@ import pytest
 from services.notifier.channel import Delivery
 from services.notifier.outcome import DeliveryResult, parse_retry_after, result_for_status
 from services.notifier.service import make_channels
-from shared.config import NetworkSettings, SubscriptionConfig
+from shared.config import SubscriptionConfig
 from shared.http import make_http_client
+from tests.helpers import LOOPBACK
 from tests.notifier.support import SECRET, T0, FakeClock, make_alert, refused_url
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
@@ -70,7 +71,7 @@ async def send_once(kind: str, case: Case) -> tuple[DeliveryResult, list[Receive
     delivery = Delivery("msg_table", "s", (make_alert(),))
     timeout = 0.3 if case.transport == "slow" else 5.0
     try:
-        async with make_http_client(NetworkSettings(), timeout=timeout, user_agent="test") as http:
+        async with make_http_client(LOOPBACK, timeout=timeout, user_agent="test") as http:
             result = await make_channels(http, clock)[kind].send(delivery, subscription)
     finally:
         release.set()
@@ -112,7 +113,7 @@ def test_retry_after_is_seconds_or_an_http_date(header: str | None, expected: fl
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/XSECRETX", "http://[::1/XSECRETX"])
 async def test_an_unusable_url_is_a_permanent_failure_that_does_not_quote_it(url: str):
     subscription = SubscriptionConfig(name="s", type="slack", url=url)  # type: ignore[arg-type]
-    async with make_http_client(NetworkSettings(), timeout=5, user_agent="test") as http:
+    async with make_http_client(LOOPBACK, timeout=5, user_agent="test") as http:
         result = await make_channels(http, FakeClock(T0))["slack"].send(
             Delivery("d", "s", (make_alert(),)), subscription
         )

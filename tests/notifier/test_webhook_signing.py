@@ -10,8 +10,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notifier.channel import Delivery
 from services.notifier.webhook import WebhookChannel, webhook_body
-from shared.config import NetworkSettings, SubscriptionConfig
+from shared.config import SubscriptionConfig
 from shared.http import make_http_client
+from tests.helpers import LOOPBACK
 from tests.notifier.support import OTHER_SECRET, SECRET, FakeClock, make_alert, make_health_event
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
@@ -20,7 +21,7 @@ async def deliver(delivery: Delivery) -> ReceivedRequest:
     """Send through the real channel to a receiver on 127.0.0.1 and return what it got."""
     with LocalServer(lambda _r: Reply(204)) as server:
         subscription = SubscriptionConfig(name="s", type="webhook", url=f"{server.url}/h", secret=SECRET)  # type: ignore[arg-type]
-        async with make_http_client(NetworkSettings(), timeout=5, user_agent="test") as http:
+        async with make_http_client(LOOPBACK, timeout=5, user_agent="test") as http:
             result = await WebhookChannel(http, FakeClock()).send(delivery, subscription)
     assert result.ok
     return server.requests[0]

@@ -82,6 +82,8 @@ def write_config(tmp_path: Path, feed_url: str) -> Path:
     doc["data_dir"] = str(tmp_path / "data")
     doc["feeds"] = [{"url": feed_url, "name": "local"}]
     doc["network"] = {"allow_private": ["127.0.0.0/8"]}
+    # No retries: the 500 is dead-lettered in this run, so its failure path is logged and stored too.
+    doc["notifier"] = {"retry_delays": []}
     doc["subscriptions"] = [
         {
             "name": "analysts",
@@ -162,7 +164,7 @@ async def test_a_full_run_logs_and_stores_no_secret(
     assert delivered == {"hooks", "broken", "services"}  # every reachable subscription was tried
     assert len(dead_letters) == 3  # broken (500), newsroom (403), internal (refused by the guard)
     assert any(b"OutboundRefused" in letter for letter in dead_letters)
-    assert "delivery_failed" in captured.err and "feed_polled" in captured.err
+    assert "delivery_dead_lettered" in captured.err and "feed_polled" in captured.err
     assert_no_secret(f"the {log_format} log", captured.err + captured.out, run)
     assert_no_secret("the dead letters", b"".join(dead_letters).decode(), run)
     assert_no_secret("repr(settings)", repr(settings) + str(settings), run)
