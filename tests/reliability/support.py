@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -196,3 +196,30 @@ class ServiceProcess:
     def logged(self, event: str) -> int:
         """How many times ``event`` was logged."""
         return sum(1 for doc in self.events() if doc.get("event") == event)
+
+
+PORT_FIELDS = ("poller_port", "classifier_port", "notifier_port")
+SECRET = "whsec_" + "cmVsaWFiaWxpdHktdGVzdC1zZWNyZXQ="
+
+
+def config_doc(
+    receivers: dict[str, str],
+    *,
+    feeds: Sequence[str] = (),
+    ports: tuple[int, int, int] = (0, 0, 0),
+    streams: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A config for service processes: the test topic, one webhook subscription per receiver URL, loopback allowed."""
+    return {
+        "redis": {"stream_prefix": "tripwire:", "maxlen": 100_000},
+        "network": {"allow_private": ["127.0.0.0/8"]},
+        "health": {"host": "127.0.0.1", **dict(zip(PORT_FIELDS, ports, strict=True))},
+        "streams": {"reclaim_idle": "5s", "sweep_interval": "1s", **(streams or {})},
+        "poller": {"default_interval": "1s"},
+        "feeds": [{"url": url} for url in feeds],
+        "topics": TOPICS,
+        "subscriptions": [
+            {"name": name, "type": "webhook", "url": url, "secret": SECRET, "topics": ["standoff"], "min_score": 0.3}
+            for name, url in receivers.items()
+        ],
+    }
