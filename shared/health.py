@@ -35,6 +35,7 @@ class HealthState:
         self._last_beat = clock()
         self._redis_ok: bool | None = None  # None: not known yet (no log line for the first answer)
         self._down_since: float | None = None
+        self._last_observed = float("-inf")
         self._lock = threading.Lock()
 
     def beat(self, redis_ok: bool = True) -> None:
@@ -43,9 +44,17 @@ class HealthState:
             self._last_beat = self._clock()
         self.set_redis_ok(redis_ok)
 
-    def set_redis_ok(self, ok: bool, error: str | None = None) -> None:
-        """Record whether Redis answered the last command; log only when that changes."""
+    def set_redis_ok(self, ok: bool, error: str | None = None, observed_at: float | None = None) -> None:
+        """Record whether Redis answered; log only when that changes.
+
+        ``observed_at`` is when the command that tells began (monotonic): a PING that started during an
+        outage and failed after Redis came back must not overrule a newer success, or the state would flap.
+        """
         with self._lock:
+            observed = self._clock() if observed_at is None else observed_at
+            if observed < self._last_observed:
+                return
+            self._last_observed = observed
             previous, self._redis_ok = self._redis_ok, ok
             if previous == ok:
                 return

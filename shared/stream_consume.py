@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,22 @@ async def ensure_group(redis: Redis, stream: str, group: str) -> None:
             raise
 
 
+async def answers_ping(redis: Redis) -> bool:
+    """Whether Redis answers PING, asked on a fresh connection if a pooled one fails.
+
+    Idle pooled connections go stale when Redis restarts, and each fails once when next used: dropping
+    them before the second PING keeps one stale socket from passing for an outage.
+    """
+    try:
+        return bool(await redis.ping())
+    except REDIS_DOWN:
+        await redis.connection_pool.disconnect(inuse_connections=False)
+    try:
+        return bool(await redis.ping())
+    except REDIS_DOWN:
+        return False
+
+
 async def consume(
     consumer: StreamConsumer,
     handle: BatchHandler,
@@ -64,6 +81,7 @@ class _Loop:
         self.drain, self.retry_delay = drain, retry_delay
         self.acked = 0
         self.failures = 0  # consecutive failed attempts to reach Redis
+        self.reported_down = False  # logged redis_unreachable (when no HealthState does the logging)
         self.backoff = ExponentialWithJitterBackoff(cap=consumer.settings.reconnect_max_backoff, base=0.1)
         self.swept_empty = False
         self.next_gauges = 0.0  # monotonic time of the next gauge refresh
@@ -145,18 +163,26 @@ class _Loop:
 
     async def _redis_down(self, exc: BaseException) -> None:
         self.failures += 1
-        if self.consumer.health is not None:
-            self.consumer.health.set_redis_ok(False, error=f"{type(exc).__name__}: {exc}")
-        elif self.failures == 1:
-            log.warning("redis_unreachable", stream=self.consumer.stream, error=f"{type(exc).__name__}: {exc}")
         # Whatever was read but not acked is re-read once Redis answers again.
         self.consumer.reread_pending()
+        error = f"{type(exc).__name__}: {exc}"
+        asked_at = time.monotonic()  # the timebase of HealthState
+        if await answers_ping(self.consumer.redis):
+            # A pooled connection that went stale across a Redis restart fails once after Redis is back: that
+            # is not an outage, and reporting it would flap /healthz and the log.
+            log.debug("redis_command_failed", stream=self.consumer.stream, error=error)
+        elif self.consumer.health is not None:
+            self.consumer.health.set_redis_ok(False, error=error, observed_at=asked_at)
+        elif not self.reported_down:
+            self.reported_down = True
+            log.warning("redis_unreachable", stream=self.consumer.stream, error=error)
         await _sleep_or_stop(self.stop, self.backoff.compute(self.failures))
 
     def _redis_up(self) -> None:
         if self.consumer.health is not None:
             self.consumer.health.beat(redis_ok=True)
-        elif self.failures:
+        elif self.reported_down:
+            self.reported_down = False
             log.info("redis_reachable", stream=self.consumer.stream)
         self.failures = 0
 

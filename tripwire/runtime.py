@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -15,7 +16,7 @@ from shared.config import Settings
 from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_server import RedisServer
-from shared.stream_consume import REDIS_DOWN
+from shared.stream_consume import REDIS_DOWN, answers_ping
 from shared.stream_gauges import export_stream_bounds
 from shared.streams import StreamConsumer, StreamNames
 
@@ -88,13 +89,10 @@ async def watch_redis(client: Redis, states: Iterable[HealthState], stop: asynci
     """PING Redis every few seconds and record the answer, so /healthz follows Redis even when a loop is idle."""
     states = list(states)
     while not stop.is_set():
-        try:
-            await client.ping()
-            ok, error = True, None
-        except REDIS_DOWN as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"
+        asked_at = time.monotonic()
+        ok = await answers_ping(client)
         for state in states:
-            state.set_redis_ok(ok, error)
+            state.set_redis_ok(ok, None if ok else "PING failed", observed_at=asked_at)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=REDIS_WATCH_INTERVAL)
 
