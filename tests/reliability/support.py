@@ -133,15 +133,24 @@ def health_status(port: int) -> int | None:
 class ServiceProcess:
     """``python -m tripwire <service> --config FILE --consumer NAME`` as docker-compose runs it, logging to a file."""
 
-    def __init__(self, service: str, config: Path, consumer: str, redis_url: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        service: str,
+        config: Path,
+        consumer: str,
+        redis_url: str,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.service, self.config, self.consumer, self.redis_url = service, config, consumer, redis_url
+        self.extra_env = env or {}
         self.log_path = log_dir / f"{service}-{consumer}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(self, *extra: str) -> ServiceProcess:
         """Start (or restart) the process; its log file is appended to."""
-        env = {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", **self.extra_env}
         argv = [sys.executable, "-m", "tripwire", self.service, "--config", str(self.config)]
         argv += ["--consumer", self.consumer, "--log-format", "json", *extra]
         with self.log_path.open("ab") as log:

@@ -89,7 +89,9 @@ def test_crash_test(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "tripwire.yaml",
         config_doc(
-            {name: f"{receiver.url}/hook" for name, receiver in receivers.items()}, feeds=[f"{feed.url}/feed.xml"]
+            {name: f"{receiver.url}/hook" for name, receiver in receivers.items()},
+            feeds=[f"{feed.url}/feed.xml"],
+            streams={"reclaim_idle": "10s"},  # short, so a dead consumer's entries are taken over within the test
         ),
     )
     poller = ServiceProcess("poller", config, "poller", server.url, tmp_path).start()
