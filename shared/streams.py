@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from shared.config.streams import StreamSettings
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, ENTRIES_RECLAIMED, ENTRIES_TRIMMED
+from shared.metrics import DEAD_LETTERS, ENTRIES_RECLAIMED, ENTRIES_TRIMMED, PROCESSING_SECONDS
 from shared.stream_consume import consume, ensure_group
 
 DATA_FIELD = "data"
@@ -103,13 +103,14 @@ class StreamConsumer:
         dead_letter_stream: str | None = None,
         health: HealthState | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis, self.stream, self.group, self.consumer = redis, stream, group, consumer
         self.count, self.block_ms = count, block_ms
         self.settings = settings or StreamSettings()
         self.dead_letter_stream = dead_letter_stream or StreamNames.dead_letters_for(stream)
         self.health = health
-        self.clock = clock
+        self.clock, self.wall_clock = clock, wall_clock
         self._pending_cursor: str | None = "0"
         self._claim_cursor: str | None = None
         self._next_sweep = clock()  # the first sweep runs right after the own pending entries
@@ -142,11 +143,15 @@ class StreamConsumer:
                 return live
 
     async def ack(self, ids: Sequence[str]) -> None:
-        """Acknowledge finished entries."""
+        """Acknowledge finished entries, and record how long each took from publish to done."""
         if ids:
             await self.redis.xack(self.stream, self.group, *ids)
+            now_ms = self.wall_clock() * 1000
+            latency = PROCESSING_SECONDS.labels(stage=self.group)
             for entry_id in ids:
                 self._errors.pop(entry_id, None)
+                # An entry id starts with the publish time in ms (Redis' clock: same host or NTP-synced).
+                latency.observe(max(0.0, now_ms - int(entry_id.split("-", 1)[0])) / 1000)
 
     def reread_pending(self) -> None:
         """Go back over this consumer's pending entries on the next read (after a failed batch)."""

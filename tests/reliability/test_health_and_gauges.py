@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared.config import ConfigError, parse_config
 from shared.health import HealthServer, HealthState
 from shared.stream_gauges import export_stream_gauges
-from shared.streams import ensure_group, publish
+from shared.streams import StreamConsumer, ensure_group, publish
 
 
 class FakeClock:
@@ -98,3 +98,14 @@ def test_stream_settings_are_validated_with_a_clear_error() -> None:
     assert "tripwire.yaml: streams.max_deliveries: 0 is not valid" in str(error.value)
     config = parse_config("streams:\n  reclaim_idle: 2m\n  shutdown_grace: 30s\n", "tripwire.yaml", {})
     assert (config.streams.reclaim_idle, config.streams.shutdown_grace) == (120.0, 30.0)
+
+
+async def test_processing_latency_is_observed_per_group_on_ack(any_redis: Redis) -> None:
+    await ensure_group(any_redis, "l:items", "latency-test")
+    entry_id = await publish(any_redis, "l:items", "x", maxlen=1000)
+    published_ms = int(entry_id.split("-")[0])
+    reader = StreamConsumer(any_redis, "l:items", "latency-test", "c1", wall_clock=lambda: (published_ms + 1500) / 1000)
+    (entry,) = await reader.read(block=False)
+    before = REGISTRY.get_sample_value("tripwire_processing_seconds_sum", {"stage": "latency-test"}) or 0.0
+    await reader.ack([entry.id])
+    assert REGISTRY.get_sample_value("tripwire_processing_seconds_sum", {"stage": "latency-test"}) == before + 1.5
