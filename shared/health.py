@@ -38,11 +38,16 @@ class HealthState:
         self._last_observed = float("-inf")
         self._lock = threading.Lock()
 
-    def beat(self, redis_ok: bool = True) -> None:
-        """The loop ran an iteration; ``redis_ok`` says whether Redis answered in it."""
+    def beat(self, redis_ok: bool | None = None) -> None:
+        """The loop ran an iteration; ``redis_ok``, when given, says whether Redis answered in it.
+
+        A loop that beats without talking to Redis (the poller between polls) must not claim Redis is up:
+        that would flap /healthz against the Redis watcher during an outage.
+        """
         with self._lock:
             self._last_beat = self._clock()
-        self.set_redis_ok(redis_ok)
+        if redis_ok is not None:
+            self.set_redis_ok(redis_ok)
 
     def set_redis_ok(self, ok: bool, error: str | None = None, observed_at: float | None = None) -> None:
         """Record whether Redis answered; log only when that changes.

@@ -31,6 +31,7 @@ from shared.metrics import DEAD_LETTERS, ENTRIES_RECLAIMED, ENTRIES_TRIMMED, PRO
 from shared.stream_consume import consume, ensure_group
 
 DATA_FIELD = "data"
+DEAD_LETTER_MAXLEN = 100_000  # the default of redis.maxlen; the runtime passes the configured one
 RECOVERY_BATCH = 1  # see the module docstring: isolation of poison entries
 log = get_logger(__name__)
 
@@ -109,6 +110,7 @@ class StreamConsumer:
         self.count, self.block_ms = count, block_ms
         self.settings = settings or StreamSettings()
         self.dead_letter_stream = dead_letter_stream or StreamNames.dead_letters_for(stream)
+        self.dead_letter_maxlen = DEAD_LETTER_MAXLEN
         self.health = health
         self.clock, self.wall_clock = clock, wall_clock
         self._pending_cursor: str | None = "0"
@@ -121,6 +123,7 @@ class StreamConsumer:
         *,
         settings: StreamSettings | None = None,
         dead_letter_stream: str | None = None,
+        dead_letter_maxlen: int | None = None,
         health: HealthState | None = None,
     ) -> StreamConsumer:
         """Apply the runtime's settings to a consumer a service built with defaults; returns it."""
@@ -128,6 +131,8 @@ class StreamConsumer:
             self.settings = settings
         if dead_letter_stream is not None:
             self.dead_letter_stream = dead_letter_stream
+        if dead_letter_maxlen is not None:
+            self.dead_letter_maxlen = dead_letter_maxlen
         if health is not None:
             self.health = health
         return self
@@ -242,7 +247,9 @@ class StreamConsumer:
         }  # fmt: skip
         # One MULTI: the copy and the ack happen together, so the entry is neither lost nor left to retry.
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(self.dead_letter_stream, {DATA_FIELD: json.dumps(record)})
+        pipe.xadd(
+            self.dead_letter_stream, {DATA_FIELD: json.dumps(record)}, maxlen=self.dead_letter_maxlen, approximate=True
+        )
         pipe.xack(self.stream, self.group, entry.id)
         await pipe.execute()
         DEAD_LETTERS.labels(source=self.stream).inc()

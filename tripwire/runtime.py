@@ -112,7 +112,12 @@ async def watching_redis(client: Redis, states: Iterable[HealthState], stop: asy
 def configure_consumer(consumer: StreamConsumer, settings: Settings, health: HealthState) -> StreamConsumer:
     """Give a service's consumer the configured recovery settings, its dead-letter stream and its health state."""
     names = StreamNames(settings.config.redis.stream_prefix)
-    return consumer.configure(settings=settings.config.streams, dead_letter_stream=names.dlq, health=health)
+    return consumer.configure(
+        settings=settings.config.streams,
+        dead_letter_stream=names.dlq,
+        dead_letter_maxlen=settings.config.redis.maxlen,
+        health=health,
+    )
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -34,13 +34,14 @@ def test_redis_state_changes_are_logged_once_each(caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.INFO)
     clock = FakeClock()
     state = HealthState(name="classifier", clock=clock)
-    state.beat()
+    state.beat(redis_ok=True)
     for _ in range(5):
         clock.now += 1
         state.set_redis_ok(False, "ConnectionError: refused")
     for _ in range(5):
         clock.now += 1
-        state.beat()
+        state.beat(redis_ok=True)
+        state.beat()  # a loop beat that did not talk to Redis says nothing about it
 
     assert events(caplog, "redis_unreachable") == 1
     assert events(caplog, "redis_reachable") == 1
@@ -62,14 +63,15 @@ def test_healthz_is_503_until_redis_answers_and_while_the_loop_is_stuck() -> Non
     server = HealthServer("127.0.0.1", 0, {"notifier": state}).start()
     url = f"http://127.0.0.1:{server.port}"
     try:
-        assert httpx.get(f"{url}/healthz").status_code == 503  # Redis not reached yet
         state.beat()
+        assert httpx.get(f"{url}/healthz").status_code == 503  # Redis not reached yet
+        state.set_redis_ok(True)
         answer = httpx.get(f"{url}/healthz")
         assert answer.status_code == 200
         assert answer.json() == {"ok": True, "services": {"notifier": {"redis": True, "loop_age_seconds": 0.0}}}
         state.set_redis_ok(False, "down")
         assert httpx.get(f"{url}/healthz").status_code == 503
-        state.beat()
+        state.beat(redis_ok=True)
         clock.now += 61  # the loop stopped beating
         assert httpx.get(f"{url}/healthz").status_code == 503
         assert "tripwire_" in httpx.get(f"{url}/metrics").text
