@@ -114,6 +114,7 @@ class StreamConsumer:
         self.health = health
         self.clock, self.wall_clock = clock, wall_clock
         self._pending_cursor: str | None = "0"
+        self._reread = 0  # own pending entries re-read in the current pass (logged when it ends)
         self._claim_cursor: str | None = None
         self._next_sweep = clock()  # the first sweep runs right after the own pending entries
         self._errors: dict[str, str] = {}  # last handler error per entry id, for the dead-letter record
@@ -182,8 +183,12 @@ class StreamConsumer:
             entries = await self._xread(self._pending_cursor, block_ms=None, count=RECOVERY_BATCH)
             if entries:
                 self._pending_cursor = entries[-1].id
+                self._reread += len(entries)
                 return entries
             self._pending_cursor = None
+            if self._reread:
+                log.info("pending_entries_reread", stream=self.stream, group=self.group, count=self._reread)
+                self._reread = 0
         if self._claim_cursor is None and self.clock() >= self._next_sweep:
             self._claim_cursor = "0-0"
             self._next_sweep = self.clock() + self.settings.sweep_interval
