@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,31 +22,68 @@ log = get_logger(__name__)
 
 
 class HealthState:
-    """Liveness of one service's loop and of its Redis connection."""
+    """Liveness of one service's loop and of its Redis connection.
 
-    def __init__(self, stale_after: float = 60.0) -> None:
-        self.stale_after = stale_after
-        self._last_beat = time.monotonic()
-        self._redis_ok = False
+    Redis reachability is logged once per change (``redis_unreachable`` / ``redis_reachable``), not on every
+    failed command, so an outage of an hour is two log lines per service.
+    """
+
+    def __init__(
+        self, stale_after: float = 60.0, *, name: str = "service", clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.stale_after, self.name, self._clock = stale_after, name, clock
+        self._last_beat = clock()
+        self._redis_ok: bool | None = None  # None: not known yet (no log line for the first answer)
+        self._down_since: float | None = None
+        self._last_observed = float("-inf")
         self._lock = threading.Lock()
 
-    def beat(self, redis_ok: bool = True) -> None:
-        """The loop ran an iteration; ``redis_ok`` says whether Redis answered in it."""
-        with self._lock:
-            self._last_beat = time.monotonic()
-            self._redis_ok = redis_ok
+    def beat(self, redis_ok: bool | None = None) -> None:
+        """The loop ran an iteration; ``redis_ok``, when given, says whether Redis answered in it.
 
-    def set_redis_ok(self, ok: bool) -> None:
-        """Record whether Redis answered the last command."""
+        A loop that beats without talking to Redis (the poller between polls) must not claim Redis is up:
+        that would flap /healthz against the Redis watcher during an outage.
+        """
         with self._lock:
-            self._redis_ok = ok
+            self._last_beat = self._clock()
+        if redis_ok is not None:
+            self.set_redis_ok(redis_ok)
+
+    def set_redis_ok(self, ok: bool, error: str | None = None, observed_at: float | None = None) -> None:
+        """Record whether Redis answered; log only when that changes.
+
+        ``observed_at`` is when the command that tells began (monotonic): a PING that started during an
+        outage and failed after Redis came back must not overrule a newer success, or the state would flap.
+        """
+        with self._lock:
+            observed = self._clock() if observed_at is None else observed_at
+            if observed < self._last_observed:
+                return
+            self._last_observed = observed
+            previous, self._redis_ok = self._redis_ok, ok
+            if previous == ok:
+                return
+            now = self._clock()
+            down_for = now - self._down_since if self._down_since is not None else None
+            self._down_since = None if ok else now
+        if not ok:
+            log.warning("redis_unreachable", service=self.name, error=error or "unknown")
+        elif previous is False:
+            log.info("redis_reachable", service=self.name, down_seconds=round(down_for or 0.0, 1))
+
+    @property
+    def redis_ok(self) -> bool:
+        """Whether Redis answered the last command (False until it first does)."""
+        with self._lock:
+            return bool(self._redis_ok)
 
     def status(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, details) for the /healthz answer."""
         with self._lock:
-            age = time.monotonic() - self._last_beat
-            details = {"redis": self._redis_ok, "loop_age_seconds": round(age, 1)}
-            return self._redis_ok and age < self.stale_after, details
+            age = self._clock() - self._last_beat
+            redis_ok = bool(self._redis_ok)
+            details = {"redis": redis_ok, "loop_age_seconds": round(age, 1)}
+            return redis_ok and age < self.stale_after, details
 
 
 class HealthServer:

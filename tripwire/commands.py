@@ -18,7 +18,13 @@ from shared.health import HealthState
 from shared.http import make_http_client
 from shared.logging import get_logger
 from tripwire import __version__
-from tripwire.runtime import redis_connection, start_health_server, stop_on_signals
+from tripwire.runtime import (
+    configure_consumer,
+    redis_connection,
+    start_health_server,
+    stop_on_signals,
+    watching_redis,
+)
 
 log = get_logger(__name__)
 
@@ -50,76 +56,83 @@ def feeds_from_config(settings: Settings) -> list[FeedConfig]:
 
 async def run_poller(settings: Settings, *, once: bool) -> None:
     """``tripwire poller``."""
+    stop = stop_on_signals()
     async with AsyncExitStack() as stack:
-        redis = await stack.enter_async_context(redis_connection(settings, allow_embedded=False, command="poller"))
+        redis = await stack.enter_async_context(
+            redis_connection(settings, allow_embedded=False, command="poller", stop=stop)
+        )
         http = await stack.enter_async_context(poller_http(settings))
-        health = HealthState()
+        health = HealthState(name="poller")
         poller = Poller(settings.config, redis, http, health=health)
         if once:
             await poller.poll_all()
             return
-        server = start_health_server(settings, settings.config.health.poller_port, {"poller": health})
-        try:
-            await poller.run(stop_on_signals(), reload=lambda: feeds_from_config(settings))
-        finally:
-            if server:
-                server.stop()
+        await _serve_health(stack, settings, settings.config.health.poller_port, {"poller": health})
+        await stack.enter_async_context(watching_redis(redis, [health], stop))
+        await poller.run(stop, reload=lambda: feeds_from_config(settings))
+        log.info("poller_stopped")
 
 
 async def run_classifier(settings: Settings, *, drain: bool) -> None:
     """``tripwire classifier``."""
-    async with redis_connection(settings, allow_embedded=False, command="classifier") as redis:
-        health = HealthState()
-        classifier = await asyncio.to_thread(build_classifier, settings, redis, health)
-        stop = stop_on_signals()
-        server = (
-            None
-            if drain
-            else start_health_server(settings, settings.config.health.classifier_port, {"classifier": health})
+    stop = stop_on_signals()  # first: a SIGTERM during the slow model load still exits cleanly
+    async with AsyncExitStack() as stack:
+        redis = await stack.enter_async_context(
+            redis_connection(settings, allow_embedded=False, command="classifier", stop=stop)
         )
-        try:
-            count = await classifier.run(stop, drain=drain)
-            log.info("classifier_stopped", processed=count)
-        finally:
-            if server:
-                server.stop()
+        health = HealthState(name="classifier")
+        classifier = await asyncio.to_thread(build_classifier, settings, redis, health)
+        configure_consumer(classifier.consumer, settings, health)
+        if not drain:
+            await _serve_health(stack, settings, settings.config.health.classifier_port, {"classifier": health})
+            await stack.enter_async_context(watching_redis(redis, [health], stop))
+        count = await classifier.run(stop, drain=drain)
+        log.info("classifier_stopped", processed=count)
 
 
 async def run_notifier(settings: Settings, *, drain: bool) -> None:
     """``tripwire notifier``."""
+    stop = stop_on_signals()
     async with AsyncExitStack() as stack:
-        redis = await stack.enter_async_context(redis_connection(settings, allow_embedded=False, command="notifier"))
-        http = await stack.enter_async_context(notifier_http(settings))
-        health = HealthState()
-        notifier = Notifier(settings.config, redis, http, settings.consumer_name, health=health)
-        stop = stop_on_signals()
-        server = (
-            None if drain else start_health_server(settings, settings.config.health.notifier_port, {"notifier": health})
+        redis = await stack.enter_async_context(
+            redis_connection(settings, allow_embedded=False, command="notifier", stop=stop)
         )
-        try:
-            count = await notifier.run(stop, drain=drain)
-            log.info("notifier_stopped", processed=count)
-        finally:
-            if server:
-                server.stop()
+        http = await stack.enter_async_context(notifier_http(settings))
+        health = HealthState(name="notifier")
+        notifier = Notifier(settings.config, redis, http, settings.consumer_name, health=health)
+        configure_consumer(notifier.consumer, settings, health)
+        if not drain:
+            await _serve_health(stack, settings, settings.config.health.notifier_port, {"notifier": health})
+            await stack.enter_async_context(watching_redis(redis, [health], stop))
+        count = await notifier.run(stop, drain=drain)
+        log.info("notifier_stopped", processed=count)
 
 
 async def run_all(settings: Settings) -> None:
-    """``tripwire run``: the three services in one process, on REDIS_URL or an embedded Redis."""
+    """``tripwire run``: the three services in one process, on REDIS_URL or an embedded Redis; one health port."""
+    stop = stop_on_signals()
     async with AsyncExitStack() as stack:
-        redis = await stack.enter_async_context(redis_connection(settings, allow_embedded=True, command="run"))
+        redis = await stack.enter_async_context(
+            redis_connection(settings, allow_embedded=True, command="run", stop=stop)
+        )
         poll_http = await stack.enter_async_context(poller_http(settings))
         notify_http = await stack.enter_async_context(notifier_http(settings))
-        states = {name: HealthState() for name in ("poller", "classifier", "notifier")}
+        states = {name: HealthState(name=name) for name in ("poller", "classifier", "notifier")}
         classifier = await asyncio.to_thread(build_classifier, settings, redis, states["classifier"])
         poller = Poller(settings.config, redis, poll_http, health=states["poller"])
         notifier = Notifier(settings.config, redis, notify_http, settings.consumer_name, health=states["notifier"])
-        stop = stop_on_signals()
-        server = start_health_server(settings, settings.config.health.poller_port, states)
-        try:
-            await asyncio.gather(
-                poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)
-            )
-        finally:
-            if server:
-                server.stop()
+        configure_consumer(classifier.consumer, settings, states["classifier"])
+        configure_consumer(notifier.consumer, settings, states["notifier"])
+        await _serve_health(stack, settings, settings.config.health.poller_port, states)
+        await stack.enter_async_context(watching_redis(redis, states.values(), stop))
+        await asyncio.gather(
+            poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)
+        )
+        log.info("services_stopped")
+
+
+async def _serve_health(stack: AsyncExitStack, settings: Settings, port: int, states: dict[str, HealthState]) -> None:
+    """Start /healthz and /metrics (unless the port is 0) and stop them when ``stack`` closes."""
+    server = start_health_server(settings, port, states)
+    if server is not None:
+        stack.callback(server.stop)

@@ -1,20 +1,30 @@
-"""Wiring shared by the commands: Redis (given or embedded), signals, the health server."""
+"""Wiring shared by the commands: Redis (given or embedded), signals, the health server, consumer settings."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
+from redis.backoff import ExponentialWithJitterBackoff
 
 from shared.config import Settings
 from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_server import RedisServer
+from shared.stream_consume import REDIS_DOWN, answers_ping
+from shared.stream_gauges import export_stream_bounds
+from shared.streams import StreamConsumer, StreamNames
 
 log = get_logger(__name__)
+# A blocked XREADGROUP waits up to block_ms (1 s): the socket timeout must stay well above it. Finite
+# timeouts matter when Redis hangs rather than dies: a command must fail, not wait forever.
+SOCKET_TIMEOUT = 10.0
+REDIS_WATCH_INTERVAL = 2.0
 
 
 class UsageError(Exception):
@@ -22,8 +32,13 @@ class UsageError(Exception):
 
 
 @asynccontextmanager
-async def redis_connection(settings: Settings, *, allow_embedded: bool, command: str) -> AsyncIterator[Redis]:
-    """A client for REDIS_URL, or (``allow_embedded``) for a private server kept under the data directory."""
+async def redis_connection(
+    settings: Settings, *, allow_embedded: bool, command: str, stop: asyncio.Event | None = None
+) -> AsyncIterator[Redis]:
+    """A client for REDIS_URL, or (``allow_embedded``) for a private server kept under the data directory.
+
+    It waits (with backoff) until Redis answers; ``stop`` set meanwhile exits the process with status 0.
+    """
     server: RedisServer | None = None
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
@@ -35,14 +50,74 @@ async def redis_connection(settings: Settings, *, allow_embedded: bool, command:
             f"'tripwire {command}' needs REDIS_URL (for example redis://localhost:6379/0); "
             "only 'tripwire run' and 'tripwire demo' start a Redis of their own"
         )
-    client = Redis.from_url(url, health_check_interval=30)
+    client = Redis.from_url(
+        url, health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+    )
     try:
-        await client.ping()
+        await wait_for_redis(client, settings.config.streams.reconnect_max_backoff, stop)
+        export_stream_bounds(list(_stream_names(settings)), settings.config.redis.maxlen)
         yield client
     finally:
         await client.aclose()
         if server is not None:
             await asyncio.to_thread(server.stop)
+
+
+async def wait_for_redis(client: Redis, max_backoff: float, stop: asyncio.Event | None = None) -> None:
+    """Return once Redis answers PING; a service started before its Redis waits instead of crashing."""
+    backoff = ExponentialWithJitterBackoff(cap=max_backoff, base=0.1)
+    failures = 0
+    while True:
+        if stop is not None and stop.is_set():
+            # Asked to stop before there was anything to do: nothing is in flight, so exit cleanly.
+            log.info("shutdown_before_start")
+            raise SystemExit(0)
+        try:
+            await client.ping()
+        except REDIS_DOWN as exc:
+            failures += 1
+            if failures == 1:
+                log.warning("redis_unreachable", service="startup", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(backoff.compute(failures))
+            continue
+        if failures:
+            log.info("redis_reachable", service="startup")
+        return
+
+
+async def watch_redis(client: Redis, states: Iterable[HealthState], stop: asyncio.Event) -> None:
+    """PING Redis every few seconds and record the answer, so /healthz follows Redis even when a loop is idle."""
+    states = list(states)
+    while not stop.is_set():
+        asked_at = time.monotonic()
+        ok = await answers_ping(client)
+        for state in states:
+            state.set_redis_ok(ok, None if ok else "PING failed", observed_at=asked_at)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=REDIS_WATCH_INTERVAL)
+
+
+@asynccontextmanager
+async def watching_redis(client: Redis, states: Iterable[HealthState], stop: asyncio.Event) -> AsyncIterator[None]:
+    """Run ``watch_redis`` for the duration of the block."""
+    task = asyncio.create_task(watch_redis(client, states, stop))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def configure_consumer(consumer: StreamConsumer, settings: Settings, health: HealthState) -> StreamConsumer:
+    """Give a service's consumer the configured recovery settings, its dead-letter stream and its health state."""
+    names = StreamNames(settings.config.redis.stream_prefix)
+    return consumer.configure(
+        settings=settings.config.streams,
+        dead_letter_stream=names.dlq,
+        dead_letter_maxlen=settings.config.redis.maxlen,
+        health=health,
+    )
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -64,3 +139,8 @@ def start_health_server(settings: Settings, port: int, states: dict[str, HealthS
     if port == 0:
         return None
     return HealthServer(settings.config.health.host, port, states).start()
+
+
+def _stream_names(settings: Settings) -> Iterable[str]:
+    names = StreamNames(settings.config.redis.stream_prefix)
+    return (names.items, names.alerts, names.dlq)

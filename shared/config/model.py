@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.config.feeds import FeedConfig, PollerSettings
+from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
 from shared.config.topics import ClassifierSettings, TopicConfig
 
@@ -78,6 +79,7 @@ class TripwireConfig(BaseModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    streams: StreamSettings = Field(default_factory=StreamSettings)
     poller: PollerSettings = Field(default_factory=PollerSettings)
     feeds: list[FeedConfig] = Field(default_factory=list)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)

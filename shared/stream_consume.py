@@ -1,0 +1,192 @@
+"""The consume loop every service runs: read, handle, ack; ride out Redis outages; stop gracefully.
+
+``shared.streams`` re-exports ``consume`` and ``ensure_group``; import them from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.logging import get_logger
+from shared.stream_gauges import export_stream_gauges
+
+if TYPE_CHECKING:
+    from shared.streams import BatchHandler, StreamConsumer, StreamEntry
+
+# What "Redis is down or restarting" looks like to a client: refused or reset connections, timeouts, and
+# LOADING while a restarted server replays its AOF (BusyLoadingError is a ConnectionError).
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+log = get_logger(__name__)
+
+
+async def ensure_group(redis: Redis, stream: str, group: str) -> None:
+    """Create the consumer group (and the stream) if missing; reading starts at the stream's beginning."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def answers_ping(redis: Redis) -> bool:
+    """Whether Redis answers PING, asked on a fresh connection if a pooled one fails.
+
+    Idle pooled connections go stale when Redis restarts, and each fails once when next used: dropping
+    them before the second PING keeps one stale socket from passing for an outage.
+    """
+    try:
+        return bool(await redis.ping())
+    except REDIS_DOWN:
+        await redis.connection_pool.disconnect(inuse_connections=False)
+    try:
+        return bool(await redis.ping())
+    except REDIS_DOWN:
+        return False
+
+
+async def consume(
+    consumer: StreamConsumer,
+    handle: BatchHandler,
+    stop: asyncio.Event,
+    *,
+    drain: bool = False,
+    retry_delay: float = 1.0,
+) -> int:
+    """Run ``handle`` over the stream until ``stop`` is set, or (drain) until nothing is left; returns entries acked.
+
+    On ``stop`` mid-batch the batch may finish within ``settings.shutdown_grace``; otherwise it is
+    cancelled and its entries stay pending for the next start (or another consumer's takeover).
+    """
+    loop = _Loop(consumer, handle, stop, drain=drain, retry_delay=retry_delay)
+    return await loop.run()
+
+
+class _Loop:
+    """State of one consume loop: the count of acked entries and the Redis outage backoff."""
+
+    def __init__(
+        self, consumer: StreamConsumer, handle: BatchHandler, stop: asyncio.Event, *, drain: bool, retry_delay: float
+    ) -> None:
+        self.consumer, self.handle, self.stop = consumer, handle, stop
+        self.drain, self.retry_delay = drain, retry_delay
+        self.acked = 0
+        self.failures = 0  # consecutive failed attempts to reach Redis
+        self.reported_down = False  # logged redis_unreachable (when no HealthState does the logging)
+        self.backoff = ExponentialWithJitterBackoff(cap=consumer.settings.reconnect_max_backoff, base=0.1)
+        self.swept_empty = False
+        self.next_gauges = 0.0  # monotonic time of the next gauge refresh
+
+    async def run(self) -> int:
+        while not self.stop.is_set():
+            try:
+                finished = await self._iteration()
+            except REDIS_DOWN as exc:
+                await self._redis_down(exc)
+                continue
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis came back without its data (no AOF): recreate the group and start over from the stream.
+                log.warning("consumer_group_recreated", stream=self.consumer.stream, group=self.consumer.group)
+                await ensure_group(self.consumer.redis, self.consumer.stream, self.consumer.group)
+                continue
+            if finished:
+                break
+        return self.acked
+
+    async def _iteration(self) -> bool:
+        """One read-handle-ack round; True when a drain is complete."""
+        consumer = self.consumer
+        entries = await consumer.read(block=not self.drain)
+        self._redis_up()
+        if consumer.clock() >= self.next_gauges:
+            await export_stream_gauges(consumer.redis, consumer.stream, consumer.group, consumer.dead_letter_stream)
+            self.next_gauges = consumer.clock() + consumer.settings.sweep_interval
+        if not entries:
+            if not self.drain:
+                return False
+            # Drain: before declaring the stream empty, look once more for idle entries of dead consumers.
+            if self.swept_empty:
+                return True
+            self.swept_empty = True
+            consumer.sweep_now()
+            return False
+        self.swept_empty = False
+        done = await self._handle(entries)
+        if done is None:
+            return False
+        await consumer.ack(done)
+        self.acked += len(done)
+        return False
+
+    async def _handle(self, entries: list[StreamEntry]) -> Sequence[str] | None:
+        """The handler's done ids; None when the batch failed or was abandoned at shutdown (entries stay pending)."""
+        task = asyncio.ensure_future(self.handle(entries))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                grace = self.consumer.settings.shutdown_grace
+                log.info("shutdown_finishing_batch", stream=self.consumer.stream, entries=len(entries), grace=grace)
+                await asyncio.wait({task}, timeout=grace)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                log.warning("shutdown_batch_left_pending", stream=self.consumer.stream, entries=len(entries))
+                return None
+        finally:
+            stopping.cancel()
+        try:
+            return task.result()
+        except REDIS_DOWN:
+            self.consumer.reread_pending()
+            raise
+        except Exception as exc:
+            # Unacked entries stay pending and are re-read one at a time, so a poison entry is isolated and,
+            # after max_deliveries, dead-lettered; wait so a persistent fault does not spin.
+            log.exception("batch_failed", stream=self.consumer.stream, entries=len(entries))
+            self.consumer.record_error([entry.id for entry in entries], f"{type(exc).__name__}: {exc}")
+            self.consumer.reread_pending()
+            await _sleep_or_stop(self.stop, self.retry_delay)
+            return None
+
+    async def _redis_down(self, exc: BaseException) -> None:
+        self.failures += 1
+        # Whatever was read but not acked is re-read once Redis answers again.
+        self.consumer.reread_pending()
+        error = f"{type(exc).__name__}: {exc}"
+        asked_at = time.monotonic()  # the timebase of HealthState
+        if await answers_ping(self.consumer.redis):
+            # A pooled connection that went stale across a Redis restart fails once after Redis is back: that
+            # is not an outage, and reporting it would flap /healthz and the log.
+            log.debug("redis_command_failed", stream=self.consumer.stream, error=error)
+        elif self.consumer.health is not None:
+            self.consumer.health.set_redis_ok(False, error=error, observed_at=asked_at)
+        elif not self.reported_down:
+            self.reported_down = True
+            log.warning("redis_unreachable", stream=self.consumer.stream, error=error)
+        await _sleep_or_stop(self.stop, self.backoff.compute(self.failures))
+
+    def _redis_up(self) -> None:
+        if self.consumer.health is not None:
+            self.consumer.health.beat(redis_ok=True)
+        elif self.reported_down:
+            self.reported_down = False
+            log.info("redis_reachable", stream=self.consumer.stream)
+        self.failures = 0
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
