@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import tempfile
@@ -38,7 +39,7 @@ def demo_settings(settings: Settings, feed_url: str, receiver_url: str) -> Setti
     """The user's topics with the sample feed, one signed webhook to the local receiver, loopback allowed."""
     subscription = SubscriptionConfig(
         name="demo-receiver", type="webhook", url=SecretStr(receiver_url),
-        secret=SecretStr("whsec_" + secrets.token_urlsafe(24)), topics=[],
+        secret=SecretStr("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()), topics=[],
     )  # fmt: skip
     config = settings.config.model_copy(
         update={

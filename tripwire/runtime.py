@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError
 
 from shared.config import Settings
 from shared.health import HealthServer, HealthState
@@ -75,6 +77,10 @@ async def wait_for_redis(client: Redis, max_backoff: float, stop: asyncio.Event 
         try:
             await client.ping()
         except REDIS_DOWN as exc:
+            refusal = misconfiguration(exc)
+            if refusal:
+                # Waiting cannot fix wrong credentials or an untrusted certificate: say so and stop.
+                raise UsageError(refusal) from None
             failures += 1
             if failures == 1:
                 log.warning("redis_unreachable", service="startup", error=f"{type(exc).__name__}: {exc}")
@@ -83,6 +89,21 @@ async def wait_for_redis(client: Redis, max_backoff: float, stop: asyncio.Event 
         if failures:
             log.info("redis_reachable", service="startup")
         return
+
+
+def misconfiguration(exc: BaseException) -> str | None:
+    """What to fix, when a failed connection is a setup error rather than Redis being down; else None."""
+    if isinstance(exc, AuthenticationError | AuthenticationWrongNumberOfArgsError):
+        return "Redis refused the credentials; check the password (and user) in REDIS_URL"
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return (
+                "the Redis server's TLS certificate did not verify; pass the CA that signed it as "
+                "?ssl_ca_certs=/path/ca.pem in REDIS_URL"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def watch_redis(client: Redis, states: Iterable[HealthState], stop: asyncio.Event) -> None:

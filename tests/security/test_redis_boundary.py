@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 import trustme
-from redis.exceptions import AuthenticationError, ConnectionError, RedisError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from shared.config import Settings, load_settings
 from shared.redis_server import RedisServer, find_redis_server, free_port
 from tests.conftest import REPO_ROOT
-from tripwire.runtime import redis_connection
+from tripwire.runtime import UsageError, redis_connection
 
 PASSWORD = "redis-pw-" + "Zq8vX2mK7tLw"
 CONFIG = str(REPO_ROOT / "config" / "tripwire.yaml")
@@ -42,12 +43,13 @@ async def test_password_from_redis_url_works(password_server: RedisServer):
 
 async def test_missing_or_wrong_password_fails_without_echoing_it(password_server: RedisServer):
     no_auth = f"redis://127.0.0.1:{password_server.port}/0"
-    with pytest.raises(AuthenticationError, match="Authentication required"):
+    # Waiting would not fix credentials: the service stops at once with what to check (exit 2 from the CLI).
+    with pytest.raises(UsageError, match="Redis refused the credentials"):
         async with redis_connection(settings_for(no_auth), allow_embedded=False, command="poller"):
             pass
     wrong = "wrong-" + PASSWORD[::-1]
     settings = settings_for(f"redis://:{wrong}@127.0.0.1:{password_server.port}/0")
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(UsageError, match="Redis refused the credentials") as caught:
         async with redis_connection(settings, allow_embedded=False, command="poller"):
             pass
     assert wrong not in str(caught.value) and wrong not in repr(caught.value)
@@ -121,13 +123,15 @@ async def test_rediss_verifies_the_server_certificate(tls_server: TLSRedis, tmp_
     other_ca = trustme.CA()
     other_ca.cert_pem.write_to_path(str(tmp_path / "other.pem"))
     url = f"rediss://:{PASSWORD}@localhost:{tls_server.port}/0?ssl_ca_certs={tmp_path / 'other.pem'}"
-    with pytest.raises(ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    with pytest.raises(UsageError, match="TLS certificate did not verify"):
         async with redis_connection(settings_for(url), allow_embedded=False, command="notifier"):
             pass
 
 
 async def test_plain_redis_url_cannot_talk_to_the_tls_port(tls_server: TLSRedis):
     url = f"redis://:{PASSWORD}@127.0.0.1:{tls_server.port}/0?socket_timeout=5"
+    # A service would wait for this "Redis" as for one still starting; the client itself must fail.
+    client = Redis.from_url(url)
     with pytest.raises(RedisError):
-        async with redis_connection(settings_for(url), allow_embedded=False, command="notifier"):
-            pass
+        await client.ping()
+    await client.aclose()
