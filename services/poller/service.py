@@ -20,7 +20,6 @@ from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, NotModif
 from services.poller.lock import FeedLocks
 from services.poller.parse import FeedParseError, parse_feed
 from services.poller.publish import ItemPublisher
-from services.poller.redis_status import RedisStatus
 from services.poller.schedule import FeedSchedule
 from services.poller.state import FeedState, FeedStateStore
 from shared.clock import Clock, SystemClock
@@ -72,7 +71,6 @@ class Poller:
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
         self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
-        self.redis_status = RedisStatus(self.health)
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
         # Redis connection, and a thousand of them exhaust the connection pool.
@@ -99,11 +97,12 @@ class Poller:
                 result.skipped = self._skip_reason(feed, state, respect_schedule)
                 if result.skipped is None:
                     await self._poll_locked(feed, state, result)
-            self.redis_status.ok()
+            self.health.set_redis_ok(True)
         except RedisError as exc:
             # Validators are saved only after the items went out, so the next poll refetches the whole feed and the
             # seen markers drop what was already published: nothing is lost, nothing is published twice.
-            self.redis_status.down(exc)
+            # HealthState logs the change once (down, then up again), not once per failed feed.
+            self.health.set_redis_ok(False, f"{type(exc).__name__}: {exc}")
             result.error = f"Redis unavailable: {type(exc).__name__}"
         finally:
             FEED_POLL_SECONDS.observe(self.clock.monotonic() - started)
@@ -122,7 +121,7 @@ class Poller:
             loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
         try:
             while not stop.is_set():
-                self.health.beat(redis_ok=self.redis_status.up is not False)
+                self.health.beat()
                 if reload is not None and reload_requested.is_set():
                     reload_requested.clear()
                     self.reload(reload)

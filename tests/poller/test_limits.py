@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import pytest
 
 from services.poller.lock import FeedLocks
-from services.poller.redis_status import RedisStatus
-from shared.health import HealthState
 from shared.streams import StreamNames
 from tests.helpers import rss
 from tests.poller.support import poller_config, running_poller, story
@@ -54,14 +51,3 @@ async def test_a_lock_is_released_only_by_its_holder(redis):
         # Our lock expired and another replica took it: leaving our block must not free theirs.
         await redis.set(locks.key("http://a/feed"), "someone-else")
     assert await redis.get(locks.key("http://a/feed")) == b"someone-else"
-
-
-def test_redis_outage_is_logged_once_per_change(caplog):
-    status = RedisStatus(HealthState())
-    with caplog.at_level(logging.INFO, logger="services.poller.redis_status"):
-        for _ in range(3):
-            status.down(ConnectionError("refused"))
-        status.ok()
-        status.ok()
-    assert [record.getMessage().split()[0] for record in caplog.records] == ["redis_unavailable", "redis_recovered"]
-    assert status.health.status()[1]["redis"] is True

@@ -121,7 +121,7 @@ async def test_redis_down_mid_poll_loses_nothing_and_does_not_crash(tmp_path: Pa
     finally:
         redis_server.stop()
     assert during.error and "Redis unavailable" in during.error
-    assert poller.redis_status.up is True
+    assert poller.health.redis_ok
     # The validators did not move past the unpublished items: the next poll refetched the whole feed.
     assert server.requests[-1].headers["if-none-match"] == '"v1"'
     assert after.published == 2

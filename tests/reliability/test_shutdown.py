@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,41 +33,43 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
         yield redis_server
 
 
-@pytest.mark.parametrize("within_grace", [True, False], ids=["finishes", "left-pending"])
-def test_sigterm_mid_batch(server: RedisServer, tmp_path: Path, within_grace: bool) -> None:
+@pytest.mark.parametrize("within_grace", [True, False], ids=["finishes", "cut-short"])
+def test_sigterm_with_deliveries_in_flight(server: RedisServer, tmp_path: Path, within_grace: bool) -> None:
+    """The notifier's stream batch only schedules deliveries; SIGTERM meets them in flight in the sender.
+
+    Within its grace (the request timeout) an in-flight delivery finishes and is settled; cut short, it stays
+    claimed in the schedule until its lease runs out and is then sent again with the same webhook-id.
+    """
     release = threading.Event()
 
     def slow_receiver(_request: ReceivedRequest) -> Reply:
-        release.wait(timeout=60)  # holds the notifier inside its batch until the test lets go
+        release.wait(timeout=60)  # holds the delivery in flight until the test lets go
         return Reply(204)
 
     receiver = LocalServer(slow_receiver).start()
     redis = server.client()
-    grace = "20s" if within_grace else "200ms"
-    config = write_config(
-        tmp_path / "tripwire.yaml",
-        config_doc({"receiver": f"{receiver.url}/hook"}, streams={"shutdown_grace": grace}),
-    )
+    notifier_settings = {"timeout": "30s", "lease": "40s"} if within_grace else {"timeout": "1s", "lease": "2s"}
+    doc = config_doc({"receiver": f"{receiver.url}/hook"})
+    doc["notifier"] = {**doc.get("notifier", {}), **notifier_settings, "retry_delays": ["0s"]}
+    config = write_config(tmp_path / "tripwire.yaml", doc)
     notifier = ServiceProcess("notifier", config, "n1", server.url, tmp_path)
     try:
         for n in range(3):
             redis.xadd(ALERTS, {"data": make_alert(n).to_json()})
         notifier.start()
-        wait_until(lambda: len(receiver.requests) >= 1, 60, "the notifier to be inside its batch")
+        wait_until(lambda: len(receiver.requests) >= 1, 60, "a delivery to be in flight")
         notifier.terminate()
         if within_grace:
-            wait_until(lambda: notifier.logged("shutdown_finishing_batch") == 1, 30, "the notifier to finish its batch")
             release.set()
-            assert notifier.wait(30) == 0
-            assert redis.xpending(ALERTS, "notifier")["pending"] == 0
-        else:
-            assert notifier.wait(30) == 0
-            assert notifier.logged("shutdown_batch_left_pending") == 1
-            assert redis.xpending(ALERTS, "notifier")["pending"] == 3  # nothing acked that was not done
-            release.set()
-            notifier.start("--drain")  # the same consumer re-reads its pending entries first
             assert notifier.wait(60) == 0
-            assert redis.xpending(ALERTS, "notifier")["pending"] == 0
+        else:
+            assert notifier.wait(30) == 0  # gave up on the held request after its timeout
+            release.set()
+            wait_until(lambda: _schedule_due(redis) <= time.time(), 30, "the cut-short leases to run out")
+            notifier.start("--drain")
+            assert notifier.wait(60) == 0
+        assert redis.xpending(ALERTS, "notifier")["pending"] == 0  # acked: every delivery was scheduled durably
+        assert redis.zcard("tripwire:delivery_schedule") == 0  # and every one has reached its receiver
         links = receiver_links(receiver)
         assert set(links) == {item_link("m", n) for n in range(3)}
         assert all(len(ids) == 1 for ids in links.values())  # a repeat carries the same webhook-id
@@ -74,3 +78,9 @@ def test_sigterm_mid_batch(server: RedisServer, tmp_path: Path, within_grace: bo
         notifier.stop()
         receiver.stop()
         redis.close()
+
+
+def _schedule_due(redis: Any) -> float:
+    """The earliest due time in the delivery schedule (0 when empty)."""
+    first = redis.zrange("tripwire:delivery_schedule", 0, 0, withscores=True)
+    return float(first[0][1]) if first else 0.0
