@@ -1,8 +1,20 @@
 """Scoring items against topics: nearest examples, counter-examples and keyword evidence, explained.
 
-score = best similarity to a positive example (over the whole text and each sentence)
-        - the amount by which the nearest counter-example is closer than that example
-        + keyword bonus (any terms, and all groups satisfied); a ``none`` term vetoes to 0.
+For each topic and item:
+
+    units      = the whole text (title + summary), then each of its sentences (the title is one)
+    similarity = cosine similarity of the best unit to its nearest positive example
+    counter    = cosine similarity of that same unit to its nearest counter-example
+    semantic   = similarity - weights.counter * max(0, counter - similarity)
+    keywords   = weights.all_groups * all + (1 - weights.all_groups) * any, in [0, 1], where
+                 all = 1 when every 'all' group matched a term, else 0;
+                 any = distinct 'any' terms found / weights.any_terms_for_full, at most 1
+                 (a topic with only one kind of rule uses that part alone)
+    score      = (1 - weights.keywords) * semantic + weights.keywords * keywords, clipped to [0, 1];
+                 a 'none' term vetoes the topic (score 0)
+
+so a topic alerts when an item reads like one of its examples more than like any near miss, and the
+keywords confirm who and what; keywords alone (at most ``weights.keywords``) never reach a threshold.
 """
 
 from __future__ import annotations
@@ -11,21 +23,26 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from services.classifier.embedder import Embedder, Vectors
-from services.classifier.keywords import KeywordMatcher
-from shared.config import TopicConfig
+from services.classifier.keywords import KeywordMatch, KeywordMatcher
+from shared.config import TopicConfig, TopicWeights
 from shared.schemas import Item, Reasons
 
-KEYWORD_TERM_BONUS = 0.05
-KEYWORD_BONUS_CAP = 0.10
-ALL_GROUPS_BONUS = 0.10
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“‘])")
+MIN_SENTENCE_CHARS = 20
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a text (a simple split on end punctuation followed by a capital)."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if len(part.strip()) > 20]
+    """Sentences of a text (a simple split on end punctuation followed by a capital); short fragments dropped."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if len(part.strip()) >= MIN_SENTENCE_CHARS]
+
+
+def text_units(text: str) -> list[str]:
+    """What is embedded for one text: the whole of it, then its sentences when there is more than one."""
+    sentences = split_sentences(text)
+    return [text, *sentences] if len(sentences) > 1 else [text]
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,17 @@ class TopicScore:
         return self.score >= self.threshold
 
 
+def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: TopicWeights) -> float:
+    """The keyword part of the score, in [0, 1]: 'all' groups and 'any' terms, weighted by ``all_groups``."""
+    all_part = 1.0 if match.all_satisfied else 0.0
+    any_part = min(1.0, len(match.any_terms) / weights.any_terms_for_full)
+    if matcher.group_count and matcher.has_any:
+        return weights.all_groups * all_part + (1.0 - weights.all_groups) * any_part
+    if matcher.group_count:
+        return all_part
+    return any_part if matcher.has_any else 0.0
+
+
 class TopicModel:
     """A topic with its example embeddings computed once."""
 
@@ -54,31 +82,72 @@ class TopicModel:
         self.counter_vectors = embedder.encode(self.counter_examples)
         self.keywords = KeywordMatcher(config.keywords)
 
-    def score(self, text: str, units: list[str], unit_vectors: Vectors) -> TopicScore:
-        """Score one item given its text units (whole text first, then sentences) and their vectors."""
-        sims = unit_vectors @ self.example_vectors.T
-        unit_index, example_index = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        best = float(sims[unit_index, example_index])
-        counter, counter_index = 0.0, None
+    def score_batch(self, texts: list[str], units: list[list[str]], vectors: Vectors) -> list[TopicScore]:
+        """Score every text of a batch; ``vectors`` holds the embeddings of all units, text after text."""
+        sims = vectors @ self.example_vectors.T  # (units, examples): one matrix product for the whole batch
+        unit_best = sims.max(axis=1)
+        unit_example = sims.argmax(axis=1)
         if len(self.counter_examples):
-            counter_sims = unit_vectors[unit_index] @ self.counter_vectors.T
-            counter_index = int(np.argmax(counter_sims))
-            counter = float(counter_sims[counter_index])
-        keywords = self.keywords.match(text)
-        bonus = min(KEYWORD_BONUS_CAP, KEYWORD_TERM_BONUS * len(keywords.any_terms))
-        bonus += ALL_GROUPS_BONUS if keywords.all_satisfied else 0.0
-        raw = best - max(0.0, counter - best) + bonus
-        score = 0.0 if keywords.vetoed_by else float(np.clip(raw, 0.0, 1.0))
+            counter_sims = vectors @ self.counter_vectors.T
+            unit_counter, unit_counter_index = counter_sims.max(axis=1), counter_sims.argmax(axis=1)
+        else:
+            unit_counter = np.zeros(len(vectors), dtype=np.float32)
+            unit_counter_index = np.zeros(len(vectors), dtype=np.int64)
+        starts = np.cumsum([0, *(len(u) for u in units[:-1])])
+        # The best unit of each text: a segment-wise argmax over the flat unit axis.
+        best_units = np.array(
+            [start + int(np.argmax(unit_best[start : start + len(u)])) for start, u in zip(starts, units, strict=True)],
+            dtype=np.int64,
+        )
+        similarity = unit_best[best_units]
+        counter = unit_counter[best_units]
+        semantic = similarity - self.config.weights.counter * np.maximum(0.0, counter - similarity)
+        results = []
+        for row, text in enumerate(texts):
+            best = int(best_units[row])
+            results.append(
+                self._explain(
+                    text,
+                    units[row][best - int(starts[row])],
+                    best - int(starts[row]),
+                    float(similarity[row]),
+                    float(semantic[row]),
+                    int(unit_example[best]),
+                    (int(unit_counter_index[best]), float(counter[row])),
+                )
+            )
+        return results
+
+    def _explain(
+        self,
+        text: str,
+        unit: str,
+        unit_index: int,
+        similarity: float,
+        semantic: float,
+        example_index: int,
+        counter: tuple[int, float],
+    ) -> TopicScore:
+        weights = self.config.weights
+        match = self.keywords.match(text)
+        evidence = keyword_evidence(match, self.keywords, weights)
+        raw = (1.0 - weights.keywords) * semantic + weights.keywords * evidence
+        score = 0.0 if match.vetoed_by else float(np.clip(raw, 0.0, 1.0))
+        counter_index, counter_similarity = counter
+        has_counter = bool(self.counter_examples)
         reasons = Reasons(
             score=round(score, 4),
             threshold=self.config.threshold,
-            keywords=keywords.terms,
+            keywords=match.terms,
             nearest_example=self.examples[example_index],
-            example_similarity=round(best, 4),
-            best_sentence=units[unit_index] if unit_index > 0 else None,
-            sentence_similarity=round(best, 4) if unit_index > 0 else None,
-            counter_example=self.counter_examples[counter_index] if counter_index is not None else None,
-            counter_similarity=round(counter, 4) if counter_index is not None else None,
+            example_similarity=round(similarity, 4),
+            best_sentence=unit if unit_index > 0 else None,
+            sentence_similarity=round(similarity, 4) if unit_index > 0 else None,
+            counter_example=self.counter_examples[counter_index] if has_counter else None,
+            counter_similarity=round(counter_similarity, 4) if has_counter else None,
+            semantic_score=round(semantic, 4),
+            keyword_score=round(evidence, 4),
+            vetoed_by=match.vetoed_by,
         )
         return TopicScore(self.name, score, self.config.threshold, reasons)
 
@@ -91,17 +160,19 @@ class Scorer:
         self.topics = [TopicModel(name, config, embedder) for name, config in topics.items()]
 
     def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
-        """Every topic's score for each text."""
-        units_per_text = [[text, *split_sentences(text)] for text in texts]
-        flat = [unit for units in units_per_text for unit in units]
-        vectors = self.embedder.encode(flat)
-        results, start = [], 0
-        for text, units in zip(texts, units_per_text, strict=True):
-            unit_vectors = vectors[start : start + len(units)]
-            start += len(units)
-            results.append([topic.score(text, units, unit_vectors) for topic in self.topics])
-        return results
+        """Every topic's score for each text (outer list: texts; inner: topics in config order)."""
+        if not texts:
+            return []
+        units = [text_units(text) for text in texts]
+        vectors = self.embedder.encode([unit for text_units_ in units for unit in text_units_])
+        per_topic = [topic.score_batch(texts, units, vectors) for topic in self.topics]
+        return [list(row) for row in zip(*per_topic, strict=True)] if per_topic else [[] for _ in texts]
 
     def score_items(self, items: list[Item]) -> list[list[TopicScore]]:
         """Every topic's score for each item (title and summary)."""
         return self.score_texts([item.text for item in items])
+
+
+def score_matrix(results: list[list[TopicScore]]) -> npt.NDArray[np.float64]:
+    """Scores as an (items, topics) array, for evaluation sweeps."""
+    return np.array([[result.score for result in row] for row in results], dtype=np.float64)

@@ -5,7 +5,7 @@ from shared.config.feeds import FeedConfig, PollerSettings
 from shared.config.loader import ConfigError, load_config_file, load_settings, parse_config, resolve_config_path
 from shared.config.model import HealthSettings, NetworkSettings, RedisSettings, Settings, TripwireConfig
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
-from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig
+from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, TopicWeights
 
 __all__ = [
     "ClassifierSettings",
@@ -21,6 +21,7 @@ __all__ = [
     "Settings",
     "SubscriptionConfig",
     "TopicConfig",
+    "TopicWeights",
     "TripwireConfig",
     "load_config_file",
     "load_settings",
