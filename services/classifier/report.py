@@ -84,7 +84,7 @@ def plot_curves(reports: dict[str, TopicReport], path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(6, 5))
     for name, report in reports.items():
-        points = sorted(report.curve, key=lambda point: point.recall)
+        points = sorted(report.curve, key=lambda point: -point.threshold)  # recall grows as the bar drops
         axes.plot([p.recall for p in points], [p.precision for p in points], marker=".", label=name)
         current = report.current
         axes.scatter([current.recall], [current.precision], marker="o", s=80, facecolors="none", edgecolors="black")
