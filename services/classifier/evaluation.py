@@ -103,7 +103,8 @@ def confusion(predicted: npt.NDArray[np.bool_], actual: npt.NDArray[np.bool_], t
 
 def sweep(scores: Scores, actual: npt.NDArray[np.bool_]) -> list[Confusion]:
     """The confusion at every threshold that changes a decision (each distinct score), lowest first."""
-    candidates = np.unique(np.round(scores, 4))
+    # Rounded down, so the item that sets a threshold still reaches it when the threshold is copied into config.
+    candidates = np.unique(np.floor(scores * 10_000) / 10_000)
     return [confusion(scores >= threshold, actual, float(threshold)) for threshold in candidates]
 
 

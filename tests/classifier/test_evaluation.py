@@ -87,3 +87,9 @@ def test_default_topics_reach_f1_09_on_the_shipped_eval_set(embedder, default_co
     for name, report in reports.items():
         assert report.current.f1 >= 0.9, (name, report.current)
     assert any_topic.f1 >= 0.9
+
+
+def test_sweep_thresholds_keep_the_item_that_sets_them():
+    actual = np.array([True, False])
+    curve = sweep(np.array([0.61236, 0.2]), actual)
+    assert curve[-1].threshold == 0.6123 and curve[-1].tp == 1 and curve[-1].fp == 0
