@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -82,3 +83,11 @@ class ClassifierSettings(BaseModel):
 
     model_path: str | None = Field(default=None, description="A local model folder; default: the packaged MiniLM.")
     batch_size: int = Field(default=32, ge=1, le=512, description="Most items encoded in one model call.")
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_folder_exists(cls, path: str | None) -> str | None:
+        # Checked here so a typo stops the start with a clear line instead of a hub lookup deep in the model code.
+        if path is not None and not Path(path).expanduser().is_dir():
+            raise ValueError(f"{path!r} is not a folder; give a local sentence-transformers model folder or remove it")
+        return path

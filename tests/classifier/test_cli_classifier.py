@@ -65,6 +65,13 @@ async def test_score_url_follows_a_redirect(settings: Settings, capsys: pytest.C
     assert document["joint_patrol"]["matched"] is False
 
 
+async def test_score_title_and_summary(settings: Settings, capsys: pytest.CaptureFixture[str]):
+    argv = ["score", "--title", "Police patrol town centre", "--summary", "Officers walked the streets at night."]
+    assert await run(argv, settings) == 0
+    out = capsys.readouterr().out
+    assert out.count("-> no alert") == 2
+
+
 async def test_eval_json_and_plot(settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     plot = tmp_path / "pr.png"
     argv = ["eval", "--data", str(EVAL_SET), "--json", "--plot", str(plot), "--min-precision", "0.95"]
@@ -110,5 +117,7 @@ def test_bad_data_and_bad_since_exit_2(tmp_path: Path):
     result = tripwire("eval", "--data", str(tmp_path / "missing.jsonl"))
     assert result.returncode == 2 and "missing.jsonl: cannot read the labeled set" in result.stderr
     assert "Traceback" not in result.stderr
+    result = tripwire("score")
+    assert result.returncode == 2 and "give exactly one of: a text, --title" in result.stderr
     result = tripwire("backtest", "--since", "soon")
     assert result.returncode == 2 and "--since: 'soon' is not a duration" in result.stderr

@@ -64,3 +64,11 @@ def test_bad_regex_is_a_config_error_naming_the_field(tmp_path: Path):
         load_config_file(path, {})
     assert "topics.t.keywords.any" in str(error.value)
     assert "not a valid regular expression" in str(error.value)
+
+
+def test_missing_model_folder_is_a_config_error(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"classifier:\n  model_path: {tmp_path / 'nope'}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config_file(path, {})
+    assert "classifier.model_path" in str(error.value) and "is not a folder" in str(error.value)
