@@ -71,6 +71,18 @@ def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: Topi
     return any_part if matcher.has_any else 0.0
 
 
+@dataclass(frozen=True)
+class _Nearest:
+    """For one item and topic: the best unit, its nearest example and counter-example, and the semantic part."""
+
+    unit: str | None  # the best sentence, or None when the whole text matched best
+    similarity: float
+    example: int
+    counter: int | None
+    counter_similarity: float
+    semantic: float
+
+
 class TopicModel:
     """A topic with its example embeddings computed once."""
 
@@ -85,67 +97,52 @@ class TopicModel:
     def score_batch(self, texts: list[str], units: list[list[str]], vectors: Vectors) -> list[TopicScore]:
         """Score every text of a batch; ``vectors`` holds the embeddings of all units, text after text."""
         sims = vectors @ self.example_vectors.T  # (units, examples): one matrix product for the whole batch
-        unit_best = sims.max(axis=1)
-        unit_example = sims.argmax(axis=1)
-        if len(self.counter_examples):
+        unit_best, unit_example = sims.max(axis=1), sims.argmax(axis=1)
+        if self.counter_examples:
             counter_sims = vectors @ self.counter_vectors.T
             unit_counter, unit_counter_index = counter_sims.max(axis=1), counter_sims.argmax(axis=1)
         else:
             unit_counter = np.zeros(len(vectors), dtype=np.float32)
             unit_counter_index = np.zeros(len(vectors), dtype=np.int64)
-        starts = np.cumsum([0, *(len(u) for u in units[:-1])])
-        # The best unit of each text: a segment-wise argmax over the flat unit axis.
-        best_units = np.array(
-            [start + int(np.argmax(unit_best[start : start + len(u)])) for start, u in zip(starts, units, strict=True)],
-            dtype=np.int64,
-        )
-        similarity = unit_best[best_units]
-        counter = unit_counter[best_units]
+        starts = np.cumsum([0, *(len(text_units_) for text_units_ in units[:-1])]).astype(np.int64)
+        # The best unit of each text: an argmax within each text's slice of the flat unit axis.
+        best = starts + np.array([np.argmax(unit_best[s : s + len(u)]) for s, u in zip(starts, units, strict=True)])
+        similarity, counter = unit_best[best], unit_counter[best]
         semantic = similarity - self.config.weights.counter * np.maximum(0.0, counter - similarity)
-        results = []
-        for row, text in enumerate(texts):
-            best = int(best_units[row])
-            results.append(
-                self._explain(
-                    text,
-                    units[row][best - int(starts[row])],
-                    best - int(starts[row]),
-                    float(similarity[row]),
-                    float(semantic[row]),
-                    int(unit_example[best]),
-                    (int(unit_counter_index[best]), float(counter[row])),
-                )
+        return [
+            self._explain(
+                text,
+                _Nearest(
+                    unit=units[row][int(best[row] - starts[row])] if best[row] > starts[row] else None,
+                    similarity=float(similarity[row]),
+                    example=int(unit_example[best[row]]),
+                    counter=int(unit_counter_index[best[row]]) if self.counter_examples else None,
+                    counter_similarity=float(counter[row]),
+                    semantic=float(semantic[row]),
+                ),
             )
-        return results
+            for row, text in enumerate(texts)
+        ]
 
-    def _explain(
-        self,
-        text: str,
-        unit: str,
-        unit_index: int,
-        similarity: float,
-        semantic: float,
-        example_index: int,
-        counter: tuple[int, float],
-    ) -> TopicScore:
+    def _explain(self, text: str, nearest: _Nearest) -> TopicScore:
+        """Add the keyword evidence to the semantic part and write down why."""
         weights = self.config.weights
         match = self.keywords.match(text)
         evidence = keyword_evidence(match, self.keywords, weights)
-        raw = (1.0 - weights.keywords) * semantic + weights.keywords * evidence
+        raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
         score = 0.0 if match.vetoed_by else float(np.clip(raw, 0.0, 1.0))
-        counter_index, counter_similarity = counter
-        has_counter = bool(self.counter_examples)
+        has_counter = nearest.counter is not None
         reasons = Reasons(
             score=round(score, 4),
             threshold=self.config.threshold,
             keywords=match.terms,
-            nearest_example=self.examples[example_index],
-            example_similarity=round(similarity, 4),
-            best_sentence=unit if unit_index > 0 else None,
-            sentence_similarity=round(similarity, 4) if unit_index > 0 else None,
-            counter_example=self.counter_examples[counter_index] if has_counter else None,
-            counter_similarity=round(counter_similarity, 4) if has_counter else None,
-            semantic_score=round(semantic, 4),
+            nearest_example=self.examples[nearest.example],
+            example_similarity=round(nearest.similarity, 4),
+            best_sentence=nearest.unit,
+            sentence_similarity=round(nearest.similarity, 4) if nearest.unit else None,
+            counter_example=self.counter_examples[nearest.counter] if nearest.counter is not None else None,
+            counter_similarity=round(nearest.counter_similarity, 4) if has_counter else None,
+            semantic_score=round(nearest.semantic, 4),
             keyword_score=round(evidence, 4),
             vetoed_by=match.vetoed_by,
         )
