@@ -4,6 +4,7 @@ For each topic and item:
 
     units      = the whole text (title + summary), then each of its sentences (the title is one)
     similarity = cosine similarity of the best unit to its nearest positive example
+                 (the best sentence is reported too, even when the whole text matched best)
     counter    = cosine similarity of that same unit to its nearest counter-example
     semantic   = similarity - weights.counter * max(0, counter - similarity)
     keywords   = weights.all_groups * all + (1 - weights.all_groups) * any, in [0, 1], where
@@ -75,8 +76,9 @@ def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: Topi
 class _Nearest:
     """For one item and topic: the best unit, its nearest example and counter-example, and the semantic part."""
 
-    unit: str | None  # the best sentence, or None when the whole text matched best
-    similarity: float
+    sentence: str  # the sentence most like an example (the whole text when it is one sentence)
+    sentence_similarity: float
+    similarity: float  # of the best unit, whole text or sentence
     example: int
     counter: int | None
     counter_similarity: float
@@ -107,13 +109,21 @@ class TopicModel:
         starts = np.cumsum([0, *(len(text_units_) for text_units_ in units[:-1])]).astype(np.int64)
         # The best unit of each text: an argmax within each text's slice of the flat unit axis.
         best = starts + np.array([np.argmax(unit_best[s : s + len(u)]) for s, u in zip(starts, units, strict=True)])
+        # The best sentence is reported even when the whole text matched best: it shows an analyst where to look.
+        sentence = np.array(
+            [
+                s + (1 + int(np.argmax(unit_best[s + 1 : s + len(u)])) if len(u) > 1 else 0)
+                for s, u in zip(starts, units, strict=True)
+            ]
+        )
         similarity, counter = unit_best[best], unit_counter[best]
         semantic = similarity - self.config.weights.counter * np.maximum(0.0, counter - similarity)
         return [
             self._explain(
                 text,
                 _Nearest(
-                    unit=units[row][int(best[row] - starts[row])] if best[row] > starts[row] else None,
+                    sentence=units[row][int(sentence[row] - starts[row])],
+                    sentence_similarity=float(unit_best[sentence[row]]),
                     similarity=float(similarity[row]),
                     example=int(unit_example[best[row]]),
                     counter=int(unit_counter_index[best[row]]) if self.counter_examples else None,
@@ -138,8 +148,8 @@ class TopicModel:
             keywords=match.terms,
             nearest_example=self.examples[nearest.example],
             example_similarity=round(nearest.similarity, 4),
-            best_sentence=nearest.unit,
-            sentence_similarity=round(nearest.similarity, 4) if nearest.unit else None,
+            best_sentence=nearest.sentence,
+            sentence_similarity=round(nearest.sentence_similarity, 4),
             counter_example=self.counter_examples[nearest.counter] if nearest.counter is not None else None,
             counter_similarity=round(nearest.counter_similarity, 4) if has_counter else None,
             semantic_score=round(nearest.semantic, 4),

@@ -42,6 +42,8 @@ def test_derik_standoff_alerts_on_standoff_only(scorer: Scorer):
     assert {"Derik", "al-Malikiyah", "US", "Russian", "convoy"} <= set(reasons.keywords)
     assert reasons.nearest_example and reasons.example_similarity > 0.5
     assert reasons.keyword_score == 1.0
+    # A sentence is named even when the whole text matched best, so an analyst sees where to look.
+    assert reasons.best_sentence in split_sentences(DERIK) and reasons.sentence_similarity is not None
 
 
 def test_joint_patrol_alerts_on_joint_patrol_only(scorer: Scorer):
@@ -93,6 +95,12 @@ def test_batch_scores_equal_one_by_one(scorer: Scorer):
         alone = scorer.score_texts([text])[0]
         assert [round(r.score, 4) for r in row] == pytest.approx([round(r.score, 4) for r in alone], abs=1e-3)
         assert [r.reasons.nearest_example for r in row] == [r.reasons.nearest_example for r in alone]
+
+
+def test_one_sentence_item_is_its_own_best_sentence(scorer: Scorer):
+    title = "Russian jet intercepts US drone over Black Sea"
+    reasons = by_topic(scorer, title)["us_russia_standoff"].reasons  # type: ignore[attr-defined]
+    assert reasons.best_sentence == title and reasons.sentence_similarity == reasons.example_similarity
 
 
 def test_sentence_units():
