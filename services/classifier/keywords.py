@@ -1,4 +1,11 @@
-"""Keyword rules: whole-word, case-insensitive terms with simple plurals, phrases, and ``re:`` regexes."""
+"""Keyword rules: whole-word, case-insensitive terms with simple inflections, phrases, and ``re:`` regexes.
+
+Inflections are deliberately simple (an analyst must be able to predict a match): the last word of a term
+also matches with -s/-es/'s, and words of four letters or more also with -ed/-ing (a doubled final
+consonant and a dropped final e allowed: patrol -> patrolled, collide -> colliding). A term written in
+capitals (``US``, ``NATO``) is an acronym: it matches case-sensitively and exactly, so ``US`` never
+matches the pronoun "us" or "used".
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,30 @@ from dataclasses import dataclass
 
 from shared.config import KeywordRules
 
+_PLURAL = r"(?:s|es|'s|’s)?"
+
+
+def _inflected(word: str) -> str:
+    """A regex for the last word of a term, with its simple inflections."""
+    if len(word) < 4 or not word.isalpha():
+        return re.escape(word) + _PLURAL
+    if word.endswith("e"):
+        return re.escape(word[:-1]) + r"(?:e|es|ed|ing|e's|e’s)"
+    return re.escape(word) + rf"(?:{re.escape(word[-1])}?(?:ed|ing)|s|es|'s|’s)?"
+
 
 def compile_term(term: str) -> re.Pattern[str]:
-    """A pattern for one term: ``re:...`` is a raw regex; otherwise words match whole, with s/es plurals."""
+    """A pattern for one term: ``re:...`` is a raw regex; otherwise whole words with simple inflections."""
     if term.startswith("re:"):
         return re.compile(term[3:], re.IGNORECASE)
-    words = [re.escape(word) for word in term.split()]
-    body = r"[\s\-]+".join(words)
-    return re.compile(rf"(?<!\w){body}(?:s|es|'s)?(?!\w)", re.IGNORECASE)
+    words = term.split()
+    if not words:
+        raise ValueError("empty keyword term")
+    if term.upper() == term and any(char.isalpha() for char in term):
+        body = r"[\s\-]+".join(re.escape(word) for word in words)
+        return re.compile(rf"(?<!\w){body}(?:'s|’s|s)?(?!\w)")
+    body = r"[\s\-]+".join([*(re.escape(word) for word in words[:-1]), _inflected(words[-1].lower())])
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -22,13 +45,21 @@ class KeywordMatch:
     """The outcome of a topic's keyword rules on one text."""
 
     any_terms: list[str]
-    all_satisfied: bool
+    groups_matched: list[list[str]]
     vetoed_by: str | None
 
     @property
+    def all_satisfied(self) -> bool:
+        """True when there are ``all`` groups and each matched at least one term."""
+        return bool(self.groups_matched) and all(self.groups_matched)
+
+    @property
     def terms(self) -> list[str]:
-        """Every positive term found."""
-        return self.any_terms
+        """Every positive term found, ``any`` terms first, without repeats."""
+        found = list(self.any_terms)
+        for hits in self.groups_matched:
+            found += [term for term in hits if term not in found]
+        return found
 
 
 class KeywordMatcher:
@@ -39,12 +70,19 @@ class KeywordMatcher:
         self._all = [[(term, compile_term(term)) for term in group] for group in rules.all_]
         self._none = [(term, compile_term(term)) for term in rules.none]
 
+    @property
+    def has_any(self) -> bool:
+        """True when the topic has ``any`` terms."""
+        return bool(self._any)
+
+    @property
+    def group_count(self) -> int:
+        """Number of ``all`` groups."""
+        return len(self._all)
+
     def match(self, text: str) -> KeywordMatch:
         """Apply the rules to ``text``."""
         found = [term for term, pattern in self._any if pattern.search(text)]
-        group_hits = [[term for term, pattern in group if pattern.search(text)] for group in self._all]
-        all_ok = bool(self._all) and all(group_hits)
-        for hits in group_hits:
-            found += [term for term in hits if term not in found]
+        groups = [[term for term, pattern in group if pattern.search(text)] for group in self._all]
         veto = next((term for term, pattern in self._none if pattern.search(text)), None)
-        return KeywordMatch(found, all_ok, veto)
+        return KeywordMatch(found, groups, veto)

@@ -1,8 +1,21 @@
 """Scoring items against topics: nearest examples, counter-examples and keyword evidence, explained.
 
-score = best similarity to a positive example (over the whole text and each sentence)
-        - the amount by which the nearest counter-example is closer than that example
-        + keyword bonus (any terms, and all groups satisfied); a ``none`` term vetoes to 0.
+For each topic and item:
+
+    units      = the whole text (title + summary), then each of its sentences (the title is one)
+    similarity = cosine similarity of the best unit to its nearest positive example
+                 (the best sentence is reported too, even when the whole text matched best)
+    counter    = cosine similarity of that same unit to its nearest counter-example
+    semantic   = similarity - weights.counter * max(0, counter - similarity)
+    keywords   = weights.all_groups * all + (1 - weights.all_groups) * any, in [0, 1], where
+                 all = 1 when every 'all' group matched a term, else 0;
+                 any = distinct 'any' terms found / weights.any_terms_for_full, at most 1
+                 (a topic with only one kind of rule uses that part alone)
+    score      = (1 - weights.keywords) * semantic + weights.keywords * keywords, clipped to [0, 1];
+                 a 'none' term vetoes the topic (score 0)
+
+so a topic alerts when an item reads like one of its examples more than like any near miss, and the
+keywords confirm who and what; keywords alone (at most ``weights.keywords``) never reach a threshold.
 """
 
 from __future__ import annotations
@@ -11,21 +24,26 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from services.classifier.embedder import Embedder, Vectors
-from services.classifier.keywords import KeywordMatcher
-from shared.config import TopicConfig
+from services.classifier.keywords import KeywordMatch, KeywordMatcher
+from shared.config import TopicConfig, TopicWeights
 from shared.schemas import Item, Reasons
 
-KEYWORD_TERM_BONUS = 0.05
-KEYWORD_BONUS_CAP = 0.10
-ALL_GROUPS_BONUS = 0.10
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'“‘])")
+MIN_SENTENCE_CHARS = 20
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a text (a simple split on end punctuation followed by a capital)."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if len(part.strip()) > 20]
+    """Sentences of a text (a simple split on end punctuation followed by a capital); short fragments dropped."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if len(part.strip()) >= MIN_SENTENCE_CHARS]
+
+
+def text_units(text: str) -> list[str]:
+    """What is embedded for one text: the whole of it, then its sentences when there is more than one."""
+    sentences = split_sentences(text)
+    return [text, *sentences] if len(sentences) > 1 else [text]
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,30 @@ class TopicScore:
         return self.score >= self.threshold
 
 
+def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: TopicWeights) -> float:
+    """The keyword part of the score, in [0, 1]: 'all' groups and 'any' terms, weighted by ``all_groups``."""
+    all_part = 1.0 if match.all_satisfied else 0.0
+    any_part = min(1.0, len(match.any_terms) / weights.any_terms_for_full)
+    if matcher.group_count and matcher.has_any:
+        return weights.all_groups * all_part + (1.0 - weights.all_groups) * any_part
+    if matcher.group_count:
+        return all_part
+    return any_part if matcher.has_any else 0.0
+
+
+@dataclass(frozen=True)
+class _Nearest:
+    """For one item and topic: the best unit, its nearest example and counter-example, and the semantic part."""
+
+    sentence: str  # the sentence most like an example (the whole text when it is one sentence)
+    sentence_similarity: float
+    similarity: float  # of the best unit, whole text or sentence
+    example: int
+    counter: int | None
+    counter_similarity: float
+    semantic: float
+
+
 class TopicModel:
     """A topic with its example embeddings computed once."""
 
@@ -54,31 +96,65 @@ class TopicModel:
         self.counter_vectors = embedder.encode(self.counter_examples)
         self.keywords = KeywordMatcher(config.keywords)
 
-    def score(self, text: str, units: list[str], unit_vectors: Vectors) -> TopicScore:
-        """Score one item given its text units (whole text first, then sentences) and their vectors."""
-        sims = unit_vectors @ self.example_vectors.T
-        unit_index, example_index = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        best = float(sims[unit_index, example_index])
-        counter, counter_index = 0.0, None
-        if len(self.counter_examples):
-            counter_sims = unit_vectors[unit_index] @ self.counter_vectors.T
-            counter_index = int(np.argmax(counter_sims))
-            counter = float(counter_sims[counter_index])
-        keywords = self.keywords.match(text)
-        bonus = min(KEYWORD_BONUS_CAP, KEYWORD_TERM_BONUS * len(keywords.any_terms))
-        bonus += ALL_GROUPS_BONUS if keywords.all_satisfied else 0.0
-        raw = best - max(0.0, counter - best) + bonus
-        score = 0.0 if keywords.vetoed_by else float(np.clip(raw, 0.0, 1.0))
+    def score_batch(self, texts: list[str], units: list[list[str]], vectors: Vectors) -> list[TopicScore]:
+        """Score every text of a batch; ``vectors`` holds the embeddings of all units, text after text."""
+        sims = vectors @ self.example_vectors.T  # (units, examples): one matrix product for the whole batch
+        unit_best, unit_example = sims.max(axis=1), sims.argmax(axis=1)
+        if self.counter_examples:
+            counter_sims = vectors @ self.counter_vectors.T
+            unit_counter, unit_counter_index = counter_sims.max(axis=1), counter_sims.argmax(axis=1)
+        else:
+            unit_counter = np.zeros(len(vectors), dtype=np.float32)
+            unit_counter_index = np.zeros(len(vectors), dtype=np.int64)
+        starts = np.cumsum([0, *(len(text_units_) for text_units_ in units[:-1])]).astype(np.int64)
+        # The best unit of each text: an argmax within each text's slice of the flat unit axis.
+        best = starts + np.array([np.argmax(unit_best[s : s + len(u)]) for s, u in zip(starts, units, strict=True)])
+        # The best sentence is reported even when the whole text matched best: it shows an analyst where to look.
+        sentence = np.array(
+            [
+                s + (1 + int(np.argmax(unit_best[s + 1 : s + len(u)])) if len(u) > 1 else 0)
+                for s, u in zip(starts, units, strict=True)
+            ]
+        )
+        similarity, counter = unit_best[best], unit_counter[best]
+        semantic = similarity - self.config.weights.counter * np.maximum(0.0, counter - similarity)
+        return [
+            self._explain(
+                text,
+                _Nearest(
+                    sentence=units[row][int(sentence[row] - starts[row])],
+                    sentence_similarity=float(unit_best[sentence[row]]),
+                    similarity=float(similarity[row]),
+                    example=int(unit_example[best[row]]),
+                    counter=int(unit_counter_index[best[row]]) if self.counter_examples else None,
+                    counter_similarity=float(counter[row]),
+                    semantic=float(semantic[row]),
+                ),
+            )
+            for row, text in enumerate(texts)
+        ]
+
+    def _explain(self, text: str, nearest: _Nearest) -> TopicScore:
+        """Add the keyword evidence to the semantic part and write down why."""
+        weights = self.config.weights
+        match = self.keywords.match(text)
+        evidence = keyword_evidence(match, self.keywords, weights)
+        raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
+        score = 0.0 if match.vetoed_by else float(np.clip(raw, 0.0, 1.0))
+        has_counter = nearest.counter is not None
         reasons = Reasons(
             score=round(score, 4),
             threshold=self.config.threshold,
-            keywords=keywords.terms,
-            nearest_example=self.examples[example_index],
-            example_similarity=round(best, 4),
-            best_sentence=units[unit_index] if unit_index > 0 else None,
-            sentence_similarity=round(best, 4) if unit_index > 0 else None,
-            counter_example=self.counter_examples[counter_index] if counter_index is not None else None,
-            counter_similarity=round(counter, 4) if counter_index is not None else None,
+            keywords=match.terms,
+            nearest_example=self.examples[nearest.example],
+            example_similarity=round(nearest.similarity, 4),
+            best_sentence=nearest.sentence,
+            sentence_similarity=round(nearest.sentence_similarity, 4),
+            counter_example=self.counter_examples[nearest.counter] if nearest.counter is not None else None,
+            counter_similarity=round(nearest.counter_similarity, 4) if has_counter else None,
+            semantic_score=round(nearest.semantic, 4),
+            keyword_score=round(evidence, 4),
+            vetoed_by=match.vetoed_by,
         )
         return TopicScore(self.name, score, self.config.threshold, reasons)
 
@@ -91,17 +167,19 @@ class Scorer:
         self.topics = [TopicModel(name, config, embedder) for name, config in topics.items()]
 
     def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
-        """Every topic's score for each text."""
-        units_per_text = [[text, *split_sentences(text)] for text in texts]
-        flat = [unit for units in units_per_text for unit in units]
-        vectors = self.embedder.encode(flat)
-        results, start = [], 0
-        for text, units in zip(texts, units_per_text, strict=True):
-            unit_vectors = vectors[start : start + len(units)]
-            start += len(units)
-            results.append([topic.score(text, units, unit_vectors) for topic in self.topics])
-        return results
+        """Every topic's score for each text (outer list: texts; inner: topics in config order)."""
+        if not texts:
+            return []
+        units = [text_units(text) for text in texts]
+        vectors = self.embedder.encode([unit for text_units_ in units for unit in text_units_])
+        per_topic = [topic.score_batch(texts, units, vectors) for topic in self.topics]
+        return [list(row) for row in zip(*per_topic, strict=True)] if per_topic else [[] for _ in texts]
 
     def score_items(self, items: list[Item]) -> list[list[TopicScore]]:
         """Every topic's score for each item (title and summary)."""
         return self.score_texts([item.text for item in items])
+
+
+def score_matrix(results: list[list[TopicScore]]) -> npt.NDArray[np.float64]:
+    """Scores as an (items, topics) array, for evaluation sweeps."""
+    return np.array([[result.score for result in row] for row in results], dtype=np.float64)

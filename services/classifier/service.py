@@ -13,6 +13,7 @@ from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
+from shared.metrics import ALERTS_CREATED, BATCH_SIZE, ITEMS_CLASSIFIED, TOPIC_SCORES
 from shared.schemas import Alert, Item, SchemaError
 from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 
@@ -60,15 +61,18 @@ class Classifier:
                 log.error("entry_invalid", stream=self.names.items, entry_id=entry.id, error=str(exc))
                 done.append(entry.id)
         if items:
+            # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
             scores = await asyncio.to_thread(self.scorer.score_items, [item for _, item in items])
             await self._publish_alerts([item for _, item in items], scores)
             done += [entry_id for entry_id, _ in items]
+            _observe(scores)
         self.health.beat()
         return done
 
     async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]]) -> None:
         now = self.clock.now()
         pipe = self.redis.pipeline(transaction=False)
+        created: list[str] = []
         for item, topic_scores in zip(items, scores, strict=True):
             for result in topic_scores:
                 if not result.matched:
@@ -78,10 +82,22 @@ class Classifier:
                     score=result.score, reasons=result.reasons, created_at=now,
                 )  # fmt: skip
                 pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen)
+                created.append(result.topic)
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
         await pipe.execute()
+        for topic in created:  # counted once Redis has them, so the metric never runs ahead of the stream
+            ALERTS_CREATED.labels(topic).inc()
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
         """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
         await ensure_group(self.redis, self.names.items, GROUP)
         return await consume(self.consumer, self.handle, stop, drain=drain)
+
+
+def _observe(scores: list[list[TopicScore]]) -> None:
+    """Batch size, items scored and the score distribution per topic."""
+    BATCH_SIZE.observe(len(scores))
+    ITEMS_CLASSIFIED.inc(len(scores))
+    for topic_scores in scores:
+        for result in topic_scores:
+            TOPIC_SCORES.labels(result.topic).observe(result.score)

@@ -6,7 +6,7 @@ from shared.config.loader import ConfigError, load_config_file, load_settings, p
 from shared.config.model import HealthSettings, NetworkSettings, RedisSettings, Settings, TripwireConfig
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
-from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig
+from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, TopicWeights
 
 __all__ = [
     "ClassifierSettings",
@@ -23,6 +23,7 @@ __all__ = [
     "StreamSettings",
     "SubscriptionConfig",
     "TopicConfig",
+    "TopicWeights",
     "TripwireConfig",
     "load_config_file",
     "load_settings",

@@ -1,8 +1,11 @@
-"""Config of the classifier: topics (examples, counter-examples, keywords, threshold) and the model."""
+"""Config of the classifier: topics (examples, counter-examples, keywords, weights, threshold) and the model."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class KeywordRules(BaseModel):
@@ -14,6 +17,51 @@ class KeywordRules(BaseModel):
     all_: list[list[str]] = Field(default_factory=list, alias="all")
     none: list[str] = Field(default_factory=list)
 
+    @field_validator("any_", "none")
+    @classmethod
+    def _terms_not_blank(cls, terms: list[str]) -> list[str]:
+        for term in terms:
+            _check_term(term)
+        return terms
+
+    @field_validator("all_")
+    @classmethod
+    def _groups_not_blank(cls, groups: list[list[str]]) -> list[list[str]]:
+        for group in groups:
+            if not group:
+                raise ValueError("every 'all' group needs at least one term; remove the empty group")
+            for term in group:
+                _check_term(term)
+        return groups
+
+
+def _check_term(term: str) -> None:
+    """A blank term or a bad ``re:`` regex is a config error, not a crash at the first item."""
+    if not term.strip():
+        raise ValueError("keyword terms must not be empty; remove the blank entry")
+    if term.startswith("re:"):
+        try:
+            re.compile(term[3:])
+        except re.error as exc:
+            raise ValueError(f"{term!r} is not a valid regular expression ({exc}); fix it or drop 're:'") from None
+
+
+class TopicWeights(BaseModel):
+    """How the parts of the score are combined (see README, "Tune thresholds")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keywords: float = Field(default=0.4, ge=0.0, le=1.0, description="Share of the score that keyword evidence gives.")
+    counter: float = Field(
+        default=2.0, ge=0.0, le=5.0, description="How hard a nearer counter-example pulls the similarity down."
+    )
+    all_groups: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="Share of the keyword evidence from 'all' groups (the rest: 'any')."
+    )
+    any_terms_for_full: int = Field(
+        default=2, ge=1, le=10, description="Distinct 'any' terms that count as full 'any' evidence."
+    )
+
 
 class TopicConfig(BaseModel):
     """One topic that items are scored against."""
@@ -24,6 +72,7 @@ class TopicConfig(BaseModel):
     examples: list[str] = Field(min_length=1, description="Sentences in the style of news leads that should alert.")
     counter_examples: list[str] = Field(default_factory=list, description="Near misses that must not alert.")
     keywords: KeywordRules = Field(default_factory=KeywordRules)
+    weights: TopicWeights = Field(default_factory=TopicWeights)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Score at or above which an item alerts.")
 
 
@@ -34,3 +83,11 @@ class ClassifierSettings(BaseModel):
 
     model_path: str | None = Field(default=None, description="A local model folder; default: the packaged MiniLM.")
     batch_size: int = Field(default=32, ge=1, le=512, description="Most items encoded in one model call.")
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_folder_exists(cls, path: str | None) -> str | None:
+        # Checked here so a typo stops the start with a clear line instead of a hub lookup deep in the model code.
+        if path is not None and not Path(path).expanduser().is_dir():
+            raise ValueError(f"{path!r} is not a folder; give a local sentence-transformers model folder or remove it")
+        return path

@@ -24,6 +24,12 @@ class Reasons(BaseModel):
     sentence_similarity: float | None = None
     counter_example: str | None = Field(default=None, description="The nearest near-miss example, if it weighed in.")
     counter_similarity: float | None = None
+    # Added in v1 as optional fields: the two parts the score is made of (see README, "Tune thresholds").
+    semantic_score: float | None = Field(
+        default=None, description="Example similarity less the counter-example penalty."
+    )
+    keyword_score: float | None = Field(default=None, description="Keyword evidence in [0, 1].")
+    vetoed_by: str | None = Field(default=None, description="The 'none' term that vetoed the topic, if any.")
 
 
 class Alert(Message):

@@ -1,0 +1,168 @@
+"""Evaluating topics on a labeled set: precision, recall, F1, confusion counts and a threshold sweep."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Scores = npt.NDArray[np.float64]
+
+
+class EvalDataError(ValueError):
+    """A labeled set that cannot be read; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class LabeledItem:
+    """One line of a labeled set."""
+
+    title: str
+    summary: str
+    labels: frozenset[str]
+
+    @property
+    def text(self) -> str:
+        """Title and summary, joined as the classifier joins an item's."""
+        return f"{self.title}. {self.summary}".strip(". ") if self.summary else self.title
+
+
+def load_labeled(path: Path, known_topics: set[str] | None = None) -> list[LabeledItem]:
+    """Read a JSONL labeled set ({"title", "summary", "labels"} per line); errors name the line and field."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalDataError(f"{path}: cannot read the labeled set ({exc.strerror}); check the --data path") from None
+    items = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            items.append(_parse_line(path, number, line, known_topics))
+    if not items:
+        raise EvalDataError(f"{path}: no labeled items; write one JSON object per line")
+    return items
+
+
+def _parse_line(path: Path, number: int, line: str, known_topics: set[str] | None) -> LabeledItem:
+    where = f"{path}:{number}"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EvalDataError(f"{where}: not valid JSON ({exc.msg}); write one JSON object per line") from None
+    if not isinstance(row, dict):
+        raise EvalDataError(f"{where}: expected a JSON object with title, summary and labels")
+    title, summary, labels = row.get("title"), row.get("summary", ""), row.get("labels", [])
+    if not isinstance(title, str) or not title.strip():
+        raise EvalDataError(f"{where}: title: {title!r} is not a non-empty string")
+    if not isinstance(summary, str):
+        raise EvalDataError(f"{where}: summary: {summary!r} is not a string")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise EvalDataError(f"{where}: labels: {labels!r} is not a list of topic names")
+    unknown = sorted(set(labels) - known_topics) if known_topics is not None else []
+    if unknown:
+        known = ", ".join(sorted(known_topics or []))
+        raise EvalDataError(f"{where}: labels: unknown topic(s) {', '.join(unknown)}; known topics: {known}")
+    return LabeledItem(title.strip(), summary.strip(), frozenset(labels))
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Counts and rates of one topic (or 'any topic') at one threshold."""
+
+    threshold: float
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    precision: float = field(init=False)
+    recall: float = field(init=False)
+    f1: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        object.__setattr__(self, "precision", round(precision, 4))
+        object.__setattr__(self, "recall", round(recall, 4))
+        object.__setattr__(self, "f1", round(f1, 4))
+
+
+def confusion(predicted: npt.NDArray[np.bool_], actual: npt.NDArray[np.bool_], threshold: float) -> Confusion:
+    """Confusion counts of boolean predictions against labels."""
+    return Confusion(
+        threshold=round(threshold, 4),
+        tp=int(np.sum(predicted & actual)),
+        fp=int(np.sum(predicted & ~actual)),
+        fn=int(np.sum(~predicted & actual)),
+        tn=int(np.sum(~predicted & ~actual)),
+    )
+
+
+def sweep(scores: Scores, actual: npt.NDArray[np.bool_]) -> list[Confusion]:
+    """The confusion at every threshold that changes a decision (each distinct score), lowest first."""
+    # Rounded down, so the item that sets a threshold still reaches it when the threshold is copied into config.
+    candidates = np.unique(np.floor(scores * 10_000) / 10_000)
+    return [confusion(scores >= threshold, actual, float(threshold)) for threshold in candidates]
+
+
+def best_f1(points: list[Confusion]) -> Confusion | None:
+    """The sweep point with the highest F1; among ties the middle one, the farthest from both edges."""
+    if not points:
+        return None
+    top = max(point.f1 for point in points)
+    tied = [point for point in points if point.f1 == top]
+    return tied[len(tied) // 2]
+
+
+def meeting_precision(points: list[Confusion], min_precision: float) -> Confusion | None:
+    """The lowest threshold (highest recall) whose precision is at least ``min_precision``."""
+    good = [point for point in points if point.precision >= min_precision and point.tp > 0]
+    return max(good, key=lambda point: (point.recall, point.threshold), default=None)
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    """One topic: the figures at its configured threshold, and what a sweep suggests."""
+
+    current: Confusion
+    best: Confusion | None
+    at_min_precision: Confusion | None
+    curve: list[Confusion]
+
+
+def evaluate(
+    scores: Scores, items: list[LabeledItem], topics: list[str], thresholds: list[float], min_precision: float | None
+) -> tuple[dict[str, TopicReport], Confusion]:
+    """Per-topic reports and the 'any topic' confusion, at the configured thresholds."""
+    reports: dict[str, TopicReport] = {}
+    predicted_any = np.zeros(len(items), dtype=bool)
+    for column, (topic, threshold) in enumerate(zip(topics, thresholds, strict=True)):
+        actual = np.array([topic in item.labels for item in items], dtype=bool)
+        predicted = scores[:, column] >= threshold
+        predicted_any |= predicted
+        curve = sweep(scores[:, column], actual)
+        reports[topic] = TopicReport(
+            current=confusion(predicted, actual, threshold),
+            best=best_f1(curve),
+            at_min_precision=meeting_precision(curve, min_precision) if min_precision is not None else None,
+            curve=curve,
+        )
+    actual_any = np.array([bool(item.labels & set(topics)) for item in items], dtype=bool)
+    return reports, confusion(predicted_any, actual_any, float("nan"))
+
+
+def report_json(reports: dict[str, TopicReport], any_topic: Confusion) -> dict[str, Any]:
+    """The machine-readable report: topics -> name -> precision, recall, f1, threshold, tp, fp, fn, tn; and any."""
+    topics: dict[str, Any] = {}
+    for name, report in reports.items():
+        entry: dict[str, Any] = asdict(report.current)
+        entry["best_f1"] = asdict(report.best) if report.best else None
+        entry["at_min_precision"] = asdict(report.at_min_precision) if report.at_min_precision else None
+        entry["sweep"] = [asdict(point) for point in report.curve]
+        topics[name] = entry
+    any_entry = asdict(any_topic)
+    del any_entry["threshold"]
+    return {"topics": topics, "any": any_entry}
