@@ -102,6 +102,10 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                # The client went away mid-request (killed, timed out): nothing was delivered, so record nothing.
+                self.close_connection = True
+                return
             headers = {key.lower(): value for key, value in self.headers.items()}
             reply = server._record(ReceivedRequest(method, self.path, headers, body))
             self.send_response(reply.status)
