@@ -63,12 +63,15 @@ def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime) -> Item | Non
     if not title and not summary:
         return None
     link = entry.get("link")
+    published = entry_published(entry)
     return Item(
         id=entry_id(entry),
         feed=feed,
         title=title or summary[:MAX_TITLE_CHARS],
         summary=summary,
         link=str(link) if link else None,
-        published=entry_published(entry),
+        # An undated entry is dated when we first saw it, and says so: readers can tell the two apart.
+        published=published or fetched_at,
+        published_estimated=published is None,
         fetched_at=fetched_at,
     )

@@ -28,6 +28,7 @@ class Item(Message):
     summary: str = ""
     link: str | None = None
     published: AwareDatetime | None = None
+    published_estimated: bool = False  # True when the feed gave no date and ``published`` is the fetch time
     fetched_at: AwareDatetime
 
     @property

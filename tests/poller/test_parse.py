@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from services.poller.entries import canonical_link, entry_id
+from services.poller.entries import canonical_link, entry_id, entry_to_item
 from services.poller.parse import FeedParseError, parse_feed
+from shared.schemas import FeedRef
 from tests.helpers import rss
 from tests.poller.support import START, story
 from tripwire.local_http import LocalServer, Reply
@@ -133,3 +135,12 @@ def _bounded(work):
         tracemalloc.stop()
     assert peak < 64 * 1024 * 1024, f"parsing took {peak} bytes"
     return result
+
+
+def test_an_undated_entry_is_dated_when_fetched_and_says_so() -> None:
+    fetched_at = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    ref = FeedRef(url="http://127.0.0.1/feed.xml")
+    undated = entry_to_item({"title": "No date here", "link": "http://127.0.0.1/a"}, ref, fetched_at)
+    dated = entry_to_item({"title": "Dated", "published_parsed": fetched_at.timetuple()}, ref, fetched_at)
+    assert undated is not None and (undated.published, undated.published_estimated) == (fetched_at, True)
+    assert dated is not None and dated.published_estimated is False
