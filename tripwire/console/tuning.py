@@ -1,0 +1,113 @@
+"""Tuning in the console: score any text against every topic, and see what a threshold would alert on.
+
+The model is loaded on first use (the read pages work without it) and runs in a worker thread, one call at a time,
+so the event loop keeps serving pages while it encodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from services.classifier.embedder import Embedder
+from services.classifier.evaluation import Confusion, EvalDataError, confusion, sweep
+from services.classifier.scoring import Scorer, TopicScore
+from shared.config import TopicConfig
+from shared.schemas import Item
+
+EmbedderFactory = Callable[[], Embedder]
+MAX_LABELED_LINES = 5000
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    """An uploaded labeled file, scored: one row of topic scores per line, and its labels."""
+
+    name: str
+    scores: npt.NDArray[np.float64]  # (lines, topics), topics in config order
+    labels: list[frozenset[str]]
+
+
+class ScoringPool:
+    """The console's Scorer: built lazily, used from one worker thread at a time, with a cache of item scores."""
+
+    def __init__(self, topics: dict[str, TopicConfig], embedder_factory: EmbedderFactory) -> None:
+        self.topics, self.topic_names = topics, list(topics)
+        self._factory = embedder_factory
+        self._scorer: Scorer | None = None
+        self._lock = asyncio.Lock()
+        self._item_scores: dict[str, list[TopicScore]] = {}
+        self.labeled: LabeledSet | None = None
+
+    def _score_sync(self, texts: list[str]) -> list[list[TopicScore]]:
+        if self._scorer is None:
+            self._scorer = Scorer(self.topics, self._factory())
+        return self._scorer.score_texts(texts)
+
+    async def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
+        """Every topic's score for each text."""
+        async with self._lock:
+            return await asyncio.to_thread(self._score_sync, texts)
+
+    async def score_items(self, items: Sequence[Item]) -> list[list[TopicScore]]:
+        """Every topic's score for each item; an item is scored once per console run."""
+        missing = [item for item in items if item.id not in self._item_scores]
+        if missing:
+            for item, row in zip(missing, await self.score_texts([item.text for item in missing]), strict=True):
+                self._item_scores[item.id] = row
+        return [self._item_scores[item.id] for item in items]
+
+
+def parse_labeled(name: str, text: str, known_topics: set[str]) -> list[tuple[str, frozenset[str]]]:
+    """(text, labels) per line of an uploaded JSONL file ({"title", "summary", "labels"}); errors name the line."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalDataError(f"{where}: not valid JSON ({exc.msg}); write one JSON object per line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("title"), str) or not row["title"].strip():
+            raise EvalDataError(f'{where}: expected an object with a non-empty "title"')
+        labels = row.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise EvalDataError(f"{where}: labels: {labels!r} is not a list of topic names")
+        unknown = sorted(set(labels) - known_topics)
+        if unknown:
+            raise EvalDataError(f"{where}: labels: unknown topic(s) {', '.join(unknown)}")
+        summary = row.get("summary") if isinstance(row.get("summary"), str) else ""
+        text_ = f"{row['title'].strip()}. {summary.strip()}".strip(". ") if summary else row["title"].strip()
+        rows.append((text_, frozenset(labels)))
+        if len(rows) > MAX_LABELED_LINES:
+            raise EvalDataError(f"{name}: more than {MAX_LABELED_LINES} lines; upload a smaller sample")
+    if not rows:
+        raise EvalDataError(f"{name}: no labeled items; write one JSON object per line")
+    return rows
+
+
+@dataclass(frozen=True)
+class LabeledFigures:
+    """One topic over a labeled set: the figures at the chosen threshold and the whole precision-recall sweep."""
+
+    at_threshold: Confusion
+    curve: list[Confusion]
+
+
+def labeled_figures(labeled: LabeledSet, topic_index: int, topic: str, threshold: float) -> LabeledFigures:
+    """Precision and recall of ``topic`` at ``threshold``, and at every threshold that changes a decision."""
+    scores = labeled.scores[:, topic_index]
+    actual = np.array([topic in labels for labels in labeled.labels], dtype=np.bool_)
+    return LabeledFigures(confusion(scores >= threshold, actual, threshold), sweep(scores, actual))
+
+
+def pr_curve_svg_points(curve: Sequence[Confusion], width: int = 300, height: int = 200) -> str:
+    """The precision-recall curve as SVG polyline points (x: recall, y: precision; origin bottom left)."""
+    points = sorted((point.recall, point.precision) for point in curve)
+    return " ".join(f"{recall * width:.1f},{(1 - precision) * height:.1f}" for recall, precision in points)
