@@ -27,6 +27,12 @@ class ConsoleSettings(BaseModel):
         "per start (everyone logs in again after a restart).",
     )
     session_max_age: Duration = Field(default=43200.0, gt=0, description="How long a login lasts (e.g. 12h).")
+    vote_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs vote links in alerts; write it as ${TRIPWIRE_VOTE_SECRET}. Unset: vote links "
+        "are refused.",
+    )
+    vote_link_ttl: Duration = Field(default=604800.0, gt=0, description="How long a vote link stays valid (e.g. 7d).")
 
     @property
     def loopback_only(self) -> bool:

@@ -31,14 +31,16 @@ def console_config(base: TripwireConfig, **console: Any) -> TripwireConfig:
     )
 
 
-def client_for(config: TripwireConfig, redis: Redis, embedder: Embedder | None = None) -> httpx.AsyncClient:
+def client_for(
+    config: TripwireConfig, redis: Redis, embedder: Embedder | None = None, *, clock: FakeClock | None = None
+) -> httpx.AsyncClient:
     """An HTTP client talking to the console app in-process (real Starlette, real Redis, the real model if given)."""
 
     def model() -> Embedder:
         assert embedder is not None, "this test does not expect the console to load the model"
         return embedder
 
-    app = create_app(config, redis, FakeClock(), "test-session-secret-" + "x" * 16, model)
+    app = create_app(config, redis, clock or FakeClock(), "test-session-secret-" + "x" * 16, model)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 

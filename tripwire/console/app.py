@@ -78,11 +78,11 @@ def create_app(
     config: TripwireConfig, redis: Redis, clock: Clock, session_secret: str, embedder_factory: EmbedderFactory
 ) -> Starlette:
     """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
-    from tripwire.console import pages, tune_pages  # they import Console from here
+    from tripwire.console import pages, teach_pages, tune_pages  # they import Console from here
 
     names = StreamNames(config.redis.stream_prefix)
     store = DeliveryStore(redis, names, config.redis.maxlen)
-    pool = ScoringPool(config.topics, embedder_factory)
+    pool = ScoringPool(config.topics, embedder_factory, redis, names)
     console = Console(config, redis, names, store, clock, _templates(), pool)
 
     def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
@@ -119,6 +119,11 @@ def create_app(
         Route("/tune/labeled", page(tune_pages.tune_labeled), methods=["POST"]),
         Route("/tune/save", page(tune_pages.tune_save), methods=["POST"]),
         Route("/tune/clear", page(tune_pages.tune_clear), methods=["POST"]),
+        Route("/vote", page(teach_pages.vote), methods=["POST"]),
+        Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
+        Route("/learned", page(teach_pages.learned_page), name="learned"),
+        Route("/learned/remove", page(teach_pages.learned_remove), methods=["POST"]),
+        Route("/learned.yaml", page(teach_pages.learned_export)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [

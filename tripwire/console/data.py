@@ -139,3 +139,13 @@ async def deliveries(redis: Redis, store: DeliveryStore, config: TripwireConfig,
             view = DeliveryView(sub.name, view.state, parsed.delivery.attempts, parsed.last_reason, parsed.last_status)
         views.append(view)
     return views
+
+
+async def find_alert(redis: Redis, names: StreamNames, alert_id: str) -> Alert | None:
+    """The newest stored alert with this id, if the alerts stream still holds it."""
+    return next((alert for _, alert in await recent_alerts(redis, names) if alert.id == alert_id), None)
+
+
+async def find_item(redis: Redis, names: StreamNames, item_id: str) -> Item | None:
+    """The newest stored item with this id, if the items stream still holds it."""
+    return next((view.item for view in await recent_items(redis, names) if view.item.id == item_id), None)

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from redis.asyncio import Redis
 
 from services.classifier.embedder import Embedder
 from services.classifier.evaluation import Confusion, EvalDataError, confusion, sweep
+from services.classifier.learned import current_scorer
 from services.classifier.scoring import Scorer, TopicScore
 from shared.config import TopicConfig
 from shared.schemas import Item
+from shared.streams import StreamNames
 
 EmbedderFactory = Callable[[], Embedder]
 MAX_LABELED_LINES = 5000
@@ -36,31 +39,52 @@ class LabeledSet:
 class ScoringPool:
     """The console's Scorer: built lazily, used from one worker thread at a time, with a cache of item scores."""
 
-    def __init__(self, topics: dict[str, TopicConfig], embedder_factory: EmbedderFactory) -> None:
+    def __init__(
+        self, topics: dict[str, TopicConfig], embedder_factory: EmbedderFactory, redis: Redis, names: StreamNames
+    ) -> None:
         self.topics, self.topic_names = topics, list(topics)
+        self.redis, self.names = redis, names
         self._factory = embedder_factory
-        self._scorer: Scorer | None = None
+        self._base: Scorer | None = None  # the config's topics alone
+        self._scorer: Scorer | None = None  # with the learned examples, as the classifier scores now
         self._lock = asyncio.Lock()
         self._item_scores: dict[str, list[TopicScore]] = {}
         self.labeled: LabeledSet | None = None
 
-    def _score_sync(self, texts: list[str]) -> list[list[TopicScore]]:
-        if self._scorer is None:
-            self._scorer = Scorer(self.topics, self._factory())
-        return self._scorer.score_texts(texts)
+    async def _current(self) -> Scorer:
+        base = await self._unlearned()
+        scorer = await current_scorer(self.redis, self.names, self.topics, self._scorer or base)
+        if scorer is not self._scorer:
+            self._item_scores.clear()  # the votes changed: stored items score differently now
+            self._scorer = scorer
+        return scorer
 
     async def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
-        """Every topic's score for each text."""
+        """Every topic's score for each text, with the learned examples as the classifier uses them."""
         async with self._lock:
-            return await asyncio.to_thread(self._score_sync, texts)
+            scorer = await self._current()
+            return await asyncio.to_thread(scorer.score_texts, texts)
+
+    async def score_texts_unlearned(self, texts: list[str]) -> list[list[TopicScore]]:
+        """Scores from the config's examples alone (to show what the votes changed)."""
+        async with self._lock:
+            base = await self._unlearned()
+            return await asyncio.to_thread(base.score_texts, texts)
+
+    async def _unlearned(self) -> Scorer:
+        if self._base is None:
+            self._base = await asyncio.to_thread(Scorer, self.topics, self._factory())
+        return self._base
 
     async def score_items(self, items: Sequence[Item]) -> list[list[TopicScore]]:
         """Every topic's score for each item; an item is scored once per console run."""
-        missing = [item for item in items if item.id not in self._item_scores]
-        if missing:
-            for item, row in zip(missing, await self.score_texts([item.text for item in missing]), strict=True):
-                self._item_scores[item.id] = row
-        return [self._item_scores[item.id] for item in items]
+        async with self._lock:
+            scorer = await self._current()
+            missing = [item for item in items if item.id not in self._item_scores]
+            if missing:
+                rows = await asyncio.to_thread(scorer.score_texts, [item.text for item in missing])
+                self._item_scores.update((item.id, row) for item, row in zip(missing, rows, strict=True))
+            return [self._item_scores[item.id] for item in items]
 
 
 def parse_labeled(name: str, text: str, known_topics: set[str]) -> list[tuple[str, frozenset[str]]]:
