@@ -74,3 +74,9 @@ def verify_vote(secret: bytes, token: str, now: float) -> VoteClaim:
     if now > claim.expires:
         raise VoteLinkError("vote link expired")
     return claim
+
+
+def vote_urls(console_url: str, secret: bytes, alert_id: str, topic: str, expires: int) -> dict[Vote, str]:
+    """The two links an alert carries ({console}/vote/link?t=...), for Slack messages and webhook payloads."""
+    base = console_url.rstrip("/") + "/vote/link?t="
+    return {vote: base + sign_vote(secret, VoteClaim(alert_id, topic, vote, expires)) for vote in VOTES}

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from services.classifier.learned import export_yaml, learned_examples, learned_version
 from shared.config import TripwireConfig
 from shared.streams import StreamNames
-from shared.votes import VoteClaim, VoteLinkError, sign_vote, verify_vote
+from shared.votes import VoteClaim, VoteLinkError, sign_vote, verify_vote, vote_urls
 from tests.console.support import client_for, console_config
 from tests.notifier.support import FakeClock, make_alert, publish_messages
 
@@ -82,3 +82,10 @@ async def test_bad_vote_links_record_nothing(default_config: TripwireConfig, red
     async with client_for(disabled, redis, clock=clock) as client:
         assert (await client.get("/vote/link", params={"t": good})).status_code == 404
     assert await learned_version(redis, NAMES) == 0
+
+
+def test_vote_urls_carry_one_signed_token_per_vote() -> None:
+    urls = vote_urls("https://console.example/", SECRET, "a1", TOPIC, int(NOW) + 60)
+    for vote, url in urls.items():
+        assert url.startswith("https://console.example/vote/link?t=")
+        assert verify_vote(SECRET, url.split("t=", 1)[1], NOW).vote == vote
