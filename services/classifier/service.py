@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from services.classifier.learned import current_scorer
+from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.scoring import Scorer, TopicScore
 from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
@@ -62,7 +64,10 @@ class Classifier:
                 done.append(entry.id)
         if items:
             # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
+            # Console votes and overrides (learned.py, overrides.py), read once per batch.
+            self.scorer = await current_scorer(self.redis, self.names, self.config.topics, self.scorer)
             scores = await asyncio.to_thread(self.scorer.score_items, [item for _, item in items])
+            scores = apply_thresholds(scores, await load_thresholds(self.redis, self.names))
             await self._publish_alerts([item for _, item in items], scores)
             done += [entry_id for entry_id, _ in items]
             _observe(scores)

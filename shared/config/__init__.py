@@ -1,5 +1,6 @@
 """Tripwire's configuration: one validated YAML file plus REDIS_URL from the environment."""
 
+from shared.config.console import ConsoleSettings
 from shared.config.durations import Duration, parse_duration
 from shared.config.feeds import FeedConfig, PollerSettings
 from shared.config.loader import ConfigError, load_config_file, load_settings, parse_config, resolve_config_path
@@ -11,6 +12,7 @@ from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, 
 __all__ = [
     "ClassifierSettings",
     "ConfigError",
+    "ConsoleSettings",
     "Duration",
     "FeedConfig",
     "HealthSettings",

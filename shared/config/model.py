@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from shared.config.console import ConsoleSettings
 from shared.config.feeds import FeedConfig, PollerSettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
@@ -86,6 +87,7 @@ class TripwireConfig(BaseModel):
     topics: dict[str, TopicConfig] = Field(default_factory=dict)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TripwireConfig:

@@ -1,0 +1,61 @@
+"""Topic thresholds set from the console, kept in Redis and applied over the config's on every batch.
+
+An override changes only where a topic alerts, never how it scores: the score and its reasons stay as the
+config's topic made them, and the alert's ``reasons.threshold`` says which threshold was applied. Deleting the
+override returns the topic to its configured threshold from the next batch on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from redis.asyncio import Redis
+
+from services.classifier.scoring import TopicScore
+from shared.streams import StreamNames
+
+
+def overrides_key(names: StreamNames) -> str:
+    """The hash topic -> threshold."""
+    return names.key("overrides", "thresholds")
+
+
+async def load_thresholds(redis: Redis, names: StreamNames) -> dict[str, float]:
+    """Every threshold override (unreadable values are ignored: the config's threshold stands)."""
+    raw = await redis.hgetall(overrides_key(names))
+    thresholds = {}
+    for topic, value in raw.items():
+        try:
+            threshold = float(value)
+        except ValueError:
+            continue
+        if 0.0 <= threshold <= 1.0:
+            thresholds[topic.decode() if isinstance(topic, bytes) else str(topic)] = threshold
+    return thresholds
+
+
+async def save_threshold(redis: Redis, names: StreamNames, topic: str, threshold: float) -> None:
+    """Set one topic's override (0..1)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold {threshold} is outside 0..1")
+    await redis.hset(overrides_key(names), topic, repr(round(threshold, 4)))
+
+
+async def clear_threshold(redis: Redis, names: StreamNames, topic: str) -> bool:
+    """Remove one topic's override; True when there was one."""
+    return bool(await redis.hdel(overrides_key(names), topic))
+
+
+def apply_thresholds(scores: list[list[TopicScore]], thresholds: Mapping[str, float]) -> list[list[TopicScore]]:
+    """The same scores judged against the overridden thresholds (reasons report the threshold applied)."""
+    if not thresholds:
+        return scores
+    return [[_with_threshold(score, thresholds.get(score.topic)) for score in row] for row in scores]
+
+
+def _with_threshold(score: TopicScore, threshold: float | None) -> TopicScore:
+    if threshold is None:
+        return score
+    reasons = score.reasons.model_copy(update={"threshold": threshold})
+    return dataclasses.replace(score, threshold=threshold, reasons=reasons)

@@ -1,0 +1,82 @@
+"""Signed, expiring vote links: "this alert is (not) relevant to its topic", clickable from Slack or a webhook.
+
+A token is ``base64url(json payload) . base64url(HMAC-SHA256(secret, payload))``; the payload holds the alert id,
+the topic, the vote and the expiry (unix seconds). The signature covers all of them, so changing the vote, the
+topic or the expiry invalidates the link; the comparison is constant-time; expired links are refused even when
+well signed. The secret comes from the config (``${TRIPWIRE_VOTE_SECRET}``) and never leaves the servers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+Vote = Literal["relevant", "not_relevant"]
+VOTES: tuple[Vote, ...] = ("relevant", "not_relevant")
+
+
+class VoteLinkError(ValueError):
+    """A vote token that is forged, altered, malformed or expired: nothing may be recorded."""
+
+
+@dataclass(frozen=True)
+class VoteClaim:
+    """What a valid token says."""
+
+    alert_id: str
+    topic: str
+    vote: Vote
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, b"tripwire-vote-v1\x00" + payload, hashlib.sha256).digest()
+
+
+def sign_vote(secret: bytes, claim: VoteClaim) -> str:
+    """The token for one vote link."""
+    payload = json.dumps(
+        {"a": claim.alert_id, "t": claim.topic, "v": claim.vote, "e": claim.expires}, separators=(",", ":")
+    ).encode()
+    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+
+
+def verify_vote(secret: bytes, token: str, now: float) -> VoteClaim:
+    """The claim of a genuine, unexpired token; VoteLinkError otherwise (the message says which, not the secret)."""
+    try:
+        payload_part, mac_part = token.split(".")
+        payload, mac = _unb64(payload_part), _unb64(mac_part)
+    except (ValueError, binascii.Error):
+        raise VoteLinkError("malformed vote link") from None
+    # Signature first: nothing in an unsigned payload is looked at.
+    if not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise VoteLinkError("vote link signature does not match")
+    try:
+        doc = json.loads(payload)
+        claim = VoteClaim(str(doc["a"]), str(doc["t"]), doc["v"], int(doc["e"]))
+    except (ValueError, KeyError, TypeError):
+        raise VoteLinkError("malformed vote link") from None
+    if claim.vote not in VOTES:
+        raise VoteLinkError("unknown vote")
+    if now > claim.expires:
+        raise VoteLinkError("vote link expired")
+    return claim
+
+
+def vote_urls(console_url: str, secret: bytes, alert_id: str, topic: str, expires: int) -> dict[Vote, str]:
+    """The two links an alert carries ({console}/vote/link?t=...), for Slack messages and webhook payloads."""
+    base = console_url.rstrip("/") + "/vote/link?t="
+    return {vote: base + sign_vote(secret, VoteClaim(alert_id, topic, vote, expires)) for vote in VOTES}

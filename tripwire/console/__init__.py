@@ -1,0 +1,1 @@
+"""The web console: see, tune and teach Tripwire in a browser (``tripwire console``)."""

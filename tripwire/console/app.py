@@ -1,0 +1,141 @@
+"""The console's ASGI app: routes, sessions, security headers. Pages live in pages.py, Redis reads in data.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from services.notifier.store import DeliveryStore
+from shared.clock import Clock
+from shared.config import TripwireConfig
+from shared.streams import StreamNames
+from tripwire.console import auth
+from tripwire.console.tuning import EmbedderFactory, ScoringPool
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "tripwire_console"
+# Same-origin everything, no inline script or style, no framing: a feed title that slips past escaping still
+# cannot run, and the console cannot be clickjacked.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Console:
+    """What every page needs: the config, Redis, the key names, the notifier's store and the clock."""
+
+    config: TripwireConfig
+    redis: Redis
+    names: StreamNames
+    store: DeliveryStore
+    clock: Clock
+    templates: Jinja2Templates
+    pool: ScoringPool
+
+    def render(self, request: Request, name: str, *, status_code: int = 200, **context: Any) -> Response:
+        """A page from templates/ (autoescaped), with the CSRF token and login state every page uses."""
+        context.update(
+            csrf=auth.csrf_token(request),
+            login_required=self.config.console.password is not None,
+        )
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+Handler = Callable[[Console, Request], Awaitable[Response]]
+
+
+async def _csrf_ok(request: Request) -> bool:
+    form = await request.form()
+    return auth.csrf_valid(request, form.get(auth.CSRF_FIELD))
+
+
+def _templates() -> Jinja2Templates:
+    # Jinja2Templates turns autoescape on for .html; said explicitly because every page shows feed text.
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.autoescape = True
+    return templates
+
+
+def create_app(
+    config: TripwireConfig, redis: Redis, clock: Clock, session_secret: str, embedder_factory: EmbedderFactory
+) -> Starlette:
+    """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
+    from tripwire.console import pages, teach_pages, tune_pages  # they import Console from here
+
+    names = StreamNames(config.redis.stream_prefix)
+    store = DeliveryStore(redis, names, config.redis.maxlen)
+    pool = ScoringPool(config.topics, embedder_factory, redis, names)
+    console = Console(config, redis, names, store, clock, _templates(), pool)
+
+    def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if not public and not auth.is_logged_in(request, config.console.password):
+                return RedirectResponse("/login?" + urlencode({"next": request.url.path}), 303)
+            try:
+                if request.method == "POST" and not public and not await _csrf_ok(request):
+                    response = console.render(
+                        request, "error.html", status_code=403, message="The form expired: reload the page."
+                    )
+                else:
+                    response = await handler(console, request)
+            finally:
+                await request.close()  # uploaded files spooled to disk (pages render fully before this)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return endpoint
+
+    routes = [
+        Route("/", page(pages.home)),
+        Route("/login", page(pages.login_form, public=True), name="login"),
+        Route("/login", page(pages.login_submit, public=True), methods=["POST"]),
+        Route("/logout", page(pages.logout), methods=["POST"], name="logout"),
+        Route("/feeds", page(pages.feeds_page), name="feeds"),
+        Route("/items", page(pages.items_page), name="items"),
+        Route("/alerts", page(pages.alerts_page), name="alerts"),
+        Route("/dlq", page(pages.dlq_page), name="dlq"),
+        Route("/dlq/replay", page(pages.dlq_replay), methods=["POST"], name="dlq_replay"),
+        Route("/dlq/drop", page(pages.dlq_drop), methods=["POST"], name="dlq_drop"),
+        Route("/tune", page(tune_pages.tune_page), name="tune"),
+        Route("/tune/text", page(tune_pages.tune_text), methods=["POST"]),
+        Route("/tune/labeled", page(tune_pages.tune_labeled), methods=["POST"]),
+        Route("/tune/save", page(tune_pages.tune_save), methods=["POST"]),
+        Route("/tune/clear", page(tune_pages.tune_clear), methods=["POST"]),
+        Route("/vote", page(teach_pages.vote), methods=["POST"]),
+        Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
+        Route("/learned", page(teach_pages.learned_page), name="learned"),
+        Route("/learned/remove", page(teach_pages.learned_remove), methods=["POST"]),
+        Route("/learned.yaml", page(teach_pages.learned_export)),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=session_secret,
+            session_cookie=SESSION_COOKIE,
+            max_age=int(config.console.session_max_age),
+            same_site="strict",
+            # Secure cookies need HTTPS; a console on loopback is plain HTTP. Behind a TLS proxy the browser keeps
+            # the cookie to that origin anyway; HttpOnly is always set by SessionMiddleware.
+            https_only=False,
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware)
