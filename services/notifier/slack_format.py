@@ -59,11 +59,14 @@ def clean(text: str, limit: int) -> str:
 
 
 def _link(url: str | None) -> str | None:
-    if not url or len(url) > MAX_LINK_CHARS or not url.lower().startswith(("http://", "https://")):
+    if not url or not url.lower().startswith(("http://", "https://")):
         return None
     # "|" would end the URL part of <url|text>, ">" the whole link; quote() encodes both and every other unsafe
     # character, then "&" is escaped as Slack requires inside <...>.
-    return escape(quote(url, safe=_URL_SAFE, errors="replace"))
+    link = escape(quote(url, safe=_URL_SAFE, errors="replace"))
+    # Measured after encoding (a non-ASCII character becomes up to 12): the headline must fit its block whole, or
+    # truncation would cut the <url|text> markup open.
+    return link if len(link) <= MAX_LINK_CHARS else None
 
 
 def _headline(alert: Alert, limit: int) -> str:

@@ -34,6 +34,8 @@ HOSTILE_LINKS = [
     "javascript:alert(1)",
     "http://evil.example|click",
     "https://news.example/" + "a" * 5000,
+    "https://news.example/" + "\u202e" * 1500,  # short, but 13,500 characters once percent-encoded
+    "https://news.example/" + "&" * 1900,  # 9,500 once escaped
 ]
 # Our own link markup: <https://...|text> with no space, "|" or angle bracket in the URL part.
 OWN_LINK = re.compile(r"<(https?://[^\s|<>]+)\|([^<>]*)>")
