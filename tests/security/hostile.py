@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,13 +40,19 @@ def hang_guard(seconds: float) -> Iterator[None]:
     def fire(_signum: int, _frame: FrameType | None) -> None:
         raise Hang(f"still running after {seconds} s: a hang")
 
+    # pytest-timeout (signal method) owns SIGALRM for the whole test: take it over for the block, then give back its
+    # handler and the time it had left.
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_delay:
+            left = max(outer_delay - (time.monotonic() - started), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 @dataclass
