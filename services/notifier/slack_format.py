@@ -7,21 +7,29 @@ links, so every ``&``, ``<`` and ``>`` from a feed is escaped after HTML is stri
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
+from urllib.parse import quote
 
-from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlock
+from slack_sdk.models.blocks import MarkdownTextObject as _SlackMarkdown
 
 from shared.schemas import Alert, FeedHealthEvent
+from shared.text import plain as _plain_text
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 CONTEXT_LIMIT = 2000
 BLOCK_LIMIT = 50
 FALLBACK_LIMIT = 3000
-_TAG = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"\s+")
+MAX_LINK_CHARS = 2000
+# Characters kept as they are in a link; everything else (spaces, "|", "<", ">", quotes, controls, non-ASCII and with
+# it bidi overrides) is percent-encoded, so a link can neither end the <url|text> markup early nor display as spoofed.
+_URL_SAFE = "/?:@&=+$,;-_.!~*'()#%[]"
+
+
+def MarkdownTextObject(*, text: str) -> _SlackMarkdown:
+    """slack-sdk's mrkdwn object with verbatim on, so Slack does not auto-link a bare "@channel" or "#channel"."""
+    return _SlackMarkdown(text=text, verbatim=True)
 
 
 def escape(text: str) -> str:
@@ -41,8 +49,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 def plain(text: str) -> str:
-    """Feed text as plain text: tags stripped, entities decoded, whitespace collapsed."""
-    return _SPACES.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    """Feed text as plain text: tags stripped, entities decoded, invisible characters dropped, whitespace collapsed."""
+    return _plain_text(text)
 
 
 def clean(text: str, limit: int) -> str:
@@ -51,10 +59,14 @@ def clean(text: str, limit: int) -> str:
 
 
 def _link(url: str | None) -> str | None:
-    if not url or not url.startswith(("http://", "https://")):
+    if not url or not url.lower().startswith(("http://", "https://")):
         return None
-    # "|" would end the URL part of <url|text>; spaces and control characters are not valid in a URL anyway.
-    return escape(url).replace("|", "%7C").replace(" ", "%20")
+    # "|" would end the URL part of <url|text>, ">" the whole link; quote() encodes both and every other unsafe
+    # character, then "&" is escaped as Slack requires inside <...>.
+    link = escape(quote(url, safe=_URL_SAFE, errors="replace"))
+    # Measured after encoding (a non-ASCII character becomes up to 12): the headline must fit its block whole, or
+    # truncation would cut the <url|text> markup open.
+    return link if len(link) <= MAX_LINK_CHARS else None
 
 
 def _headline(alert: Alert, limit: int) -> str:
