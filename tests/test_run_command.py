@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import yaml
 
+from shared.redis_server import free_port
 from tests.conftest import REPO_ROOT
 from tests.helpers import pub_date, rss
 from tripwire.local_http import LocalServer, Reply, static_files
@@ -42,12 +44,14 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
 def test_run_with_embedded_redis_delivers_and_stops_cleanly(tmp_path: Path) -> None:
     feed = LocalServer(static_files({"/feed.xml": rss([STANDOFF])})).start()
     receiver = LocalServer(lambda _request: Reply(204)).start()
+    console_port = free_port()
     config = yaml.safe_load((REPO_ROOT / "config" / "tripwire.yaml").read_text())
     config.update(
         data_dir=str(tmp_path / "data"),
         feeds=[{"url": f"{feed.url}/feed.xml"}],
         network={"allow_private": ["127.0.0.0/8"]},
         health={"poller_port": 0},
+        console={"port": console_port},
         subscriptions=[{"name": "hook", "type": "webhook", "url": f"{receiver.url}/hook"}],
     )
     path = tmp_path / "tripwire.yaml"
@@ -60,6 +64,8 @@ def test_run_with_embedded_redis_delivers_and_stops_cleanly(tmp_path: Path) -> N
     try:
         wait_for(lambda: len(receiver.requests) >= 1 or process.poll() is not None, 180, "a delivered alert")
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        login = httpx.get(f"http://127.0.0.1:{console_port}/login", timeout=10, follow_redirects=True)
+        assert login.status_code == 200 and "Tripwire" in login.text  # the console is part of `tripwire run`
         children = psutil.Process(process.pid).children(recursive=True)
         assert any("redis-server" in child.name() for child in children)
         process.send_signal(signal.SIGTERM)

@@ -18,6 +18,7 @@ from shared.health import HealthState
 from shared.http import make_http_client
 from shared.logging import get_logger
 from tripwire import __version__
+from tripwire.console.server import serve_console
 from tripwire.runtime import (
     configure_consumer,
     redis_connection,
@@ -109,7 +110,7 @@ async def run_notifier(settings: Settings, *, drain: bool) -> None:
 
 
 async def run_all(settings: Settings) -> None:
-    """``tripwire run``: the three services in one process, on REDIS_URL or an embedded Redis; one health port."""
+    """``tripwire run``: the three services and the console in one process, on REDIS_URL or an embedded Redis."""
     stop = stop_on_signals()
     async with AsyncExitStack() as stack:
         redis = await stack.enter_async_context(
@@ -125,9 +126,12 @@ async def run_all(settings: Settings) -> None:
         configure_consumer(notifier.consumer, settings, states["notifier"])
         await _serve_health(stack, settings, settings.config.health.poller_port, states)
         await stack.enter_async_context(watching_redis(redis, states.values(), stop))
-        await asyncio.gather(
-            poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)
-        )
+        parts = [poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)]
+        if settings.config.console.port:
+            # The console scores with the classifier's model: one copy in memory, loaded once.
+            embedder = classifier.scorer.embedder
+            parts.append(serve_console(settings.config, redis, lambda: embedder, stop))
+        await asyncio.gather(*parts)
         log.info("services_stopped")
 
 

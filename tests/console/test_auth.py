@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from shared.config import TripwireConfig
 from tests.console.support import PASSWORD, client_for, console_config, csrf_of, logged_in
 from tripwire.cli import main
-from tripwire.cli_console import check_exposure
+from tripwire.console.server import check_exposure
 from tripwire.runtime import UsageError
 
 PAGES = ["/feeds", "/items", "/alerts", "/dlq"]
