@@ -159,14 +159,15 @@ def _compare(main: RunResult, texts: list[str], batch_size: int, args: argparse.
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """--quick, --n, --sizes, --procs, --naive."""
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
-    parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, 1-2 processes, naive on 100 items")
+    parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, naive 100, procs 1,2")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--sizes", default="1000", help="extra burst sizes for cost per item, e.g. 1000,10000")
     parser.add_argument("--procs", default="1,2,4", help="classifier process counts")
     parser.add_argument("--naive", type=int, default=500, help="items through the naive script")
     args = parser.parse_args(list(argv))
-    if args.quick:
-        args.n, args.sizes, args.procs, args.naive = 400, "200", "1,2", 100
+    if args.quick:  # smaller everything, except the process counts when given
+        args.n, args.sizes, args.naive = 400, "200", 100
+        args.procs = args.procs if "--procs" in argv else "1,2"
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
     args.procs = [int(p) for p in str(args.procs).split(",") if p]
     return args
