@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 import time
@@ -10,8 +11,10 @@ import time
 import bench
 
 
-def main(selected: list[str]) -> int:
-    """Run the named benchmarks, or all of them."""
+def main(arguments: list[str]) -> int:
+    """Run the named benchmarks, or all; what follows the first ``--option`` goes to each ``main`` that takes it."""
+    first_option = next((n for n, arg in enumerate(arguments) if arg.startswith("-")), len(arguments))
+    selected, options = arguments[:first_option], arguments[first_option:]
     names = sorted(info.name for info in pkgutil.iter_modules(bench.__path__) if not info.name.startswith("_"))
     names = [name for name in names if not selected or name in selected]
     if not names:
@@ -20,7 +23,11 @@ def main(selected: list[str]) -> int:
     for name in names:
         print(f"\n=== bench/{name} ===", flush=True)
         started = time.perf_counter()
-        importlib.import_module(f"bench.{name}").main()
+        run = importlib.import_module(f"bench.{name}").main
+        if options and inspect.signature(run).parameters:
+            run(options)
+        else:
+            run()
         print(f"(bench/{name} took {time.perf_counter() - started:.1f} s)", flush=True)
     return 0
 

@@ -109,3 +109,18 @@ def test_sentence_units():
         "First sentence is long enough.",
         "Second sentence is long enough too.",
     ]
+
+
+def test_pruned_scoring_publishes_the_same_alerts(scorer: Scorer):
+    # The service embeds sentences only for texts near a threshold: every match, score and reason must be the
+    # full scoring's; a text far from every topic is scored on its whole text alone.
+    texts = [DERIK, JOINT, BURIED, "Storm brings heavy rain to coastal towns. Schools close for two days in the east."]
+    full, pruned = scorer.score_texts(texts), scorer.score_texts_pruned(texts)
+    for full_row, pruned_row in zip(full, pruned, strict=True):
+        for exact, fast in zip(full_row, pruned_row, strict=True):
+            assert fast.matched == exact.matched
+            if exact.matched:
+                assert fast.score == pytest.approx(exact.score, abs=1e-4)
+                assert fast.reasons.best_sentence == exact.reasons.best_sentence
+                assert fast.reasons.nearest_example == exact.reasons.nearest_example
+    assert any(r.matched for r in pruned[2])  # the buried sentence still alerts

@@ -1,0 +1,109 @@
+"""One service of the end-to-end benchmark in its own process: ``python -m bench._e2e_worker ROLE REDIS_URL HOOK_URL``.
+
+ROLE is ``classifier`` or ``notifier`` (or ``ceiling TEXTS_JSON BATCH_SIZE``: raw encode rates, then exit).
+The process loads what it needs, prints ``ready``, runs the real service
+until SIGTERM, then prints one JSON line: CPU seconds spent after ``ready`` (model load excluded) and peak RSS.
+Not a benchmark itself (the leading underscore keeps ``python -m bench`` from running it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from shared.config import TripwireConfig, load_config_file
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_" + "ZTJlLWJlbmNoLXNlY3JldC1rZXktZm9yLXdlYmhvb2s="
+
+
+def bench_config(hook_url: str) -> TripwireConfig:
+    """The shipped config (topics, batch size) with its webhook subscription pointed at the local receiver."""
+    env = {"TRIPWIRE_WEBHOOK_URL": hook_url, "TRIPWIRE_WEBHOOK_SECRET": SECRET}
+    config = load_config_file(ROOT / "config" / "tripwire.yaml", env)
+    data = config.model_dump(mode="python", by_alias=True)
+    data["network"] = {"allow_private": ["127.0.0.0/8"]}
+    for sub in data.get("subscriptions", []):
+        for field in ("url", "secret"):
+            value = sub.get(field)
+            if value is not None and hasattr(value, "get_secret_value"):
+                sub[field] = value.get_secret_value()
+    return TripwireConfig.model_validate(data)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _serve(role: str, redis_url: str, hook_url: str, name: str) -> dict[str, float]:
+    config = bench_config(hook_url)
+    redis = Redis.from_url(redis_url)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        if role == "classifier":
+            from services.classifier.embedder import SentenceEmbedder
+            from services.classifier.scoring import Scorer
+            from services.classifier.service import Classifier
+
+            embedder = SentenceEmbedder(config.classifier.model_path, config.classifier.batch_size)
+            embedder.encode(["warm-up"])
+            classifier = Classifier(config, redis, Scorer(config.topics, embedder), name)
+            started = _cpu_seconds()
+            print("ready", flush=True)
+            await classifier.run(stop)
+        else:
+            from services.notifier.service import Notifier
+            from shared.http import make_http_client
+
+            async with make_http_client(config.network, timeout=10, user_agent="bench") as http:
+                notifier = Notifier(config, redis, http, name)
+                started = _cpu_seconds()
+                print("ready", flush=True)
+                await notifier.run(stop)
+    finally:
+        await redis.aclose()
+    return {"cpu": _cpu_seconds() - started, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def ceiling(texts_path: str, batch_size: int) -> dict[str, float]:
+    """Items/s of raw model.encode in a fresh process like a classifier's: item texts, then the scorer's units."""
+    from services.classifier.embedder import SentenceEmbedder
+    from services.classifier.scoring import text_units
+
+    texts: list[str] = json.loads(Path(texts_path).read_text())
+    embedder = SentenceEmbedder(bench_config("http://127.0.0.1/").classifier.model_path, batch_size)
+    for start in range(0, len(texts), batch_size):  # warm-up pass: every batch shape once, excluded from the figures
+        embedder.encode(texts[start : start + batch_size])
+    rates = {"texts": 0.0, "units": 0.0}
+    for _round in range(2):  # best of 2: the machine is shared
+        for kind in rates:
+            started = time.perf_counter()
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                embedder.encode(batch if kind == "texts" else [u for text in batch for u in text_units(text)])
+            rates[kind] = max(rates[kind], len(texts) / (time.perf_counter() - started))
+    return rates
+
+
+def main() -> None:
+    """Run one service until SIGTERM and report its CPU time and peak memory on stdout (or measure the ceiling)."""
+    if sys.argv[1] == "ceiling":
+        print(json.dumps(ceiling(sys.argv[2], int(sys.argv[3]))), flush=True)
+        return
+    role, redis_url, hook_url = sys.argv[1:4]
+    name = f"{role}-{os.getpid()}"
+    print(json.dumps(asyncio.run(_serve(role, redis_url, hook_url, name))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

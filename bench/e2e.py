@@ -1,0 +1,178 @@
+"""bench/e2e: the whole pipeline, items stream -> classifier process(es) -> alerts stream -> notifier process ->
+signed webhook to a receiver on 127.0.0.1, on a real Redis started here on a free port.
+
+Prints, from one run: items/s and alerts/s under a burst of N items (default 2,000, ~5% matching), publish->delivery
+latency p50/p95/p99 under that burst and at a steady 5 items/s, CPU seconds and peak memory per service, Redis
+memory; the ceiling (raw ``model.encode`` on the same texts, same batch size, same backend, in a fresh process) and
+the pipeline's ratio to it; the naive script a user would write (feedparser poll of the same items served as feeds,
+keyword match, one ``encode`` per item, one blocking ``httpx.post`` per alert) and our speed over it; 1, 2 and 4
+classifier processes; cost per item as N grows.
+
+    python -m bench e2e [--quick] [--n 2000] [--sizes 1000,10000] [--procs 1,2,4]
+
+Texts: data/eval/topics.jsonl, its unlabeled items repeated with one labeled (on-topic) item in every 20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bench._e2e_baseline import naive_script
+from bench._e2e_pipeline import Pipeline, Receiver, RunResult, cpu_seconds, make_items, start_services
+from bench._e2e_worker import bench_config
+from services.classifier.evaluation import load_labeled
+from shared.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+MATCH_EVERY = 20  # one on-topic item in 20: ~5% of the mix matches
+STEADY_RATE = 5.0  # items/s
+STEADY_ITEMS = 40  # at STEADY_RATE, every other one on-topic, so the latency figures have ~20 alerts behind them
+CEILING_TEXTS = 1000  # the ceiling and the naive script run on the first texts of the same mix (same proportions)
+
+
+def mix(n: int, match_every: int = MATCH_EVERY) -> list[tuple[str, str]]:
+    """N (title, summary) pairs: off-topic items with one on-topic item every ``match_every``."""
+    labeled = load_labeled(ROOT / "data" / "eval" / "topics.jsonl")
+    on = [(i.title, i.summary) for i in labeled if i.labels]
+    off = [(i.title, i.summary) for i in labeled if not i.labels]
+    return [on[k // match_every % len(on)] if k % match_every == 0 else off[k % len(off)] for k in range(n)]
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (nearest rank) in ms."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000 if ordered else 0.0
+
+
+def latency_line(result: RunResult) -> str:
+    """p50/p95/p99 of publish -> delivery."""
+    lat = result.latencies
+    return f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms over {len(lat)} alerts"
+
+
+def ceiling(texts: list[str], batch_size: int) -> tuple[float, float]:
+    """Items/s of raw model.encode (item texts only, the units the scorer needs) in a fresh process, like a service."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(texts, file)
+        file.flush()
+        out = subprocess.run(  # our own module, fixed arguments
+            [sys.executable, "-m", "bench._e2e_worker", "ceiling", file.name, str(batch_size)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    rates = json.loads(out.strip().splitlines()[-1])
+    return float(rates["texts"]), float(rates["units"])
+
+
+async def _session(args: argparse.Namespace) -> None:
+    config = bench_config("http://127.0.0.1/")
+    batch_size = config.classifier.batch_size
+    texts = mix(max(args.n, *args.sizes))
+    print(f"N={args.n} items, 1 in {MATCH_EVERY} on-topic, batch size {batch_size}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    receiver = Receiver()
+    with RedisServer(appendonly=False) as server, receiver.server:
+        hook = f"{receiver.server.url}/hook"
+        redis = Redis.from_url(server.url)
+        pipeline = Pipeline(redis, receiver, config.redis.maxlen, config.redis.stream_prefix)
+        notifier = start_services("notifier", 1, server.url, hook)
+        main: RunResult | None = None
+        classifier_reports: dict[int, list[dict[str, float]]] = {}
+        try:
+            for procs in args.procs:
+                started = time.perf_counter()
+                classifiers = start_services("classifier", procs, server.url, hook)
+                print(f"\n-- {procs} classifier process(es) (started in {time.perf_counter() - started:.1f} s)")
+                sizes = [args.n, *(s for s in args.sizes if s != args.n)] if procs == args.procs[0] else [args.n]
+                for size in sizes:
+                    cpu_before = cpu_seconds(classifiers)
+                    result = await pipeline.burst(make_items(texts[:size], f"p{procs}n{size}"))
+                    cpu_ms = (cpu_seconds(classifiers) - cpu_before) * 1000 / size
+                    used, peak = await pipeline.redis_memory()
+                    print(
+                        f"burst of {size}: {size / result.classified_s:.1f} items/s classified, "
+                        f"{result.alerts / result.delivered_s:.1f} alerts/s delivered ({result.alerts} alerts, "
+                        f"all delivered {result.delivered_s:.1f} s after publish); classifier CPU {cpu_ms:.1f} ms/item;"
+                        f" "
+                        f"Redis used {used / 2**20:.1f} MB"
+                    )
+                    print(f"  burst latency publish->delivery: {latency_line(result)}")
+                    if size == args.n and procs == args.procs[0]:
+                        main = result
+                if procs == args.procs[0]:
+                    steady_texts = mix(STEADY_ITEMS, match_every=2)
+                    steady = await pipeline.steady(make_items(steady_texts, f"s{procs}"), STEADY_RATE)
+                    print(f"steady {STEADY_RATE:.0f} items/s: latency publish->delivery {latency_line(steady)}")
+                classifier_reports[procs] = [c.stop() for c in classifiers]
+                print(f"  classifier processes: {_cpu_line(classifier_reports[procs])}")
+        finally:
+            notifier_report = notifier[0].stop()
+            await redis.aclose()
+        used, peak = await _after(pipeline, server.url)
+        print(f"\nnotifier process: {notifier_report.get('cpu', 0):.1f} CPU s, "
+              f"peak RSS {notifier_report.get('rss_mb', 0):.0f} MB; Redis peak {peak / 2**20:.1f} MB")  # fmt: skip
+    assert main is not None
+    sample = [item.text for item in make_items(texts[: min(args.n, CEILING_TEXTS)], "c")]
+    _compare(main, sample, batch_size, args)
+
+
+async def _after(pipeline: Pipeline, url: str) -> tuple[int, int]:
+    pipeline.redis = Redis.from_url(url)
+    try:
+        return await pipeline.redis_memory()
+    finally:
+        await pipeline.redis.aclose()
+
+
+def _cpu_line(reports: list[dict[str, float]]) -> str:
+    cpu = sum(r.get("cpu", 0.0) for r in reports)
+    rss = max((r.get("rss_mb", 0.0) for r in reports), default=0.0)
+    return f"{cpu:.1f} CPU s in all, peak RSS {rss:.0f} MB per process"
+
+
+def _compare(main: RunResult, texts: list[str], batch_size: int, args: argparse.Namespace) -> None:
+    """The ceiling and the naive script, measured after the pipeline so they do not compete with it."""
+    pipeline_rate = main.items / main.classified_s
+    raw_texts, raw_units = ceiling(texts, batch_size)
+    naive_rate = naive_script(texts[: args.naive])
+    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s")
+    print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s")
+    print(f"pipeline (1 classifier process, burst of {main.items}):                {pipeline_rate:.1f} items/s")
+    print(f"ratio pipeline / raw encode of item texts:     {pipeline_rate / raw_texts:.2f}")
+    print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f}")
+    print(f"naive script: {naive_rate:.1f} items/s; ours / naive: {pipeline_rate / naive_rate:.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (ceiling, naive): {peak:.0f} MB")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """--quick, --n, --sizes, --procs, --naive."""
+    parser = argparse.ArgumentParser(prog="python -m bench e2e")
+    parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, naive 100, procs 1,2")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--sizes", default="1000", help="extra burst sizes for cost per item, e.g. 1000,10000")
+    parser.add_argument("--procs", default="1,2,4", help="classifier process counts")
+    parser.add_argument("--naive", type=int, default=500, help="items through the naive script")
+    args = parser.parse_args(list(argv))
+    if args.quick:  # smaller everything, except the process counts when given
+        args.n, args.sizes, args.naive = 400, "200", 100
+        args.procs = args.procs if "--procs" in argv else "1,2"
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    args.procs = [int(p) for p in str(args.procs).split(",") if p]
+    return args
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Run the end-to-end benchmark and print its figures."""
+    asyncio.run(_session(parse(argv)))
