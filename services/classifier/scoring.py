@@ -168,16 +168,26 @@ class Scorer:
 
     def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
         """Every topic's score for each text (outer list: texts; inner: topics in config order)."""
+        return self.score_texts_with_vectors(texts)[0]
+
+    def score_texts_with_vectors(self, texts: list[str]) -> tuple[list[list[TopicScore]], Vectors]:
+        """Like ``score_texts``, plus each whole text's embedding (its first unit), for story clustering."""
         if not texts:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32)
         units = [text_units(text) for text in texts]
         vectors = self.embedder.encode([unit for text_units_ in units for unit in text_units_])
         per_topic = [topic.score_batch(texts, units, vectors) for topic in self.topics]
-        return [list(row) for row in zip(*per_topic, strict=True)] if per_topic else [[] for _ in texts]
+        scores = [list(row) for row in zip(*per_topic, strict=True)] if per_topic else [[] for _ in texts]
+        starts = np.cumsum([0, *(len(text_units_) for text_units_ in units[:-1])]).astype(np.int64)
+        return scores, vectors[starts]
 
     def score_items(self, items: list[Item]) -> list[list[TopicScore]]:
         """Every topic's score for each item (title and summary)."""
         return self.score_texts([item.text for item in items])
+
+    def score_items_with_vectors(self, items: list[Item]) -> tuple[list[list[TopicScore]], Vectors]:
+        """Every topic's score for each item, plus each item's embedding."""
+        return self.score_texts_with_vectors([item.text for item in items])
 
 
 def score_matrix(results: list[list[TopicScore]]) -> npt.NDArray[np.float64]:

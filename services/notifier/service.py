@@ -20,7 +20,7 @@ from redis.asyncio.client import Pipeline
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
-from services.notifier.schedule import hold_until
+from services.notifier.schedule import hold_story_update, hold_until
 from services.notifier.sender import DeliveryWorker
 from services.notifier.slack import SlackChannel
 from services.notifier.store import DeliveryStore
@@ -123,7 +123,7 @@ class Notifier:
             return
         for sub in targets:
             did = delivery_id(message.id, sub.name)
-            held = hold_until(sub, now) if message.type == "alert" else None
+            held = _held_until(sub, message, now)
             if held is None:
                 await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), now.timestamp())
             else:
@@ -144,3 +144,10 @@ class Notifier:
         finally:
             stop.set()
             await worker
+
+
+def _held_until(sub: SubscriptionConfig, message: AlertsMessage, now: datetime) -> datetime | None:
+    """When a delivery may be sent (quiet hours, digests, story updates), or None for now."""
+    if message.type != "alert":
+        return None
+    return hold_story_update(sub, now) if message.is_story_update else hold_until(sub, now)

@@ -9,7 +9,7 @@ import httpx
 
 from services.notifier.channel import Delivery, post
 from services.notifier.outcome import DeliveryResult
-from services.notifier.slack_format import alert_message, digest_message, feed_health_message
+from services.notifier.slack_format import alert_message, digest_message, feed_health_message, story_update_message
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
@@ -21,7 +21,9 @@ def slack_payload(delivery: Delivery) -> dict[str, Any]:
         events = [m for m in delivery.messages if isinstance(m, FeedHealthEvent)]
         return digest_message(delivery.alerts, events)
     message = delivery.messages[0]
-    return alert_message(message) if isinstance(message, Alert) else feed_health_message(message)
+    if isinstance(message, Alert):
+        return story_update_message(message) if message.is_story_update else alert_message(message)
+    return feed_health_message(message)
 
 
 class SlackChannel:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.config.feeds import FeedConfig, PollerSettings
+from shared.config.stories import StorySettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
 from shared.config.topics import ClassifierSettings, TopicConfig
@@ -86,6 +87,7 @@ class TripwireConfig(BaseModel):
     topics: dict[str, TopicConfig] = Field(default_factory=dict)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+    stories: StorySettings = Field(default_factory=StorySettings)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TripwireConfig:

@@ -69,6 +69,12 @@ class SubscriptionConfig(BaseModel):
     digest_interval: Duration = Field(default=3600.0, gt=0, description="Digest mode: one message per interval.")
     quiet_hours: QuietHours | None = Field(default=None, description="Hold alerts in this window, then send a digest.")
     feed_health: bool = Field(default=False, description="Also receive feed health events (failing, stale, ...).")
+    updates: Literal["none", "digest", "each"] = Field(
+        default="digest", description="Story updates (another outlet reports a story already sent): none, digest, each."
+    )
+    updates_interval: Duration = Field(
+        default=1800.0, gt=0, description="updates: digest: at most one message of story updates per interval."
+    )
     enabled: bool = True
 
     @property
