@@ -18,6 +18,6 @@ class StorySettings(BaseModel):
     )
     # Chosen from bench/stories.py on the labeled dev set (see README, "Stories").
     threshold: float = Field(
-        default=0.6, ge=0.0, le=1.0, description="Cosine similarity to a story's item at or above which an item joins."
+        default=0.75, ge=0.0, le=1.0, description="Cosine similarity to a story's item at or above which an item joins."
     )
     max_items: int = Field(default=50, ge=1, le=1000, description="Items per story kept for comparison and listing.")
