@@ -59,7 +59,8 @@ class SubscriptionConfig(BaseModel):
     type: Literal["slack", "webhook"]
     # The URL is a secret: a Slack incoming-webhook URL is itself the credential.
     url: SecretStr = Field(
-        default=SecretStr(""),
+        default="",
+        validate_default=True,  # an empty SecretStr: the subscription uses bot_token instead
         description="Endpoint URL; write it as ${ENV_VAR} to keep it out of the file. Empty with bot_token.",
     )
     secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
