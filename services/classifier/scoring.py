@@ -172,17 +172,28 @@ class Scorer:
 
     def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
         """Every topic's score for each text (outer list: texts; inner: topics in config order)."""
+        return self.score_texts_with_vectors(texts)[0]
+
+    def score_texts_with_vectors(self, texts: list[str]) -> tuple[list[list[TopicScore]], Vectors]:
+        """Like ``score_texts``, plus each whole text's embedding (its first unit), for story clustering."""
         if not texts:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32)
         units = [text_units(text) for text in texts]
         vectors = self.embedder.encode([unit for text_units_ in units for unit in text_units_])
-        return self._combine(texts, units, vectors)
+        starts = np.cumsum([0, *(len(text_units_) for text_units_ in units[:-1])]).astype(np.int64)
+        return self._combine(texts, units, vectors), vectors[starts]
 
     def score_items(self, items: list[Item]) -> list[list[TopicScore]]:
         """Every topic's score for each item (title and summary), sentences embedded only where they can matter."""
+        return self.score_items_with_vectors(items)[0]
+
+    def score_items_with_vectors(self, items: list[Item]) -> tuple[list[list[TopicScore]], Vectors]:
+        """``score_items`` plus each item's whole-text embedding, for story clustering."""
         return self.score_texts_pruned([item.text for item in items])
 
-    def score_texts_pruned(self, texts: list[str], margin: float = SENTENCE_MARGIN) -> list[list[TopicScore]]:
+    def score_texts_pruned(
+        self, texts: list[str], margin: float = SENTENCE_MARGIN
+    ) -> tuple[list[list[TopicScore]], Vectors]:
         """``score_texts`` for the service: the same alerts, with sentences embedded only for texts that may match.
 
         Every text's whole is embedded first; a text whose whole-text score is below ``threshold - margin`` for
@@ -192,14 +203,14 @@ class Scorer:
         be lower than the full scoring's.
         """
         if not texts:
-            return []
+            return [], np.zeros((0, 0), dtype=np.float32)
         whole_vectors = self.embedder.encode(texts)
         results = self._combine(texts, [[text] for text in texts], whole_vectors)
         near = [n for n, row in enumerate(results) if any(r.score >= r.threshold - margin for r in row)]
         units = {n: text_units(texts[n]) for n in near}
         sentences = [unit for n in near for unit in units[n][1:]]
         if not sentences:
-            return results
+            return results, whole_vectors
         sentence_vectors = self.embedder.encode(sentences)
         blocks, cursor = [], 0
         for n in near:  # each near text's units, whole text first, as score_batch expects
@@ -209,7 +220,7 @@ class Scorer:
         rescored = self._combine([texts[n] for n in near], [units[n] for n in near], np.concatenate(blocks))
         for n, row in zip(near, rescored, strict=True):
             results[n] = row
-        return results
+        return results, whole_vectors
 
     def _combine(self, texts: list[str], units: list[list[str]], vectors: Vectors) -> list[list[TopicScore]]:
         """Scores per text (outer) and topic (inner), from the vectors of every text's units."""

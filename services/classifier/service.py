@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from services.classifier.embedder import Vectors
 from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.scoring import Scorer, TopicScore
+from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
 from shared.health import HealthState
@@ -48,6 +50,7 @@ class Classifier:
         self.consumer = StreamConsumer(
             redis, self.names.items, GROUP, consumer_name, count=config.classifier.batch_size, block_ms=1000
         )
+        self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Score a batch of entries and publish their alerts; returns the ids to ack."""
@@ -66,19 +69,19 @@ class Classifier:
             # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
             # Console votes and overrides (learned.py, overrides.py), read once per batch.
             self.scorer = await current_scorer(self.redis, self.names, self.config.topics, self.scorer)
-            scores = await asyncio.to_thread(self.scorer.score_items, [item for _, item in items])
+            scores, vectors = await asyncio.to_thread(self.scorer.score_items_with_vectors, [item for _, item in items])
             scores = apply_thresholds(scores, await load_thresholds(self.redis, self.names))
-            await self._publish_alerts([item for _, item in items], scores)
+            await self._publish_alerts([item for _, item in items], scores, vectors)
             done += [entry_id for entry_id, _ in items]
             _observe(scores)
         self.health.beat()
         return done
 
-    async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]]) -> None:
+    async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]], vectors: Vectors) -> None:
         now = self.clock.now()
         pipe = self.redis.pipeline(transaction=False)
         created: list[str] = []
-        for item, topic_scores in zip(items, scores, strict=True):
+        for row, (item, topic_scores) in enumerate(zip(items, scores, strict=True)):
             for result in topic_scores:
                 if not result.matched:
                     continue
@@ -86,6 +89,13 @@ class Classifier:
                     id=alert_id(item.id, result.topic), item=item, topic=result.topic,
                     score=result.score, reasons=result.reasons, created_at=now,
                 )  # fmt: skip
+                if self.stories is not None:
+                    # Before the XADD: a crash in between re-scores the item, and the store returns the same answer.
+                    story = await self.stories.assign(result.topic, item, vectors[row], result.score, now)
+                    alert = alert.model_copy(
+                        update={"story_id": story.story_id, "event": story.event, "story_sources": story.sources,
+                                "story_title": story.title}
+                    )  # fmt: skip
                 pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen)
                 created.append(result.topic)
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)

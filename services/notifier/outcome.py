@@ -100,3 +100,22 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - now).total_seconds())
+
+
+# Slack Web API errors (HTTP 200 with "ok": false) worth another try; every other error string is final
+# (invalid_auth, channel_not_found, not_in_channel, ... need an operator, not a retry).
+SLACK_RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def result_for_slack_api(status: int, ok: bool, error: str, retry_after: float | None = None) -> DeliveryResult:
+    """The outcome of a Slack Web API call: the HTTP status first, then Slack's own ``ok`` and ``error``."""
+    if not 200 <= status < 300 or ok:
+        return result_for_status(status, error, retry_after)
+    safe = error if error.replace("_", "").isalnum() and len(error) <= 60 else "unknown error"
+    retryable = safe in SLACK_RETRYABLE_ERRORS
+    return DeliveryResult(
+        ok=False, retryable=retryable, reason=f"Slack API error: {safe}", status=status,
+        retry_after=retry_after if retryable else None, category=f"slack_{safe}"[:40],
+    )  # fmt: skip

@@ -18,6 +18,8 @@ def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent) ->
         return subscription.feed_health
     if subscription.topics and message.topic not in subscription.topics:
         return False
+    if message.is_story_update and subscription.updates == "none":
+        return False  # the subscriber wants each story once
     if subscription.min_score is not None and message.score < subscription.min_score:
         return False
     return not subscription.keywords or matches_keywords(subscription.keywords, message)

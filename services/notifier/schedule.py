@@ -72,3 +72,16 @@ def hold_until(subscription: SubscriptionConfig, now: datetime) -> datetime | No
     if quiet and subscription.quiet_hours is not None:
         return quiet_hours_end(subscription.quiet_hours, now)
     return None
+
+
+def hold_story_update(subscription: SubscriptionConfig, now: datetime) -> datetime | None:
+    """When a story update (another outlet on a story already sent) may be sent; None to send it now.
+
+    ``updates: digest`` holds updates for one digest at most every ``updates_interval`` (the digest's due time is
+    set by its first held message); ``updates: each`` treats an update like any alert.
+    """
+    regular = hold_until(subscription, now)
+    if subscription.updates != "digest":
+        return regular
+    due = now + timedelta(seconds=subscription.updates_interval)
+    return max(due, regular) if regular is not None else due

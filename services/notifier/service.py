@@ -20,9 +20,10 @@ from redis.asyncio.client import Pipeline
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
-from services.notifier.schedule import hold_until
+from services.notifier.schedule import hold_story_update, hold_until
 from services.notifier.sender import DeliveryWorker
 from services.notifier.slack import SlackChannel
+from services.notifier.slack_api import SlackThreads
 from services.notifier.store import DeliveryStore
 from services.notifier.webhook import WebhookChannel
 from shared.clock import Clock, SystemClock
@@ -34,12 +35,16 @@ from shared.schemas import SchemaError, parse_alerts_message
 from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 
 GROUP = "notifier"
+SLACK_API = "https://slack.com/api"
 log = get_logger(__name__)
 
 
-def make_channels(http: httpx.AsyncClient, clock: Clock) -> dict[str, Channel]:
-    """One channel per subscription type."""
-    return {"slack": SlackChannel(http, clock), "webhook": WebhookChannel(http, clock)}
+def make_channels(
+    http: httpx.AsyncClient, clock: Clock, threads: SlackThreads | None = None, slack_api_url: str = SLACK_API
+) -> dict[str, Channel]:
+    """One channel per subscription type; ``threads`` lets Slack bot subscriptions thread story updates."""
+    slack = SlackChannel(http, clock, threads=threads, api_url=slack_api_url)
+    return {"slack": slack, "webhook": WebhookChannel(http, clock)}
 
 
 class Notifier:
@@ -66,7 +71,7 @@ class Notifier:
         self.worker = DeliveryWorker(
             self.store,
             {sub.name: sub for sub in self.subscriptions},
-            make_channels(http, self.clock),
+            make_channels(http, self.clock, SlackThreads(redis, self.names), config.notifier.slack_api_url),
             config.notifier,
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security
@@ -123,7 +128,7 @@ class Notifier:
             return
         for sub in targets:
             did = delivery_id(message.id, sub.name)
-            held = hold_until(sub, now) if message.type == "alert" else None
+            held = _held_until(sub, message, now)
             if held is None:
                 await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), now.timestamp())
             else:
@@ -144,3 +149,10 @@ class Notifier:
         finally:
             stop.set()
             await worker
+
+
+def _held_until(sub: SubscriptionConfig, message: AlertsMessage, now: datetime) -> datetime | None:
+    """When a delivery may be sent (quiet hours, digests, story updates), or None for now."""
+    if message.type != "alert":
+        return None
+    return hold_story_update(sub, now) if message.is_story_update else hold_until(sub, now)

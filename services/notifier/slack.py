@@ -1,4 +1,5 @@
-"""Slack incoming webhooks: Block Kit payloads; ``ok`` is success, an error string with 4xx is final."""
+"""Slack: Block Kit payloads to an incoming webhook (``ok`` is success, an error string with 4xx is final), or
+through a bot token with chat.postMessage, threading story updates under the story's first message."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import httpx
 
 from services.notifier.channel import Delivery, post
 from services.notifier.outcome import DeliveryResult
-from services.notifier.slack_format import alert_message, digest_message, feed_health_message
+from services.notifier.slack_api import SlackThreads, post_message
+from services.notifier.slack_format import alert_message, digest_message, feed_health_message, story_update_message
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
@@ -21,18 +23,53 @@ def slack_payload(delivery: Delivery) -> dict[str, Any]:
         events = [m for m in delivery.messages if isinstance(m, FeedHealthEvent)]
         return digest_message(delivery.alerts, events)
     message = delivery.messages[0]
-    return alert_message(message) if isinstance(message, Alert) else feed_health_message(message)
+    if isinstance(message, Alert):
+        return story_update_message(message) if message.is_story_update else alert_message(message)
+    return feed_health_message(message)
+
+
+def _story_alert(delivery: Delivery) -> Alert | None:
+    """The alert of a single-alert delivery that belongs to a story (threads are per story)."""
+    if delivery.digest or len(delivery.messages) != 1:
+        return None
+    message = delivery.messages[0]
+    return message if isinstance(message, Alert) and message.story_id else None
 
 
 class SlackChannel:
-    """Posts to a Slack incoming-webhook URL."""
+    """Posts to a Slack incoming-webhook URL, or with a bot token to the Web API (threads need the latter)."""
 
-    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        clock: Clock | None = None,
+        *,
+        threads: SlackThreads | None = None,
+        api_url: str = "https://slack.com/api",
+    ) -> None:
         self.http = http
         self.clock = clock or SystemClock()
+        self.threads, self.api_url = threads, api_url
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Post one message."""
+        if subscription.bot_token is not None:
+            return await self._post_with_token(delivery, subscription)
         body = json.dumps(slack_payload(delivery), ensure_ascii=False)
         headers = {"content-type": "application/json; charset=utf-8"}
         return await post(self.http, subscription, self.clock.now(), content=body, headers=headers, error_detail=True)
+
+    async def _post_with_token(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
+        payload = slack_payload(delivery)
+        alert = _story_alert(delivery)
+        parent = None
+        if alert is not None and alert.story_id and alert.is_story_update and self.threads is not None:
+            parent = await self.threads.parent(subscription.name, alert.story_id)
+            if parent is not None:
+                payload["thread_ts"] = parent
+        result, ts = await post_message(self.http, self.api_url, subscription, payload, self.clock.now())
+        if result.ok and ts and alert is not None and alert.story_id and parent is None and self.threads is not None:
+            # The first message of this story in the channel (or an update whose parent was never posted,
+            # e.g. held in a digest): later updates reply under it.
+            await self.threads.remember(subscription.name, alert.story_id, ts)
+        return result

@@ -108,6 +108,19 @@ def alert_message(alert: Alert) -> dict[str, Any]:
     return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
 
 
+def story_update_message(alert: Alert) -> dict[str, Any]:
+    """A short message for an item that joined a story already sent: the story, the new source, the count."""
+    story = clean(alert.story_title or alert.item.title, 300)
+    sources = alert.story_sources or 1
+    source = clean(alert.item.feed.title or alert.item.feed.url, 200)
+    link = _link(alert.item.link)
+    also = f"<{link}|{source}>" if link else source
+    text = f"Also reported by {also}: *{story}* ({sources} source{'s' if sources != 1 else ''} so far)"
+    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(text, CONTEXT_LIMIT))])]
+    fallback = truncate(f"Story update: {escape(plain(alert.story_title or alert.item.title))}", FALLBACK_LIMIT)
+    return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
+
+
 def digest_message(alerts: list[Alert], events: list[FeedHealthEvent] | None = None) -> dict[str, Any]:
     """One message listing several alerts, most relevant first, within Slack's 50-block limit."""
     ranked = sorted(alerts, key=lambda alert: alert.score, reverse=True)
@@ -121,7 +134,8 @@ def digest_message(alerts: list[Alert], events: list[FeedHealthEvent] | None = N
     for alert in shown:
         text = f"{_headline(alert, 300)}\n{clean(alert.item.summary, 600)}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_LIMIT))))
-        context = f"{escape(_topic(alert.topic))} · {_source(alert)} · {_why(alert)}"
+        update = f"update ({alert.story_sources or 1} sources) · " if alert.is_story_update else ""
+        context = f"{update}{escape(_topic(alert.topic))} · {_source(alert)} · {_why(alert)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, CONTEXT_LIMIT))]))
     for event in events[:5]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_health_text(event))))
@@ -147,4 +161,12 @@ def feed_health_message(event: FeedHealthEvent) -> dict[str, Any]:
     return {"text": truncate(text, FALLBACK_LIMIT), "blocks": [block.to_dict() for block in blocks]}
 
 
-__all__ = ["alert_message", "clean", "digest_message", "escape", "feed_health_message", "truncate"]
+__all__ = [
+    "alert_message",
+    "clean",
+    "digest_message",
+    "escape",
+    "feed_health_message",
+    "story_update_message",
+    "truncate",
+]

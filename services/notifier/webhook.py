@@ -13,6 +13,7 @@ from services.notifier.channel import Delivery, post
 from services.notifier.outcome import DeliveryResult
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
+from shared.schemas import Alert
 
 WEBHOOK_SCHEMA_VERSION = 1
 
@@ -20,7 +21,8 @@ WEBHOOK_SCHEMA_VERSION = 1
 def webhook_body(delivery: Delivery) -> str:
     """The JSON body, schema v1.
 
-    One message: ``{"v": 1, "type": "alert"|"feed_health", "id": <delivery id>, "data": {...}}``.
+    One message: ``{"v": 1, "type": "alert"|"story.update"|"feed_health", "id": <delivery id>, "data": {...}}``;
+    an alert carries ``story_id`` (and ``story_update`` events always do) so receivers can group a story's items.
     A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
     """
     doc: dict[str, Any] = {"v": WEBHOOK_SCHEMA_VERSION, "id": delivery.id}
@@ -33,6 +35,9 @@ def webhook_body(delivery: Delivery) -> str:
     else:
         message = delivery.messages[0]
         doc["type"] = message.type
+        if isinstance(message, Alert) and message.is_story_update:
+            doc["type"] = "story.update"
+            doc["story_id"] = message.story_id
         doc["data"] = message.model_dump(mode="json")
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 

@@ -5,6 +5,7 @@ from shared.config.durations import Duration, parse_duration
 from shared.config.feeds import FeedConfig, PollerSettings
 from shared.config.loader import ConfigError, load_config_file, load_settings, parse_config, resolve_config_path
 from shared.config.model import HealthSettings, NetworkSettings, RedisSettings, Settings, TripwireConfig
+from shared.config.stories import StorySettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
 from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, TopicWeights
@@ -22,6 +23,7 @@ __all__ = [
     "PollerSettings",
     "RedisSettings",
     "Settings",
+    "StorySettings",
     "StreamSettings",
     "SubscriptionConfig",
     "TopicConfig",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.config.console import ConsoleSettings
 from shared.config.feeds import FeedConfig, PollerSettings
+from shared.config.stories import StorySettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
 from shared.config.topics import ClassifierSettings, TopicConfig
@@ -88,6 +89,7 @@ class TripwireConfig(BaseModel):
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    stories: StorySettings = Field(default_factory=StorySettings)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> TripwireConfig:

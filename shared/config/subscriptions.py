@@ -58,7 +58,11 @@ class SubscriptionConfig(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["slack", "webhook"]
     # The URL is a secret: a Slack incoming-webhook URL is itself the credential.
-    url: SecretStr = Field(description="Endpoint URL; write it as ${ENV_VAR} to keep it out of the file.")
+    url: SecretStr = Field(
+        default="",
+        validate_default=True,  # an empty SecretStr: the subscription uses bot_token instead
+        description="Endpoint URL; write it as ${ENV_VAR} to keep it out of the file. Empty with bot_token.",
+    )
     secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
     topics: list[str] = Field(default_factory=list, description="Topics to receive; empty means all.")
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Extra bar above the topic threshold.")
@@ -69,11 +73,24 @@ class SubscriptionConfig(BaseModel):
     digest_interval: Duration = Field(default=3600.0, gt=0, description="Digest mode: one message per interval.")
     quiet_hours: QuietHours | None = Field(default=None, description="Hold alerts in this window, then send a digest.")
     feed_health: bool = Field(default=False, description="Also receive feed health events (failing, stale, ...).")
+    updates: Literal["none", "digest", "each"] = Field(
+        default="digest", description="Story updates (another outlet reports a story already sent): none, digest, each."
+    )
+    updates_interval: Duration = Field(
+        default=1800.0, gt=0, description="updates: digest: at most one message of story updates per interval."
+    )
     enabled: bool = True
+    # A Slack app instead of an incoming webhook: story updates go into the thread of the story's first message.
+    bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (xoxb-...): post with chat.postMessage instead of a webhook URL."
+    )
+    channel: str | None = Field(default=None, description="With bot_token: the Slack channel id to post in.")
 
     @property
     def has_url(self) -> bool:
-        """True when the URL is set (an empty ``${VAR:-}`` leaves the subscription inactive)."""
+        """True when there is somewhere to send: the URL, or a bot token and channel (``${VAR:-}`` may leave none)."""
+        if self.bot_token is not None and self.bot_token.get_secret_value().strip():
+            return bool(self.channel)
         return bool(self.url.get_secret_value().strip())
 
     @model_validator(mode="after")
@@ -83,6 +100,12 @@ class SubscriptionConfig(BaseModel):
             raise ValueError("secret must be in whsec_<base64> form (Standard Webhooks)")
         if secret and self.type == "slack":
             raise ValueError("secret applies to webhook subscriptions only; remove it from this slack subscription")
+        if self.bot_token is not None and self.type != "slack":
+            raise ValueError("bot_token applies to slack subscriptions only; remove it or set type: slack")
+        if self.bot_token is not None and not self.channel:
+            raise ValueError("bot_token needs channel: the id of the Slack channel to post in (e.g. C0123456789)")
+        if self.bot_token is not None and self.url.get_secret_value().strip():
+            raise ValueError("set either url (incoming webhook) or bot_token and channel (Slack app), not both")
         return self
 
 
@@ -104,6 +127,9 @@ class NotifierSettings(BaseModel):
     slack_burst: int = Field(default=3, ge=1, description="Slack messages a URL may get at once before pacing.")
     webhook_rate: float | None = Field(default=None, gt=0, description="Optional cap per webhook URL (per second).")
     webhook_burst: int = Field(default=10, ge=1)
+    slack_api_url: str = Field(
+        default="https://slack.com/api", description="Base URL of the Slack Web API (for bot_token subscriptions)."
+    )
     poll_interval: Duration = Field(default=1.0, gt=0, description="How often due retries and digests are checked.")
     lease: Duration = Field(default=120.0, gt=0, description="A claimed delivery is retried if not settled by then.")
 

@@ -43,6 +43,18 @@ class Alert(Message):
     score: float
     reasons: Reasons
     created_at: AwareDatetime
+    # Added in v1 as optional fields (story clustering, services/classifier/stories.py).
+    story_id: str | None = Field(default=None, description="The story this alert belongs to.")
+    event: Literal["story.new", "story.update"] | None = Field(
+        default=None, description="story.new for a story's first item, story.update for an item that joined it."
+    )
+    story_sources: int | None = Field(default=None, ge=1, description="Distinct feeds that reported the story so far.")
+    story_title: str | None = Field(default=None, description="The title of the story's first item.")
+
+    @property
+    def is_story_update(self) -> bool:
+        """True for an item that joined a story already alerted."""
+        return self.event == "story.update"
 
 
 class FeedHealthEvent(Message):

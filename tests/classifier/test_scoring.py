@@ -115,7 +115,7 @@ def test_pruned_scoring_publishes_the_same_alerts(scorer: Scorer):
     # The service embeds sentences only for texts near a threshold: every match, score and reason must be the
     # full scoring's; a text far from every topic is scored on its whole text alone.
     texts = [DERIK, JOINT, BURIED, "Storm brings heavy rain to coastal towns. Schools close for two days in the east."]
-    full, pruned = scorer.score_texts(texts), scorer.score_texts_pruned(texts)
+    full, pruned = scorer.score_texts(texts), scorer.score_texts_pruned(texts)[0]
     for full_row, pruned_row in zip(full, pruned, strict=True):
         for exact, fast in zip(full_row, pruned_row, strict=True):
             assert fast.matched == exact.matched

@@ -228,7 +228,16 @@ def config_doc(
         "feeds": [{"url": url} for url in feeds],
         "topics": TOPICS,
         "subscriptions": [
-            {"name": name, "type": "webhook", "url": url, "secret": SECRET, "topics": ["standoff"], "min_score": 0.3}
+            # updates: each: the test items read alike and join stories; every one must still be delivered once.
+            {
+                "name": name,
+                "type": "webhook",
+                "url": url,
+                "secret": SECRET,
+                "topics": ["standoff"],
+                "min_score": 0.3,
+                "updates": "each",
+            }
             for name, url in receivers.items()
         ],
     }
