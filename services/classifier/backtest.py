@@ -11,7 +11,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 
 from services.classifier.scoring import Scorer
-from shared.schemas import Alert, Item, SchemaError, parse_alerts_message
+from shared.schemas import Alert, Item, SchemaError, alert_or_none
 from shared.streams import DATA_FIELD, StreamNames
 
 PAGE = 500
@@ -69,14 +69,8 @@ async def sent_alerts(redis: Redis, names: StreamNames, since: datetime) -> dict
     """Alerts in the alerts stream from ``since`` on, by (item id, topic)."""
     sent: dict[tuple[str, str], Alert] = {}
     async for _entry_id, data in stream_range(redis, names.alerts, since):
-        if data is None:
-            continue
-        try:
-            message = parse_alerts_message(data)
-        except SchemaError:
-            continue
-        if isinstance(message, Alert):
-            sent[(message.item.id, message.topic)] = message
+        if (alert := alert_or_none(data)) is not None:
+            sent[(alert.item.id, alert.topic)] = alert
     return sent
 
 

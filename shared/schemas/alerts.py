@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.schemas.items import FeedRef, Item
-from shared.schemas.versioning import Message, parse_document
+from shared.schemas.versioning import Message, SchemaError, parse_document
 
 
 class Reasons(BaseModel):
@@ -77,3 +77,14 @@ _ALERTS_MESSAGE: TypeAdapter[Alert | FeedHealthEvent] = TypeAdapter(AlertsMessag
 def parse_alerts_message(data: str | bytes) -> Alert | FeedHealthEvent:
     """Parse an alerts-stream document of either type."""
     return parse_document(_ALERTS_MESSAGE, data, "alerts message")
+
+
+def alert_or_none(data: str | bytes | None) -> Alert | None:
+    """The alert in an alerts-stream entry; None for a trimmed entry, an unreadable one or a feed health event."""
+    if data is None:
+        return None
+    try:
+        message = parse_alerts_message(data)
+    except SchemaError:
+        return None
+    return message if isinstance(message, Alert) else None

@@ -12,7 +12,7 @@ from services.notifier.routing import delivery_id
 from services.notifier.store import DeliveryRecord, DeliveryStore
 from services.poller.state import FeedStateStore
 from shared.config import TripwireConfig
-from shared.schemas import Alert, Item, SchemaError, parse_alerts_message
+from shared.schemas import Alert, Item, SchemaError, alert_or_none
 from shared.streams import DATA_FIELD, StreamNames
 from tripwire.cli_feeds import feed_rows
 
@@ -65,15 +65,8 @@ async def recent_alerts(redis: Redis, names: StreamNames, limit: int = SCAN_LIMI
     raw = cast(Entries, await redis.xrevrange(names.alerts, count=limit))
     alerts = []
     for entry_id, fields in raw:
-        data = _data(fields)
-        if data is None:
-            continue
-        try:
-            message = parse_alerts_message(data)
-        except SchemaError:
-            continue
-        if isinstance(message, Alert):
-            alerts.append((entry_id.decode(), message))
+        if (alert := alert_or_none(_data(fields))) is not None:
+            alerts.append((entry_id.decode(), alert))
     return alerts
 
 
