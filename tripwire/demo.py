@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import tempfile
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -28,11 +29,15 @@ def sample_feed_bytes() -> bytes:
     return resources.files("tripwire.demo_data").joinpath(SAMPLE_FEED).read_bytes()
 
 
+_PRINT_LOCK = threading.Lock()  # deliveries arrive on concurrent receiver threads; keep each line whole
+
+
 def print_delivery(request: ReceivedRequest) -> None:
     """Print one delivered alert: topic, score and title."""
     doc = json.loads(request.body)
     alert = doc["data"]
-    print(f"ALERT  {alert['topic']:<20} score={alert['score']:.2f}  {alert['item']['title']}", flush=True)
+    with _PRINT_LOCK:
+        print(f"ALERT  {alert['topic']:<20} score={alert['score']:.2f}  {alert['item']['title']}", flush=True)
 
 
 def demo_settings(settings: Settings, feed_url: str, receiver_url: str) -> Settings:
