@@ -68,8 +68,7 @@ async def run_poller(settings: Settings, *, once: bool) -> None:
         if once:
             await poller.poll_all()
             return
-        await _serve_health(stack, settings, settings.config.health.poller_port, {"poller": health})
-        await stack.enter_async_context(watching_redis(redis, [health], stop))
+        await _monitor(stack, settings, redis, settings.config.health.poller_port, {"poller": health}, stop)
         await poller.run(stop, reload=lambda: feeds_from_config(settings))
         log.info("poller_stopped")
 
@@ -85,8 +84,7 @@ async def run_classifier(settings: Settings, *, drain: bool) -> None:
         classifier = await asyncio.to_thread(build_classifier, settings, redis, health)
         configure_consumer(classifier.consumer, settings, health)
         if not drain:
-            await _serve_health(stack, settings, settings.config.health.classifier_port, {"classifier": health})
-            await stack.enter_async_context(watching_redis(redis, [health], stop))
+            await _monitor(stack, settings, redis, settings.config.health.classifier_port, {"classifier": health}, stop)
         count = await classifier.run(stop, drain=drain)
         log.info("classifier_stopped", processed=count)
 
@@ -103,8 +101,7 @@ async def run_notifier(settings: Settings, *, drain: bool) -> None:
         notifier = Notifier(settings.config, redis, http, settings.consumer_name, health=health)
         configure_consumer(notifier.consumer, settings, health)
         if not drain:
-            await _serve_health(stack, settings, settings.config.health.notifier_port, {"notifier": health})
-            await stack.enter_async_context(watching_redis(redis, [health], stop))
+            await _monitor(stack, settings, redis, settings.config.health.notifier_port, {"notifier": health}, stop)
         count = await notifier.run(stop, drain=drain)
         log.info("notifier_stopped", processed=count)
 
@@ -124,8 +121,7 @@ async def run_all(settings: Settings) -> None:
         notifier = Notifier(settings.config, redis, notify_http, settings.consumer_name, health=states["notifier"])
         configure_consumer(classifier.consumer, settings, states["classifier"])
         configure_consumer(notifier.consumer, settings, states["notifier"])
-        await _serve_health(stack, settings, settings.config.health.poller_port, states)
-        await stack.enter_async_context(watching_redis(redis, states.values(), stop))
+        await _monitor(stack, settings, redis, settings.config.health.poller_port, states, stop)
         parts = [poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)]
         if settings.config.console.port:
             # The console scores with the classifier's model: one copy in memory, loaded once.
@@ -135,8 +131,16 @@ async def run_all(settings: Settings) -> None:
         log.info("services_stopped")
 
 
-async def _serve_health(stack: AsyncExitStack, settings: Settings, port: int, states: dict[str, HealthState]) -> None:
-    """Start /healthz and /metrics (unless the port is 0) and stop them when ``stack`` closes."""
+async def _monitor(
+    stack: AsyncExitStack,
+    settings: Settings,
+    redis: Redis,
+    port: int,
+    states: dict[str, HealthState],
+    stop: asyncio.Event,
+) -> None:
+    """Serve /healthz and /metrics (unless port is 0); track Redis reachability in ``states`` until stack closes."""
     server = start_health_server(settings, port, states)
     if server is not None:
         stack.callback(server.stop)
+    await stack.enter_async_context(watching_redis(redis, states.values(), stop))

@@ -28,12 +28,6 @@ class ItemPublisher:
         self.seen_ttl, self.maxlen = max(1, int(seen_ttl)), maxlen
         self._script = redis.register_script(_PUBLISH_ONCE)
 
-    async def publish_new(self, item: Item) -> bool:
-        """Publish ``item`` unless its id was published before; True if it was new."""
-        keys = [self.names.key("seen", item.id), self.names.items]
-        args: list[str | int] = [self.seen_ttl, self.maxlen, DATA_FIELD, item.to_json()]
-        return bool(await self._script(keys=keys, args=args))
-
     async def publish_many(self, items: Sequence[Item]) -> int:
         """Publish the new ones of ``items`` in one round trip, each atomically; returns how many were new."""
         if not items:
@@ -41,8 +35,7 @@ class ItemPublisher:
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 keys = [self.names.key("seen", item.id), self.names.items]
-                await self._script(
-                    keys=keys, args=[self.seen_ttl, self.maxlen, DATA_FIELD, item.to_json()], client=pipe
-                )
+                args: list[str | int] = [self.seen_ttl, self.maxlen, DATA_FIELD, item.to_json()]
+                await self._script(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
         return sum(1 for reply in replies if reply)
