@@ -122,6 +122,8 @@ def create_app(
         Route("/tune/labeled", page(tune_pages.tune_labeled), methods=["POST"]),
         Route("/tune/save", page(tune_pages.tune_save), methods=["POST"]),
         Route("/tune/clear", page(tune_pages.tune_clear), methods=["POST"]),
+        Route("/tune/min_score/save", page(tune_pages.min_score_save), methods=["POST"]),
+        Route("/tune/min_score/clear", page(tune_pages.min_score_clear), methods=["POST"]),
         Route("/vote", page(teach_pages.vote), methods=["POST"]),
         Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
         Route("/learned", page(teach_pages.learned_page), name="learned"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -53,7 +54,8 @@ class LoginThrottle:
         now = self.clock.now().timestamp()
         key = self.key(address)
         await self.redis.zremrangebyscore(key, "-inf", now - self.window)
-        times = [score for _, score in await self.redis.zrange(key, 0, -1, withscores=True)]
+        entries = cast(list[tuple[bytes, float]], await self.redis.zrange(key, 0, -1, withscores=True))
+        times = [score for _, score in entries]
         if len(times) < self.max_failures:
             return None
         # The lockout ends when enough failures have aged out to leave room for one more try.
