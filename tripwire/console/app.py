@@ -108,6 +108,7 @@ def create_app(
 
     routes = [
         Route("/", page(pages.home)),
+        Route("/healthz", page(pages.healthz, public=True)),
         Route("/login", page(pages.login_form, public=True), name="login"),
         Route("/login", page(pages.login_submit, public=True), methods=["POST"]),
         Route("/logout", page(pages.logout), methods=["POST"], name="logout"),

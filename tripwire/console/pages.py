@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from services.notifier.store import DeadLetter, DeadLetters
 from tripwire.console import auth, data
@@ -19,6 +20,15 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+async def healthz(console: Console, request: Request) -> Response:
+    """For Docker's healthcheck, without login: 200 when Redis answers, 503 when it does not; shows no data."""
+    try:
+        await console.redis.ping()
+    except (RedisError, OSError):
+        return PlainTextResponse("redis unreachable\n", 503)
+    return PlainTextResponse("ok\n")
 
 
 async def home(console: Console, request: Request) -> Response:
