@@ -101,3 +101,6 @@ async def test_min_score_slider_counts_labeled_figures_and_the_saved_override(
         assert await load_min_scores(redis, NAMES) == {}
         unknown = await client.post("/tune/min_score/save", data={"csrf": csrf, "sub": "nobody", "min_score": "0.5"})
         assert unknown.status_code == 400
+        garbled = {"csrf": csrf, "sub": "analysts", "min_score": "high"}
+        assert (await client.post("/tune/min_score/save", data=garbled)).status_code == 400
+        assert await load_min_scores(redis, NAMES) == {}

@@ -31,7 +31,11 @@ def _threshold(value: object, default: float) -> float:
 
 
 def _optional(value: object) -> float | None:
-    return _threshold(value, 0.0) if value not in (None, "") else None
+    """A 0..1 value from a form or query string; None when absent or not a number."""
+    try:
+        return min(1.0, max(0.0, float(str(value)))) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 async def _context(console: Console, topic: str, threshold: float | None, params: Mapping[str, Any]) -> dict[str, Any]:
