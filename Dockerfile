@@ -1,4 +1,4 @@
-# One image for the three services; the command picks one: poller, classifier or notifier.
+# One image for the three services and the console; the command picks one: poller, classifier, notifier or console.
 # Build: docker compose build   (or: docker build -t tripwire:local .)
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -55,8 +55,8 @@ COPY config/tripwire.yaml /config/tripwire.yaml
 # Numeric, so Kubernetes' runAsNonRoot and host tools can check it without the image's /etc/passwd.
 USER 10001:10001
 WORKDIR /home/tripwire
-# Health and metrics: poller 9101, classifier 9102, notifier 9103 (health.*_port in the config).
-EXPOSE 9101 9102 9103
+# Health and metrics: poller 9101, classifier 9102, notifier 9103 (health.*_port in the config); the console 9110.
+EXPOSE 9101 9102 9103 9110
 
 ENTRYPOINT ["tripwire"]
 CMD ["--help"]

@@ -80,3 +80,14 @@ def test_settings_read_redis_url_and_config_path(tmp_path: Path):
 def test_shipped_config_loads_with_empty_environment(default_config):
     assert set(default_config.topics) == {"us_russia_standoff", "joint_patrol"}
     assert default_config.feeds and all(not sub.has_url for sub in default_config.subscriptions)
+
+
+def test_console_keys_are_hidden_in_errors_and_blank_ones_are_unset():
+    with pytest.raises(ConfigError) as err:
+        parse_config("console:\n  session_secret: 918273645\n  vote_secret: [564738291]\n", "x.yaml", {})
+    assert "value hidden" in str(err.value) and "918273645" not in str(err.value) and "564738291" not in str(err.value)
+    text = "console:\n  password: ${P:-}\n  session_secret: ${S:-}\n  vote_secret: '  '\n"
+    console = parse_config(text, "x.yaml", {"P": ""}).console
+    # An empty password would let anyone in with an empty form: empty means "not set".
+    assert console.password is None and console.session_secret is None and console.vote_secret is None
+    assert parse_config(text, "x.yaml", {"P": "pw-1"}).console.password is not None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
 
 
-def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent) -> bool:
-    """True when ``subscription`` asked for ``message``."""
+def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent, min_score: float | None = None) -> bool:
+    """True when ``subscription`` asked for ``message``; ``min_score`` (a console override) replaces its own."""
     if not subscription.enabled or not subscription.has_url:
         return False
     if isinstance(message, FeedHealthEvent):
@@ -20,22 +20,32 @@ def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent) ->
         return False
     if message.is_story_update and subscription.updates == "none":
         return False  # the subscriber wants each story once
-    if subscription.min_score is not None and message.score < subscription.min_score:
+    bar = subscription.min_score if min_score is None else min_score
+    if bar is not None and message.score < bar:
         return False
     return not subscription.keywords or matches_keywords(subscription.keywords, message)
 
 
 def matches_keywords(keywords: Iterable[str], alert: Alert) -> bool:
     """Any keyword as a whole word (case-insensitive) in the title, summary or the classifier's matched keywords."""
-    text = " ".join([alert.item.title, alert.item.summary, *alert.reasons.keywords])
+    return text_has_keyword(keywords, " ".join([alert.item.title, alert.item.summary, *alert.reasons.keywords]))
+
+
+def text_has_keyword(keywords: Iterable[str], text: str) -> bool:
+    """Any keyword as a whole word (case-insensitive) in ``text``."""
     return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in keywords)
 
 
 def route(
-    subscriptions: list[SubscriptionConfig], message: Alert | FeedHealthEvent, disabled: Collection[str] = ()
+    subscriptions: list[SubscriptionConfig],
+    message: Alert | FeedHealthEvent,
+    disabled: Collection[str] = (),
+    min_scores: Mapping[str, float] | None = None,
 ) -> list[SubscriptionConfig]:
-    """The subscriptions that want ``message``, minus those disabled at runtime (e.g. after HTTP 410)."""
-    return [sub for sub in subscriptions if sub.name not in disabled and wants(sub, message)]
+    """The subscriptions that want ``message``, minus those disabled at runtime (e.g. after HTTP 410), judged
+    against the console's ``min_scores`` overrides where a subscription has one."""
+    overrides = min_scores or {}
+    return [sub for sub in subscriptions if sub.name not in disabled and wants(sub, message, overrides.get(sub.name))]
 
 
 def delivery_id(message_id: str, subscription_name: str) -> str:

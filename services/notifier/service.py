@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.overrides import load_min_scores
 from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
 from services.notifier.schedule import hold_story_update, hold_until
@@ -95,13 +96,16 @@ class Notifier:
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Schedule the deliveries of a batch in one transaction; returns the ids that may be acked."""
         disabled = set(await self.store.disabled())
+        # Read once per batch, like the classifier's threshold overrides: a min_score saved in the console decides
+        # from the next alert on.
+        min_scores = await load_min_scores(self.redis, self.names)
         now = self.clock.now()
         done: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry in entries:
                 message = self._parse(entry)
                 if message is not None:
-                    await self._schedule(pipe, message, disabled, now)
+                    await self._schedule(pipe, message, disabled, min_scores, now)
                 done.append(entry.id)
             # One MULTI/EXEC: every delivery of the batch becomes durable together, before any entry is acked.
             await pipe.execute()
@@ -118,8 +122,10 @@ class Notifier:
             DEAD_LETTERS.labels(source="alerts_entry").inc()
             return None
 
-    async def _schedule(self, pipe: Pipeline, message: AlertsMessage, disabled: set[str], now: datetime) -> None:
-        targets = route(self.subscriptions, message, disabled)
+    async def _schedule(
+        self, pipe: Pipeline, message: AlertsMessage, disabled: set[str], min_scores: dict[str, float], now: datetime
+    ) -> None:
+        targets = route(self.subscriptions, message, disabled, min_scores)
         if not targets:
             UNROUTED.inc()
             log.info("alert_unrouted", message_id=message.id)

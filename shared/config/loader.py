@@ -17,6 +17,7 @@ from shared.config.model import Settings, TripwireConfig
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
 _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
+_SECRET_SUFFIXES = ("_secret", "_password", "_token")  # console.session_secret, console.vote_secret, bot_token
 
 
 class ConfigError(Exception):
@@ -114,7 +115,7 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
 
 
 def _describe_value(loc: tuple[Any, ...], value: Any) -> str:
-    if any(str(part) in _SECRET_FIELDS for part in loc):
+    if any(str(part) in _SECRET_FIELDS or str(part).endswith(_SECRET_SUFFIXES) for part in loc):
         return "value hidden (secret): "
     if isinstance(value, dict | list) or value is None:
         return ""

@@ -32,16 +32,23 @@ def console_config(base: TripwireConfig, **console: Any) -> TripwireConfig:
 
 
 def client_for(
-    config: TripwireConfig, redis: Redis, embedder: Embedder | None = None, *, clock: FakeClock | None = None
+    config: TripwireConfig,
+    redis: Redis,
+    embedder: Embedder | None = None,
+    *,
+    clock: FakeClock | None = None,
+    address: str = "127.0.0.1",
 ) -> httpx.AsyncClient:
-    """An HTTP client talking to the console app in-process (real Starlette, real Redis, the real model if given)."""
+    """An HTTP client talking to the console app in-process (real Starlette, real Redis, the real model if given),
+    from client ``address``."""
 
     def model() -> Embedder:
         assert embedder is not None, "this test does not expect the console to load the model"
         return embedder
 
     app = create_app(config, redis, clock or FakeClock(), "test-session-secret-" + "x" * 16, model)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    transport = httpx.ASGITransport(app=app, client=(address, 50123))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 def csrf_of(html: str) -> str:

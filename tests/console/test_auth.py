@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from shared.config import TripwireConfig
 from tests.console.support import PASSWORD, client_for, console_config, csrf_of, logged_in
 from tripwire.cli import main
+from tripwire.console.auth import check_password
 from tripwire.console.server import check_exposure
 from tripwire.runtime import UsageError
 
@@ -106,3 +108,19 @@ def test_cli_exits_2_with_one_line_when_exposed_without_password(
     assert code == 2
     err = capsys.readouterr().err
     assert "console.password" in err and "127.0.0.1" in err
+
+
+async def test_healthz_answers_without_login_and_shows_nothing_else(
+    default_config: TripwireConfig, redis: Redis
+) -> None:
+    async with client_for(console_config(default_config), redis) as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200 and response.text == "ok\n"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_an_empty_password_never_logs_in_and_never_opens_the_console(default_config: TripwireConfig) -> None:
+    assert not check_password(SecretStr(""), "")
+    blank = default_config.console.model_copy(update={"password": SecretStr(" "), "host": "0.0.0.0"})
+    with pytest.raises(UsageError, match="TRIPWIRE_CONSOLE_PASSWORD"):
+        check_exposure(blank)

@@ -24,6 +24,7 @@ from services.notifier.routing import delivery_id
 from services.notifier.store import DeliveryRecord, DeliveryStore
 from services.poller.state import FeedState, FeedStateStore
 from shared.config import TripwireConfig
+from shared.schemas import FeedRef
 from shared.streams import StreamNames, publish
 from tests.conftest import REPO_ROOT
 from tests.console.support import PASSWORD, console_config
@@ -41,6 +42,9 @@ TITLES = [
     "US and Russian patrols face off on the road outside Derik",
     "City council approves budget for new public library branch",
 ]
+# Another outlet's report of the first story (the same link): it joins that story as an update.
+STORY_UPDATE = "Russian police stop American convoy on the M4 road near Tal Tamr, officials say"
+ITEMS = len(TITLES) + 1
 
 pytestmark = [
     pytest.mark.slow,
@@ -59,6 +63,9 @@ async def _seed(redis: Redis, config: TripwireConfig, embedder: Embedder) -> str
                                 last_error="HTTP 503 Service Unavailable", last_error_at=T0))  # fmt: skip
     for n, title in enumerate(TITLES, start=1):
         await publish(redis, NAMES.items, make_alert(n, title=title, summary="").item.to_json(), 100_000)
+    other = FeedRef(url="https://other.example/rss", title="Other Outlet")
+    update = make_alert(len(TITLES) + 1, title=STORY_UPDATE, summary="", feed=other, link=make_alert(1).item.link)
+    await publish(redis, NAMES.items, update.item.to_json(), 100_000)
     await Classifier(config, redis, Scorer(config.topics, embedder), "c1").run(asyncio.Event(), drain=True)
     dead = make_alert(9, title="Convoy standoff that could not be delivered")
     delivery = Delivery(delivery_id(dead.id, "analysts"), "analysts", (dead,), False, 5)
@@ -95,6 +102,7 @@ async def test_main_paths_in_a_real_browser(console_url: str, redis: Redis) -> N
             await _log_in(page, console_url)
             await _broken_feed(page, console_url)
             await _move_threshold(page, console_url)
+            await _see_story(page, console_url)
             await _vote_down(page, console_url)
             await _replay_dead_letter(page, console_url, redis)
             await page.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -116,7 +124,7 @@ async def _log_in(page: object, url: str) -> None:
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button[type=submit] >> text=Log in")
     await expect(page).to_have_url(f"{url}/items")
-    await expect(page.locator("article.item")).to_have_count(3)
+    await expect(page.locator("article.item")).to_have_count(ITEMS)
     await page.screenshot(path=str(ARTIFACTS / "items.png"), full_page=True)
 
 
@@ -142,12 +150,34 @@ async def _move_threshold(page: object, url: str) -> None:
     async with page.expect_navigation():
         await page.locator("#threshold").fill("0")
     await expect(page.locator("#threshold-value")).to_have_text("0.00")
-    await expect(page.locator("#would-alert")).to_have_text("3")
+    await expect(page.locator("#would-alert")).to_have_text(str(ITEMS))
     async with page.expect_navigation():
         await page.locator("#threshold").fill("1")
     await expect(page.locator("#would-alert")).to_have_text("0")
-    assert before not in (0, 3)
+    assert before not in (0, ITEMS)
+    # The subscription's min_score on its own slider: at 1 it would get nothing.
+    async with page.expect_navigation():
+        await page.locator("#min-score").fill("1")
+    await expect(page.locator("#min-score-value")).to_have_text("1.00")
+    await expect(page.locator("#sub-would-get")).to_have_text("0")
     await page.screenshot(path=str(ARTIFACTS / "tune.png"), full_page=True)
+
+
+async def _see_story(page: object, url: str) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.click("nav >> text=Alerts")
+    story = page.locator("article.story").filter(has=page.locator(".alert-entry.lead", has_text=TITLES[0]))
+    await expect(story).to_have_count(1)
+    await expect(story.locator("li.update").filter(has_text=STORY_UPDATE)).to_have_count(1)
+    await expect(story.locator("li.update").filter(has_text=STORY_UPDATE)).to_contain_text("Other Outlet")
+    await expect(story.locator(".source-count")).to_have_text("2")
+    await story.locator("a.story-link").click()
+    await expect(page.locator("#story-filter")).to_be_visible()
+    await expect(page.locator("article.alert")).to_have_count(1)
+    await expect(page.locator("article.alert li.update")).to_contain_text(STORY_UPDATE)
+    await page.screenshot(path=str(ARTIFACTS / "alerts-story.png"), full_page=True)
 
 
 async def _vote_down(page: object, url: str) -> None:
@@ -155,7 +185,7 @@ async def _vote_down(page: object, url: str) -> None:
 
     assert isinstance(page, Page)
     await page.click("nav >> text=Alerts")
-    first = page.locator("article.alert").filter(has_text=TITLES[0])
+    first = page.locator(".alert-entry.lead").filter(has_text=TITLES[0])
     await page.screenshot(path=str(ARTIFACTS / "alerts.png"), full_page=True)
     await first.locator("button[value=not_relevant]").click()
     await expect(page).to_have_url(f"{url}/alerts")

@@ -23,6 +23,8 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 TRIPWIRE_SERVICES = ("poller", "classifier", "notifier")
+CONSOLE = "console"
+IMAGE_SERVICES = (*TRIPWIRE_SERVICES, CONSOLE)  # every service run from the Tripwire image
 # Letters and digits only, as .env.example asks: the password is part of REDIS_URL.
 TEST_PASSWORD = "testpassword0123456789abcdef"
 _VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")

@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.config import HealthSettings
+from shared.config import ConsoleSettings, HealthSettings
 from tests.docker.stack import (
     COMPOSE_FILE,
+    CONSOLE,
     ENV_EXAMPLE,
+    IMAGE_SERVICES,
     REPO_ROOT,
     TEST_PASSWORD,
     TRIPWIRE_SERVICES,
@@ -35,8 +37,8 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return resolved_compose(write_env_file(home / ".env", REDIS_PASSWORD=TEST_PASSWORD), home)
 
 
-def test_the_stack_is_redis_and_the_three_services(compose: dict[str, Any]):
-    assert set(compose["services"]) == {"redis", *TRIPWIRE_SERVICES}
+def test_the_stack_is_redis_the_three_services_and_the_console(compose: dict[str, Any]):
+    assert set(compose["services"]) == {"redis", *TRIPWIRE_SERVICES, CONSOLE}
 
 
 @pytest.mark.parametrize("service", TRIPWIRE_SERVICES)
@@ -48,7 +50,7 @@ def test_each_command_is_that_tripwire_subcommand_with_the_mounted_config(compos
     assert args.config == CONFIG_IN_CONTAINER
 
 
-@pytest.mark.parametrize("service", TRIPWIRE_SERVICES)
+@pytest.mark.parametrize("service", IMAGE_SERVICES)
 def test_the_config_folder_is_mounted_read_only(compose: dict[str, Any], service: str):
     mounts = [m for m in compose["services"][service]["volumes"] if m["target"] == "/config"]
     assert len(mounts) == 1
@@ -72,7 +74,7 @@ def test_healthcheck_probes_the_port_the_service_listens_on(compose: dict[str, A
     assert service_spec["environment"]["TRIPWIRE_HEALTH_HOST"] == "0.0.0.0"
 
 
-@pytest.mark.parametrize("service", TRIPWIRE_SERVICES)
+@pytest.mark.parametrize("service", IMAGE_SERVICES)
 def test_services_wait_for_redis_restart_and_have_a_memory_limit(compose: dict[str, Any], service: str):
     spec = compose["services"][service]
     assert spec["depends_on"]["redis"]["condition"] == "service_healthy"
@@ -91,7 +93,7 @@ def test_services_can_be_scaled(compose: dict[str, Any], service: str):
     assert "TRIPWIRE_CONSUMER" not in spec["environment"]
 
 
-@pytest.mark.parametrize("service", TRIPWIRE_SERVICES)
+@pytest.mark.parametrize("service", IMAGE_SERVICES)
 def test_services_reach_redis_with_the_password_from_env(compose: dict[str, Any], service: str):
     environment = compose["services"][service]["environment"]
     assert environment["REDIS_URL"] == f"redis://:{TEST_PASSWORD}@redis:6379/0"
@@ -135,16 +137,67 @@ def test_env_example_holds_no_secret():
     assert all(value == "" for name, value in values.items() if name != "TRIPWIRE_IMAGE")
 
 
-def test_every_variable_the_shipped_config_reads_reaches_the_services(compose: dict[str, Any]):
+CONSOLE_KEYS = {"TRIPWIRE_CONSOLE_PASSWORD", "TRIPWIRE_CONSOLE_SECRET", "TRIPWIRE_VOTE_SECRET"}
+DELIVERY_SECRETS = {"SLACK_WEBHOOK_URL", "TRIPWIRE_WEBHOOK_URL", "TRIPWIRE_WEBHOOK_SECRET"}
+
+
+def test_every_variable_the_shipped_config_reads_reaches_the_services_that_use_it(compose: dict[str, Any]):
     wanted = variables_used_in(REPO_ROOT / "config" / "tripwire.yaml")
+    assert wanted >= CONSOLE_KEYS and wanted >= DELIVERY_SECRETS
     for service in TRIPWIRE_SERVICES:
-        assert wanted <= set(compose["services"][service]["environment"]), service
+        assert wanted - CONSOLE_KEYS <= set(compose["services"][service]["environment"]), service
+    assert set(compose["services"][CONSOLE]["environment"]) >= CONSOLE_KEYS
+    # The notifier signs the vote links in alerts; the console checks them.
+    assert "TRIPWIRE_VOTE_SECRET" in compose["services"]["notifier"]["environment"]
+
+
+def test_each_secret_reaches_only_the_services_that_need_it(compose: dict[str, Any]):
+    login = {"TRIPWIRE_CONSOLE_PASSWORD", "TRIPWIRE_CONSOLE_SECRET"}
+    for service in TRIPWIRE_SERVICES:
+        assert not login & set(compose["services"][service]["environment"]), service
+    assert not DELIVERY_SECRETS & set(compose["services"][CONSOLE]["environment"])
 
 
 def test_compose_refuses_to_start_without_a_redis_password(tmp_path: Path):
     result = run_compose(write_env_file(tmp_path / ".env"), "config", "--quiet", home=tmp_path)
     assert result.returncode != 0
     assert "REDIS_PASSWORD" in result.stderr
+
+
+def test_console_runs_tripwire_console_on_all_container_addresses(compose: dict[str, Any]):
+    command = compose["services"][CONSOLE]["command"]
+    assert command == ["console", "--config", CONFIG_IN_CONTAINER, "--host", "0.0.0.0"]
+    args = build_parser().parse_args(command)
+    assert (args.command, args.config, args.host, args.port) == ("console", CONFIG_IN_CONTAINER, "0.0.0.0", None)
+
+
+def test_console_is_published_on_the_hosts_loopback_by_default(compose: dict[str, Any]):
+    [port] = compose["services"][CONSOLE]["ports"]
+    assert port["host_ip"] == "127.0.0.1"
+    assert int(port["published"]) == port["target"] == ConsoleSettings().port
+    # Publishing needs a network with a route: backend is internal, so the console also joins a non-internal one.
+    networks = set(compose["services"][CONSOLE]["networks"])
+    assert "backend" in networks and any(not compose["networks"][n].get("internal") for n in networks - {"backend"})
+    assert "container_name" not in compose["services"][CONSOLE]
+
+
+def test_console_publish_address_comes_from_env(tmp_path: Path):
+    env = write_env_file(tmp_path / ".env", REDIS_PASSWORD=TEST_PASSWORD, TRIPWIRE_CONSOLE_PUBLISH="0.0.0.0:8443")
+    [port] = resolved_compose(env, tmp_path)["services"][CONSOLE]["ports"]
+    assert (port["host_ip"], int(port["published"]), port["target"]) == ("0.0.0.0", 8443, ConsoleSettings().port)
+
+
+def test_console_healthcheck_probes_its_own_port(compose: dict[str, Any]):
+    test = compose["services"][CONSOLE]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    [url] = [urlsplit(match) for part in test for match in re.findall(r"http://[^'\"\s]+", part)]
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", ConsoleSettings().port, "/healthz")
+
+
+def test_env_example_says_how_to_make_the_console_keys():
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert "secrets.token_urlsafe(32)" in text
+    assert set(env_example_variables()) >= CONSOLE_KEYS
 
 
 def test_raw_file_sets_no_container_name_anywhere():

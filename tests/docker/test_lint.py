@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from shared.config import HealthSettings
+from shared.config import ConsoleSettings, HealthSettings
 from tests.docker.stack import (
     COMPOSE_FILE,
     DOCKERFILE,
@@ -60,10 +60,11 @@ def test_image_runs_tripwire_as_a_non_root_user():
     assert [value for kind, value in instructions if kind == "ENTRYPOINT"] == ['["tripwire"]']
 
 
-def test_image_exposes_the_health_ports():
+def test_image_exposes_the_health_ports_and_the_console():
     exposed = {int(port) for kind, value in dockerfile_instructions() if kind == "EXPOSE" for port in value.split()}
     defaults = HealthSettings()
-    assert exposed == {defaults.poller_port, defaults.classifier_port, defaults.notifier_port}
+    health = {defaults.poller_port, defaults.classifier_port, defaults.notifier_port}
+    assert exposed == health | {ConsoleSettings().port}
 
 
 def test_build_context_leaves_out_secrets_and_local_state():

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 import yaml
@@ -29,6 +30,8 @@ from standardwebhooks import Webhook
 
 from shared.redis_server import RedisServer, free_port
 from tests.docker.stack import (
+    CONSOLE,
+    IMAGE_SERVICES,
     REPO_ROOT,
     TEST_PASSWORD,
     TRIPWIRE_SERVICES,
@@ -56,10 +59,11 @@ NOT_MATCHING = {
     "pubDate": pub_date(),
 }
 DELIVERY_TIMEOUT = 240.0
+CONSOLE_PASSWORD = "stack-console-password-" + "x" * 12
 
 
 # `docker compose up --scale classifier=2 --scale notifier=2`: replicas share the streams through consumer groups.
-REPLICAS = {"poller": 1, "classifier": 2, "notifier": 2}
+REPLICAS = {"poller": 1, "classifier": 2, "notifier": 2, CONSOLE: 1}
 
 
 @dataclass
@@ -90,6 +94,8 @@ def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_proc
         REDIS_PASSWORD=TEST_PASSWORD,
         TRIPWIRE_WEBHOOK_URL=f"{receiver.url}/hook",
         TRIPWIRE_WEBHOOK_SECRET=SECRET,
+        TRIPWIRE_CONSOLE_PASSWORD=CONSOLE_PASSWORD,
+        TRIPWIRE_CONSOLE_SECRET="stack-console-session-key-" + "y" * 12,
     )
     compose = resolved_compose(env_file, tmp_path)
     redis_command = compose["services"]["redis"]["command"]
@@ -108,6 +114,8 @@ def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_proc
                     if unhealthy:
                         time.sleep(0.5)
                 assert not unhealthy, f"healthchecks failing on {unhealthy}\n{_logs(tmp_path)}"
+                console = next(c for c in containers if c.service == CONSOLE)
+                assert MATCHING["title"] in _console_alerts_page(console.health_port), _logs(tmp_path)
                 _report_memory(processes)
                 for process in processes.values():
                     process.send_signal(signal.SIGTERM)
@@ -134,13 +142,34 @@ def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_proc
     assert {"classifier-1", "classifier-2"} <= {consumer["name"].decode() for consumer in consumers}
 
 
+def test_console_container_refuses_to_start_without_a_password(tmp_path: Path):
+    compose = resolved_compose(write_env_file(tmp_path / ".env", REDIS_PASSWORD=TEST_PASSWORD), tmp_path)
+    assert compose["services"][CONSOLE]["environment"]["TRIPWIRE_CONSOLE_PASSWORD"] == ""
+    [console] = [c for c in _containers(tmp_path, free_port(), "http://127.0.0.1/feed.xml") if c.service == CONSOLE]
+    # As in the container: --host 0.0.0.0, which only a password may open.
+    process = _start(compose, console, tmp_path, keep_host=True)
+    assert process.wait(timeout=120) == 2, _logs(tmp_path)
+    log = _logs(tmp_path)
+    assert "console.password is not set" in log and "TRIPWIRE_CONSOLE_PASSWORD" in log
+
+
+def _console_alerts_page(port: int) -> str:
+    """Log in to the console as a user of the published port would, and read the Alerts page."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        form = client.get("/login")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        login = client.post("/login", data={"password": CONSOLE_PASSWORD, "csrf": csrf, "next": "/alerts"})
+        assert login.status_code == 303, login.text
+        return client.get("/alerts").text
+
+
 def _containers(root: Path, redis_port: int, feed_url: str) -> list[Container]:
     """Every replica with its own /config copy: each container has its own network namespace, these share one."""
     containers = []
     for service, count in REPLICAS.items():
         for index in range(1, count + 1):
             hostname = f"{service}-{index}"
-            ports = {name: free_port() for name in TRIPWIRE_SERVICES}
+            ports = {name: free_port() for name in IMAGE_SERVICES}
             config_dir = _write_config(root / hostname / "config", feed_url, ports)
             home = root / hostname / "home"
             home.mkdir(parents=True)
@@ -153,7 +182,8 @@ def _write_config(config_dir: Path, feed_url: str, ports: dict[str, int]) -> Pat
     config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "config" / "tripwire.yaml").read_text(encoding="utf-8"))
     config["feeds"] = [{"url": feed_url, "name": "Local feed"}]
     config["network"] = {"allow_private": ["127.0.0.0/8"]}
-    config["health"] = {f"{service}_port": port for service, port in ports.items()}
+    config["health"] = {f"{service}_port": ports[service] for service in TRIPWIRE_SERVICES}
+    config["console"]["port"] = ports[CONSOLE]
     config_dir.mkdir(parents=True)
     (config_dir / "tripwire.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return config_dir
@@ -175,9 +205,15 @@ def _environment(compose: dict[str, Any], container: Container) -> dict[str, str
     return environ
 
 
-def _start(compose: dict[str, Any], container: Container, logs: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _start(
+    compose: dict[str, Any], container: Container, logs: Path, *extra: str, keep_host: bool = False
+) -> subprocess.Popen[bytes]:
     """ENTRYPOINT ["tripwire"] plus the service's compose command, in its own process."""
     command = [container.substitute(part) for part in compose["services"][container.service]["command"]]
+    if "--host" in command and not keep_host:
+        # The console binds 0.0.0.0 so the published port reaches it; a test listens on loopback only.
+        assert command[command.index("--host") + 1] == "0.0.0.0"
+        command[command.index("--host") + 1] = "127.0.0.1"
     argv = [str(Path(sys.executable).parent / "tripwire"), *command, *extra]
     environ = _environment(compose, container)
     # The child keeps its own copy of the descriptor; the parent closes its copy at once.
@@ -212,7 +248,7 @@ def _healthcheck_passes(compose: dict[str, Any], container: Container) -> bool:
 
 
 def _with_port(part: str, port: int) -> str:
-    for default in ("9101", "9102", "9103"):
+    for default in ("9101", "9102", "9103", "9110"):
         part = part.replace(f"127.0.0.1:{default}/", f"127.0.0.1:{port}/")
     return part
 

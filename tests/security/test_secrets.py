@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from prometheus_client import REGISTRY, generate_latest
@@ -23,6 +24,7 @@ from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
+from shared.clock import SystemClock
 from shared.config import Settings, load_settings
 from shared.logging import LogFormat, setup_logging
 from shared.redis_server import RedisServer
@@ -31,6 +33,7 @@ from tests.helpers import rss
 from tests.test_end_to_end import MATCHING, NOT_MATCHING
 from tripwire.cli import main as tripwire_main
 from tripwire.commands import notifier_http, poller_http
+from tripwire.console.app import create_app
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply, static_files
 from tripwire.runtime import redis_connection
 
@@ -54,6 +57,10 @@ class Secrets:
             "SLACK_WEBHOOK_URL": f"{receiver}/services/T000/B000/{self.slack_token}",
             # Refused by the guard (only 127.0.0.0/8 is allowed): the refusal must not show the path either.
             "INTERNAL_WEBHOOK_URL": f"http://10.9.8.7/hooks/{self.internal_token}",
+            # Read by the shipped config's console section.
+            "TRIPWIRE_CONSOLE_PASSWORD": "console-pw-" + secrets.token_urlsafe(18),
+            "TRIPWIRE_CONSOLE_SECRET": "console-key-" + secrets.token_urlsafe(18),
+            "TRIPWIRE_VOTE_SECRET": "vote-key-" + secrets.token_urlsafe(18),
         }
 
     def redis_url(self, port: int) -> str:
@@ -213,3 +220,39 @@ def test_a_config_error_on_a_secret_field_hides_the_value(
     err = capsys.readouterr().err
     assert "subscriptions[0].secret" in err and "value hidden (secret)" in err
     assert_no_secret("the config error", err, run)
+
+
+async def test_the_console_shows_and_logs_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_logging: None
+):
+    """Every page, a login lockout (its log line is new) and a right login, at DEBUG: no secret anywhere."""
+    run = Secrets("http://127.0.0.1:9")
+    config_path = write_config(tmp_path, "http://127.0.0.1:9/feed.xml")
+    setup_logging("text", "DEBUG")
+    with RedisServer(appendonly=False, password=run.redis_password) as redis_server:
+        assert redis_server.port is not None
+        env = {**run.env, "REDIS_URL": run.redis_url(redis_server.port)}
+        settings = load_settings(str(config_path), environ=env, consumer_name="t")
+        password = run.env["TRIPWIRE_CONSOLE_PASSWORD"]
+        session_key = run.env["TRIPWIRE_CONSOLE_SECRET"]
+        async with redis_connection(settings, allow_embedded=False, command="console") as redis:
+            app = create_app(settings.config, redis, SystemClock(), session_key, lambda: None)  # type: ignore[arg-type,return-value]
+            transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 4000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+                pages = [await _console_login(client, password[:-1] + guess) for guess in "abcde"]
+                assert pages[-1].status_code == 429
+                await redis.delete(f"{settings.config.redis.stream_prefix}console:login_failures:192.0.2.9")
+                assert (await _console_login(client, password)).status_code == 303
+                for path in ("/feeds", "/items", "/alerts", "/dlq", "/learned", "/learned.yaml", "/healthz"):
+                    pages.append(await client.get(path))
+    captured = capsys.readouterr()
+    assert "console_login_locked" in captured.err
+    assert_no_secret("the console's log", captured.out + captured.err, run)
+    for page in pages:
+        assert_no_secret(f"the console page {page.url.path}", page.text + str(page.headers), run)
+
+
+async def _console_login(client: httpx.AsyncClient, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+    return await client.post("/login", data={"password": password, "csrf": csrf, "next": "/feeds"})

@@ -23,6 +23,7 @@ from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.streams import StreamNames
 from tripwire.console import auth
+from tripwire.console.throttle import LoginThrottle
 from tripwire.console.tuning import EmbedderFactory, ScoringPool
 
 HERE = Path(__file__).parent
@@ -40,7 +41,7 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Console:
-    """What every page needs: the config, Redis, the key names, the notifier's store and the clock."""
+    """What every page needs: the config, Redis, the key names, the notifier's store, the clock and the login limit."""
 
     config: TripwireConfig
     redis: Redis
@@ -49,6 +50,7 @@ class Console:
     clock: Clock
     templates: Jinja2Templates
     pool: ScoringPool
+    throttle: LoginThrottle
 
     def render(self, request: Request, name: str, *, status_code: int = 200, **context: Any) -> Response:
         """A page from templates/ (autoescaped), with the CSRF token and login state every page uses."""
@@ -83,7 +85,8 @@ def create_app(
     names = StreamNames(config.redis.stream_prefix)
     store = DeliveryStore(redis, names, config.redis.maxlen)
     pool = ScoringPool(config.topics, embedder_factory, redis, names)
-    console = Console(config, redis, names, store, clock, _templates(), pool)
+    throttle = LoginThrottle(redis, names, clock)
+    console = Console(config, redis, names, store, clock, _templates(), pool, throttle)
 
     def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -105,6 +108,7 @@ def create_app(
 
     routes = [
         Route("/", page(pages.home)),
+        Route("/healthz", page(pages.healthz, public=True)),
         Route("/login", page(pages.login_form, public=True), name="login"),
         Route("/login", page(pages.login_submit, public=True), methods=["POST"]),
         Route("/logout", page(pages.logout), methods=["POST"], name="logout"),
@@ -119,6 +123,8 @@ def create_app(
         Route("/tune/labeled", page(tune_pages.tune_labeled), methods=["POST"]),
         Route("/tune/save", page(tune_pages.tune_save), methods=["POST"]),
         Route("/tune/clear", page(tune_pages.tune_clear), methods=["POST"]),
+        Route("/tune/min_score/save", page(tune_pages.min_score_save), methods=["POST"]),
+        Route("/tune/min_score/clear", page(tune_pages.min_score_clear), methods=["POST"]),
         Route("/vote", page(teach_pages.vote), methods=["POST"]),
         Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
         Route("/learned", page(teach_pages.learned_page), name="learned"),

@@ -24,8 +24,8 @@ _CSRF = "csrf"
 
 def check_password(configured: SecretStr | None, given: str) -> bool:
     """True when ``given`` is the configured password (constant-time compare); False when none is configured."""
-    if configured is None:
-        return False
+    if configured is None or not configured.get_secret_value():
+        return False  # an empty password is no password (the config loader turns it into None already)
     return hmac.compare_digest(configured.get_secret_value().encode(), given.encode())
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from services.notifier.store import DeadLetter, DeadLetters
 from tripwire.console import auth, data
 from tripwire.console.app import Console
+from tripwire.console.story_groups import group_stories
 
 BROKEN = {"failing", "stale", "error", "gone"}
 PAGE_SIZE = 100
@@ -18,6 +20,15 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+async def healthz(console: Console, request: Request) -> Response:
+    """For Docker's healthcheck, without login: 200 when Redis answers, 503 when it does not; shows no data."""
+    try:
+        await console.redis.ping()
+    except (RedisError, OSError):
+        return PlainTextResponse("redis unreachable\n", 503)
+    return PlainTextResponse("ok\n")
 
 
 async def home(console: Console, request: Request) -> Response:
@@ -38,10 +49,23 @@ async def login_submit(console: Console, request: Request) -> Response:
     target = _safe_next(str(form.get("next") or ""))
     if not auth.csrf_valid(request, form.get(auth.CSRF_FIELD)):
         return console.render(request, "login.html", status_code=403, next=target, error="The form expired: try again.")
+    address = request.client.host if request.client else "unknown"
+    if (wait := await console.throttle.retry_after(address)) is not None:
+        return _locked_out(console, request, target, wait)
     if not auth.check_password(console.config.console.password, str(form.get("password") or "")):
+        if (wait := await console.throttle.record_failure(address)) is not None:
+            return _locked_out(console, request, target, wait)
         return console.render(request, "login.html", status_code=401, next=target, error="Wrong password.")
+    await console.throttle.clear(address)
     auth.log_in(request)
     return RedirectResponse(target, 303)
+
+
+def _locked_out(console: Console, request: Request, target: str, wait: int) -> Response:
+    message = f"Too many failed logins from your address: try again in {wait} seconds."
+    response = console.render(request, "login.html", status_code=429, next=target, error=message)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 async def logout(console: Console, request: Request) -> Response:
@@ -81,10 +105,20 @@ async def items_page(console: Console, request: Request) -> Response:
 
 
 async def alerts_page(console: Console, request: Request) -> Response:
-    """The latest alerts and, per subscription, what became of each delivery."""
-    alerts = (await data.recent_alerts(console.redis, console.names))[:PAGE_SIZE]
-    rows = [(alert, await data.deliveries(console.redis, console.store, console.config, alert)) for _, alert in alerts]
-    return console.render(request, "alerts.html", rows=rows)
+    """The latest alerts grouped by story (``?story=`` keeps one) and, per subscription, each delivery's outcome."""
+    story = request.query_params.get("story", "")
+    alerts = [alert for _, alert in await data.recent_alerts(console.redis, console.names)]
+    groups = group_stories(alerts, story)
+    shown = groups[:PAGE_SIZE]
+    deliveries = {
+        alert.id: await data.deliveries(console.redis, console.store, console.config, alert)
+        for group in shown
+        for alert in group.alerts
+    }
+    return console.render(
+        request, "alerts.html", groups=shown, deliveries=deliveries, story=story, total=len(groups),
+        scanned=len(alerts),
+    )  # fmt: skip
 
 
 async def dlq_page(console: Console, request: Request) -> Response:

@@ -22,10 +22,12 @@ log = get_logger(__name__)
 
 def check_exposure(console: ConsoleSettings) -> None:
     """Refuse to serve beyond loopback without a password: the console can replay and drop deliveries."""
-    if console.password is None and not console.loopback_only:
+    password = console.password.get_secret_value() if console.password is not None else ""
+    if not password.strip() and not console.loopback_only:
         raise UsageError(
             f"console.host is {console.host!r} but console.password is not set; set console.password to "
-            "${TRIPWIRE_CONSOLE_PASSWORD} and export it, or bind to 127.0.0.1"
+            "${TRIPWIRE_CONSOLE_PASSWORD} and give TRIPWIRE_CONSOLE_PASSWORD a value (in the Docker stack: in .env), "
+            "or bind to 127.0.0.1"
         )
 
 

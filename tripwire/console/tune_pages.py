@@ -1,8 +1,10 @@
-"""The tuning page: a topic's threshold on a slider over stored items and an uploaded labeled set; saved as a
-Redis override the classifier applies from its next batch (services/classifier/overrides.py)."""
+"""The tuning page: a topic's threshold and a subscription's min_score on sliders over stored items and an uploaded
+labeled set; saved as Redis overrides the classifier (services/classifier/overrides.py) and the notifier
+(services/notifier/overrides.py) apply from their next batch."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -12,8 +14,10 @@ from starlette.responses import RedirectResponse, Response
 from services.classifier.evaluation import EvalDataError
 from services.classifier.overrides import clear_threshold, load_thresholds, save_threshold
 from services.classifier.scoring import score_matrix
+from services.notifier.overrides import clear_min_score, load_min_scores, save_min_score
 from tripwire.console import data
 from tripwire.console.app import Console
+from tripwire.console.sub_tuning import subscription_tuning, takers
 from tripwire.console.tuning import LabeledSet, labeled_figures, parse_labeled, pr_curve_svg_points
 
 STORED_ITEMS = 300  # the newest items the slider is tried on (each scored once per console run)
@@ -26,7 +30,15 @@ def _threshold(value: object, default: float) -> float:
         return default
 
 
-async def _context(console: Console, request: Request, topic: str, threshold: float | None) -> dict[str, Any]:
+def _optional(value: object) -> float | None:
+    """A 0..1 value from a form or query string; None when absent or not a number."""
+    try:
+        return min(1.0, max(0.0, float(str(value)))) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+async def _context(console: Console, topic: str, threshold: float | None, params: Mapping[str, Any]) -> dict[str, Any]:
     topics = console.config.topics
     overrides = await load_thresholds(console.redis, console.names)
     configured = topics[topic].threshold
@@ -35,16 +47,23 @@ async def _context(console: Console, request: Request, topic: str, threshold: fl
     index = list(topics).index(topic)
     views = (await data.recent_items(console.redis, console.names))[:STORED_ITEMS]
     rows = await console.pool.score_items([view.item for view in views])
-    stored = sorted(
-        ((row[index].score, view.item) for view, row in zip(views, rows, strict=True)), key=lambda pair: -pair[0]
-    )
+    scored = [(view.item, row[index]) for view, row in zip(views, rows, strict=True)]
+    stored = sorted(((score.score, item) for item, score in scored), key=lambda pair: -pair[0])
     labeled = console.pool.labeled
     figures = labeled_figures(labeled, index, topic, chosen) if labeled else None
+    subs = takers(console.config.subscriptions, topic)
+    sub = next((s for s in subs if s.name == params.get("sub")), subs[0] if subs else None)
+    sub_tuning = None
+    if sub is not None:
+        saved = (await load_min_scores(console.redis, console.names)).get(sub.name)
+        min_score = _optional(params.get("min_score"))
+        sub_tuning = subscription_tuning(sub, saved, min_score, topic, index, current, scored, labeled)
     return {
         "topic": topic, "topics": list(topics), "configured": configured, "override": overrides.get(topic),
         "threshold": chosen, "stored": stored, "would_alert": sum(score >= chosen for score, _ in stored),
         "alert_now": sum(score >= current for score, _ in stored), "labeled": labeled, "figures": figures,
         "curve_points": pr_curve_svg_points(figures.curve) if figures else "",
+        "subs": [s.name for s in subs], "sub": sub_tuning,
     }  # fmt: skip
 
 
@@ -54,13 +73,14 @@ def _topic(console: Console, value: object) -> str:
 
 
 async def tune_page(console: Console, request: Request) -> Response:
-    """The slider page for one topic (``?topic=&threshold=``)."""
+    """The slider page for one topic (``?topic=&threshold=``) and a subscription of it (``&sub=&min_score=``)."""
     if not console.config.topics:
         return console.render(request, "error.html", message="No topics are configured.")
-    topic = _topic(console, request.query_params.get("topic"))
-    raw = request.query_params.get("threshold")
+    params = request.query_params
+    topic = _topic(console, params.get("topic"))
+    raw = params.get("threshold")
     threshold = _threshold(raw, 0.5) if raw else None
-    return console.render(request, "tune.html", **await _context(console, request, topic, threshold))
+    return console.render(request, "tune.html", **await _context(console, topic, threshold, params))
 
 
 async def tune_text(console: Console, request: Request) -> Response:
@@ -68,13 +88,13 @@ async def tune_text(console: Console, request: Request) -> Response:
     form = await request.form()
     text = str(form.get("text") or "").strip()[:10_000]
     topic = _topic(console, form.get("topic"))
-    context = await _context(console, request, topic, None)
+    context = await _context(console, topic, None, form)
     results = (await console.pool.score_texts([text]))[0] if text else []
     return console.render(request, "tune.html", text=text, results=results, **context)
 
 
 async def tune_labeled(console: Console, request: Request) -> Response:
-    """Score an uploaded labeled JSONL file; the page then shows precision and recall for the slider's threshold."""
+    """Score an uploaded labeled JSONL file; the page then shows precision and recall for the sliders' values."""
     form = await request.form()  # parsed (and size-limited) once, by the CSRF check; cached since
     upload = form.get("file")
     topic = _topic(console, form.get("topic"))
@@ -86,11 +106,12 @@ async def tune_labeled(console: Console, request: Request) -> Response:
         except (EvalDataError, UnicodeDecodeError) as exc:
             error = str(exc) if isinstance(exc, EvalDataError) else f"{name}: not UTF-8 text"
         else:
-            scores = score_matrix(await console.pool.score_texts([text for text, _ in rows]))
-            console.pool.labeled = LabeledSet(name, scores, [labels for _, labels in rows])
+            texts = [text for text, _ in rows]
+            scores = score_matrix(await console.pool.score_texts(texts))
+            console.pool.labeled = LabeledSet(name, scores, [labels for _, labels in rows], texts)
     else:
         error = "Choose a JSONL file to upload."
-    context = await _context(console, request, topic, _threshold(form.get("threshold"), 0.5))
+    context = await _context(console, topic, _threshold(form.get("threshold"), 0.5), form)
     return console.render(request, "tune.html", status_code=400 if error else 200, error=error, **context)
 
 
@@ -109,3 +130,29 @@ async def tune_clear(console: Console, request: Request) -> Response:
     topic = _topic(console, form.get("topic"))
     await clear_threshold(console.redis, console.names, topic)
     return RedirectResponse(f"/tune?topic={topic}", 303)
+
+
+def _subscription(console: Console, value: object) -> str | None:
+    names = {sub.name for sub in console.config.subscriptions}
+    return str(value) if value in names else None
+
+
+async def min_score_save(console: Console, request: Request) -> Response:
+    """Keep the slider's min_score as the subscription's override (the notifier routes with it from its next alert)."""
+    form = await request.form()
+    topic, name = _topic(console, form.get("topic")), _subscription(console, form.get("sub"))
+    min_score = _optional(form.get("min_score"))
+    if name is None or min_score is None:
+        return console.render(request, "error.html", status_code=400, message="Unknown subscription or min_score.")
+    await save_min_score(console.redis, console.names, name, min_score)
+    return RedirectResponse(f"/tune?topic={topic}&sub={name}#subscription", 303)
+
+
+async def min_score_clear(console: Console, request: Request) -> Response:
+    """Back to the subscription's configured min_score."""
+    form = await request.form()
+    topic, name = _topic(console, form.get("topic")), _subscription(console, form.get("sub"))
+    if name is None:
+        return console.render(request, "error.html", status_code=400, message="Unknown subscription.")
+    await clear_min_score(console.redis, console.names, name)
+    return RedirectResponse(f"/tune?topic={topic}&sub={name}#subscription", 303)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ class LabeledSet:
     name: str
     scores: npt.NDArray[np.float64]  # (lines, topics), topics in config order
     labels: list[frozenset[str]]
+    texts: list[str] = field(default_factory=list)  # for a subscription's keywords
 
 
 class ScoringPool:
