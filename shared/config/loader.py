@@ -18,6 +18,7 @@ DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
 _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
 # ...except these, which are public by design (console.url is sent to every subscriber inside vote links).
+# (A URL with "user:password@" in it is hidden all the same.)
 _PUBLIC_FIELDS = {("console", "url")}
 
 
@@ -116,7 +117,8 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
 
 
 def _describe_value(loc: tuple[Any, ...], value: Any) -> str:
-    if tuple(map(str, loc)) not in _PUBLIC_FIELDS and any(_is_secret_field(str(part)) for part in loc):
+    public = tuple(map(str, loc)) in _PUBLIC_FIELDS and "@" not in str(value)
+    if not public and any(_is_secret_field(str(part)) for part in loc):
         return "value hidden (secret): "
     if isinstance(value, dict | list) or value is None:
         return ""
