@@ -12,7 +12,7 @@ from shared.config.durations import Duration
 
 
 class ConsoleSettings(BaseModel):
-    """The console's address, password and session lifetime."""
+    """The console's address, password, session lifetime and the vote links alerts carry to it."""
 
     model_config = ConfigDict(extra="forbid")
 
