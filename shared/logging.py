@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# The token of a signed vote link (shared/votes.py) is a capability: whoever reads it can vote. uvicorn's access log
+# writes every request line, query string included; this keeps the path and drops the token.
+_VOTE_TOKEN = re.compile(r"(/vote/link\?t=)[A-Za-z0-9_.%=-]+")
 
 
 class EventLogger:
@@ -87,10 +91,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+def redact_vote_tokens(text: str) -> str:
+    """``text`` with the token of every vote link replaced by "[redacted]"."""
+    return _VOTE_TOKEN.sub(r"\1[redacted]", text)
+
+
+class RedactVoteTokens(logging.Filter):
+    """Rewrites a record whose message holds a vote link (an access log line, an error quoting a URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, minus any vote token in its message."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a broken format string: the handler reports it as usual
+        redacted = redact_vote_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 def setup_logging(fmt: LogFormat = "text", level: str | int = "INFO") -> None:
     """Send every log record to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactVoteTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -13,11 +13,18 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
+
+from pydantic import SecretStr
+
+from shared.config import ConsoleSettings
 
 Vote = Literal["relevant", "not_relevant"]
 VOTES: tuple[Vote, ...] = ("relevant", "not_relevant")
+VoteUrls = Mapping[Vote, str]
 
 
 class VoteLinkError(ValueError):
@@ -80,3 +87,30 @@ def vote_urls(console_url: str, secret: bytes, alert_id: str, topic: str, expire
     """The two links an alert carries ({console}/vote/link?t=...), for Slack messages and webhook payloads."""
     base = console_url.rstrip("/") + "/vote/link?t="
     return {vote: base + sign_vote(secret, VoteClaim(alert_id, topic, vote, expires)) for vote in VOTES}
+
+
+class VoteLinks:
+    """The two signed links of each delivered alert, built once from the console settings by the notifier.
+
+    The links expire ``vote_link_ttl`` after the delivery that carries them (``now`` comes from the caller's clock),
+    so a digest held for hours still gets links valid for the whole ttl. They are capabilities: whoever has one can
+    vote, so they go into messages and nowhere else (never into a log line).
+    """
+
+    def __init__(self, console_url: str, secret: SecretStr, ttl: float) -> None:
+        self.console_url, self._secret, self.ttl = console_url, secret, ttl
+
+    @classmethod
+    def from_settings(cls, console: ConsoleSettings) -> VoteLinks | None:
+        """The links for ``console.url``, or None when alerts carry no links (no url, or no secret to sign with)."""
+        if console.url is None or console.vote_secret is None:
+            return None
+        return cls(console.url, console.vote_secret, console.vote_link_ttl)
+
+    def for_alert(self, alert_id: str, topic: str, now: datetime) -> dict[Vote, str]:
+        """The relevant / not_relevant URLs of one alert, valid until ``now`` + ttl."""
+        expires = int(now.timestamp() + self.ttl)
+        return vote_urls(self.console_url, self._secret.get_secret_value().encode(), alert_id, topic, expires)
+
+    def __repr__(self) -> str:
+        return f"VoteLinks(console_url={self.console_url!r}, ttl={self.ttl:g})"

@@ -91,3 +91,43 @@ def test_console_keys_are_hidden_in_errors_and_blank_ones_are_unset():
     # An empty password would let anyone in with an empty form: empty means "not set".
     assert console.password is None and console.session_secret is None and console.vote_secret is None
     assert parse_config(text, "x.yaml", {"P": "pw-1"}).console.password is not None
+
+
+def _console(lines: str, environ: dict[str, str] | None = None) -> str:
+    """The error (or "ok: <url>") of a config whose console section is ``lines``."""
+    try:
+        config = parse_config("console:\n" + lines, "x.yaml", environ or {})
+    except ConfigError as exc:
+        return str(exc)
+    return f"ok: {config.console.url}"
+
+
+def test_console_url_is_a_public_http_base_url_and_needs_the_vote_secret():
+    secret = "  vote_secret: ${TRIPWIRE_VOTE_SECRET}\n"
+    env = {"TRIPWIRE_VOTE_SECRET": "v" * 32}
+    assert _console("  url: https://tripwire.example.com/console/\n" + secret, env) == (
+        "ok: https://tripwire.example.com/console"
+    )
+    assert _console("  url: ${TRIPWIRE_CONSOLE_URL:-}\n") == "ok: None"  # empty: no vote links, no secret needed
+    assert _console("  vote_secret: x\n") == "ok: None"
+    for url, problem in (
+        ("tripwire.example.com", "must be an http:// or https:// URL with a host"),
+        ("ftp://tripwire.example.com", "must be an http:// or https:// URL with a host"),
+        ("https://", "must be an http:// or https:// URL with a host"),
+        ("https://tripwire.example.com:port", "is not a URL"),
+        ("https://me:pw@tripwire.example.com", "must not contain a user name or password"),
+        ("https://tripwire.example.com/?a=1", "must not have a query or fragment"),
+    ):
+        error = _console(f"  url: '{url}'\n" + secret, env)
+        assert error.startswith("x.yaml: console.url: ") and problem in error, error
+        # Public by design (every alert carries it), so the value is shown; unless it holds a password.
+        assert ("value hidden" in error) == ("pw@" in url) and "me:pw" not in error
+    missing = _console("  url: https://tripwire.example.com\n")
+    assert "console.url is set but console.vote_secret is not" in missing
+    assert "${TRIPWIRE_VOTE_SECRET}" in missing and "remove console.url" in missing
+
+
+def test_errors_on_any_secret_field_hide_the_value():
+    for field in ("vote_secret", "session_secret", "password"):
+        error = _console(f"  {field}: 8675309123\n")  # a number where a string belongs
+        assert f"console.{field}: value hidden (secret)" in error and "8675309123" not in error

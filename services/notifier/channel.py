@@ -11,6 +11,7 @@ import httpx
 from services.notifier.outcome import DeliveryResult, parse_retry_after, result_for_status, result_for_transport_error
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
+from shared.votes import VoteLinks, VoteUrls
 
 AlertsMessage = Alert | FeedHealthEvent
 
@@ -30,6 +31,13 @@ class Delivery:
         """The alerts in this delivery, most relevant first."""
         found = [m for m in self.messages if isinstance(m, Alert)]
         return sorted(found, key=lambda alert: alert.score, reverse=True)
+
+
+def vote_urls_of(delivery: Delivery, links: VoteLinks | None, now: datetime) -> dict[str, VoteUrls]:
+    """Each alert's two vote links by alert id, expiring ttl after ``now`` (the attempt); empty without links."""
+    if links is None:
+        return {}
+    return {alert.id: links.for_alert(alert.id, alert.topic, now) for alert in delivery.alerts}
 
 
 class Channel(Protocol):

@@ -34,6 +34,7 @@ from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, UNROUTED
 from shared.schemas import SchemaError, parse_alerts_message
 from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+from shared.votes import VoteLinks
 
 GROUP = "notifier"
 SLACK_API = "https://slack.com/api"
@@ -41,11 +42,16 @@ log = get_logger(__name__)
 
 
 def make_channels(
-    http: httpx.AsyncClient, clock: Clock, threads: SlackThreads | None = None, slack_api_url: str = SLACK_API
+    http: httpx.AsyncClient,
+    clock: Clock,
+    threads: SlackThreads | None = None,
+    slack_api_url: str = SLACK_API,
+    votes: VoteLinks | None = None,
 ) -> dict[str, Channel]:
-    """One channel per subscription type; ``threads`` lets Slack bot subscriptions thread story updates."""
-    slack = SlackChannel(http, clock, threads=threads, api_url=slack_api_url)
-    return {"slack": slack, "webhook": WebhookChannel(http, clock)}
+    """One channel per subscription type; ``threads`` lets Slack bot subscriptions thread story updates, ``votes``
+    puts vote links into every alert."""
+    slack = SlackChannel(http, clock, threads=threads, api_url=slack_api_url, votes=votes)
+    return {"slack": slack, "webhook": WebhookChannel(http, clock, votes)}
 
 
 class Notifier:
@@ -72,7 +78,13 @@ class Notifier:
         self.worker = DeliveryWorker(
             self.store,
             {sub.name: sub for sub in self.subscriptions},
-            make_channels(http, self.clock, SlackThreads(redis, self.names), config.notifier.slack_api_url),
+            make_channels(
+                http,
+                self.clock,
+                SlackThreads(redis, self.names),
+                config.notifier.slack_api_url,
+                VoteLinks.from_settings(config.console),
+            ),
             config.notifier,
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security

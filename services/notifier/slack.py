@@ -4,27 +4,37 @@ through a bot token with chat.postMessage, threading story updates under the sto
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from services.notifier.channel import Delivery, post
+from services.notifier.channel import Delivery, post, vote_urls_of
 from services.notifier.outcome import DeliveryResult
 from services.notifier.slack_api import SlackThreads, post_message
 from services.notifier.slack_format import alert_message, digest_message, feed_health_message, story_update_message
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
+from shared.votes import VoteLinks, VoteUrls
+
+# Slack would otherwise fetch links to preview them; for a vote link that fetch is a click nobody made.
+NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 
 
-def slack_payload(delivery: Delivery) -> dict[str, Any]:
-    """The Block Kit payload of a delivery: one alert, one feed health event, or a digest."""
+def slack_payload(delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None) -> dict[str, Any]:
+    """The Block Kit payload of a delivery: one alert, one feed health event, or a digest; ``votes`` by alert id."""
+    return {**_message(delivery, votes or {}), **NO_UNFURL}
+
+
+def _message(delivery: Delivery, votes: Mapping[str, VoteUrls]) -> dict[str, Any]:
     if delivery.digest or len(delivery.messages) != 1:
         events = [m for m in delivery.messages if isinstance(m, FeedHealthEvent)]
-        return digest_message(delivery.alerts, events)
+        return digest_message(delivery.alerts, events, votes)
     message = delivery.messages[0]
     if isinstance(message, Alert):
-        return story_update_message(message) if message.is_story_update else alert_message(message)
+        urls = votes.get(message.id)
+        return story_update_message(message, urls) if message.is_story_update else alert_message(message, urls)
     return feed_health_message(message)
 
 
@@ -46,21 +56,25 @@ class SlackChannel:
         *,
         threads: SlackThreads | None = None,
         api_url: str = "https://slack.com/api",
+        votes: VoteLinks | None = None,
     ) -> None:
         self.http = http
         self.clock = clock or SystemClock()
-        self.threads, self.api_url = threads, api_url
+        self.threads, self.api_url, self.votes = threads, api_url, votes
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Post one message."""
+        now = self.clock.now()
+        payload = slack_payload(delivery, vote_urls_of(delivery, self.votes, now))
         if subscription.bot_token is not None:
-            return await self._post_with_token(delivery, subscription)
-        body = json.dumps(slack_payload(delivery), ensure_ascii=False)
+            return await self._post_with_token(delivery, subscription, payload)
+        body = json.dumps(payload, ensure_ascii=False)
         headers = {"content-type": "application/json; charset=utf-8"}
-        return await post(self.http, subscription, self.clock.now(), content=body, headers=headers, error_detail=True)
+        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=True)
 
-    async def _post_with_token(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
-        payload = slack_payload(delivery)
+    async def _post_with_token(
+        self, delivery: Delivery, subscription: SubscriptionConfig, payload: dict[str, Any]
+    ) -> DeliveryResult:
         alert = _story_alert(delivery)
         parent = None
         if alert is not None and alert.story_id and alert.is_story_update and self.threads is not None:

@@ -7,6 +7,7 @@ links, so every ``&``, ``<`` and ``>`` from a feed is escaped after HTML is stri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from slack_sdk.models.blocks import MarkdownTextObject as _SlackMarkdown
 
 from shared.schemas import Alert, FeedHealthEvent
 from shared.text import plain as _plain_text
+from shared.votes import VoteUrls
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -95,20 +97,37 @@ def _topic(topic: str) -> str:
     return plain(topic.replace("_", " "))
 
 
-def alert_message(alert: Alert) -> dict[str, Any]:
-    """The incoming-webhook payload for one alert: blocks plus a fallback text."""
+def _vote_text(votes: VoteUrls | None) -> str | None:
+    """Two plain mrkdwn links (no Slack app needed, unlike buttons) to the console's vote landing page."""
+    if votes is None:
+        return None
+    relevant, not_relevant = _link(votes.get("relevant")), _link(votes.get("not_relevant"))
+    if relevant is None or not_relevant is None:
+        return None
+    return f"Vote: <{relevant}|Relevant> · <{not_relevant}|Not relevant>"
+
+
+def _vote_blocks(votes: VoteUrls | None) -> list[Block]:
+    text = _vote_text(votes)
+    # Never truncated: a cut link would be a broken capability. Two signed URLs stay far under CONTEXT_LIMIT.
+    return [ContextBlock(elements=[MarkdownTextObject(text=text)])] if text else []
+
+
+def alert_message(alert: Alert, votes: VoteUrls | None = None) -> dict[str, Any]:
+    """The incoming-webhook payload for one alert: blocks plus a fallback text; ``votes`` adds the vote links."""
     body = f"{_headline(alert, 500)}\n{clean(alert.item.summary, 2400)}"
     blocks: list[Block] = [
         HeaderBlock(text=truncate(_topic(alert.topic), HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=truncate(body, SECTION_LIMIT))),
         ContextBlock(elements=[MarkdownTextObject(text=truncate(_source(alert), CONTEXT_LIMIT))]),
         ContextBlock(elements=[MarkdownTextObject(text=truncate(_why(alert), CONTEXT_LIMIT))]),
+        *_vote_blocks(votes),
     ]
     fallback = truncate(f"[{escape(_topic(alert.topic))}] {escape(plain(alert.item.title))}", FALLBACK_LIMIT)
     return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
 
 
-def story_update_message(alert: Alert) -> dict[str, Any]:
+def story_update_message(alert: Alert, votes: VoteUrls | None = None) -> dict[str, Any]:
     """A short message for an item that joined a story already sent: the story, the new source, the count."""
     story = clean(alert.story_title or alert.item.title, 300)
     sources = alert.story_sources or 1
@@ -116,15 +135,23 @@ def story_update_message(alert: Alert) -> dict[str, Any]:
     link = _link(alert.item.link)
     also = f"<{link}|{source}>" if link else source
     text = f"Also reported by {also}: *{story}* ({sources} source{'s' if sources != 1 else ''} so far)"
-    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=truncate(text, CONTEXT_LIMIT))])]
+    blocks: list[Block] = [
+        ContextBlock(elements=[MarkdownTextObject(text=truncate(text, CONTEXT_LIMIT))]),
+        *_vote_blocks(votes),
+    ]
     fallback = truncate(f"Story update: {escape(plain(alert.story_title or alert.item.title))}", FALLBACK_LIMIT)
     return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
 
 
-def digest_message(alerts: list[Alert], events: list[FeedHealthEvent] | None = None) -> dict[str, Any]:
-    """One message listing several alerts, most relevant first, within Slack's 50-block limit."""
+def digest_message(
+    alerts: list[Alert], events: list[FeedHealthEvent] | None = None, votes: Mapping[str, VoteUrls] | None = None
+) -> dict[str, Any]:
+    """One message listing several alerts, most relevant first, within Slack's 50-block limit.
+
+    ``votes`` (by alert id) puts each alert's vote links into its context block, so they cost no extra block.
+    """
     ranked = sorted(alerts, key=lambda alert: alert.score, reverse=True)
-    events = events or []
+    events, votes = events or [], votes or {}
     topics = sorted({_topic(alert.topic) for alert in ranked})
     header = f"{len(ranked)} alert{'s' if len(ranked) != 1 else ''}: {', '.join(topics)}" if ranked else "Digest"
     blocks: list[Block] = [HeaderBlock(text=truncate(header, HEADER_LIMIT))]
@@ -136,7 +163,11 @@ def digest_message(alerts: list[Alert], events: list[FeedHealthEvent] | None = N
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_LIMIT))))
         update = f"update ({alert.story_sources or 1} sources) · " if alert.is_story_update else ""
         context = f"{update}{escape(_topic(alert.topic))} · {_source(alert)} · {_why(alert)}"
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(context, CONTEXT_LIMIT))]))
+        elements = [MarkdownTextObject(text=truncate(context, CONTEXT_LIMIT))]
+        vote_text = _vote_text(votes.get(alert.id))
+        if vote_text:
+            elements.append(MarkdownTextObject(text=vote_text))
+        blocks.append(ContextBlock(elements=elements))
     for event in events[:5]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_health_text(event))))
     hidden = len(ranked) - len(shown) + max(0, len(events) - 5)

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 from standardwebhooks import Webhook
 
-from services.notifier.channel import Delivery, post
+from services.notifier.channel import AlertsMessage, Delivery, post, vote_urls_of
 from services.notifier.outcome import DeliveryResult
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert
+from shared.votes import VoteLinks, VoteUrls
 
 WEBHOOK_SCHEMA_VERSION = 1
 
 
-def webhook_body(delivery: Delivery) -> str:
+def webhook_body(delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None) -> str:
     """The JSON body, schema v1.
 
     One message: ``{"v": 1, "type": "alert"|"story.update"|"feed_health", "id": <delivery id>, "data": {...}}``;
     an alert carries ``story_id`` (and ``story_update`` events always do) so receivers can group a story's items.
     A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
+    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``.
     """
+    votes = votes or {}
     doc: dict[str, Any] = {"v": WEBHOOK_SCHEMA_VERSION, "id": delivery.id}
     if delivery.digest or len(delivery.messages) != 1:
         doc["type"] = "digest"
         doc["data"] = {
-            "alerts": [alert.model_dump(mode="json") for alert in delivery.alerts],
+            "alerts": [_data(alert, votes) for alert in delivery.alerts],
             "feed_health": [m.model_dump(mode="json") for m in delivery.messages if m.type == "feed_health"],
         }
     else:
@@ -38,8 +42,16 @@ def webhook_body(delivery: Delivery) -> str:
         if isinstance(message, Alert) and message.is_story_update:
             doc["type"] = "story.update"
             doc["story_id"] = message.story_id
-        doc["data"] = message.model_dump(mode="json")
+        doc["data"] = _data(message, votes)
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def _data(message: AlertsMessage, votes: Mapping[str, VoteUrls]) -> dict[str, Any]:
+    data: dict[str, Any] = message.model_dump(mode="json")
+    urls = votes.get(message.id) if isinstance(message, Alert) else None
+    if urls is not None:
+        data["vote_urls"] = dict(urls)  # additive to schema v1: receivers that do not know it ignore it
+    return data
 
 
 def signed_headers(secret: str | None, delivery_id: str, timestamp: datetime, body: str) -> dict[str, str]:
@@ -53,15 +65,16 @@ def signed_headers(secret: str | None, delivery_id: str, timestamp: datetime, bo
 class WebhookChannel:
     """POSTs signed JSON to a subscriber's endpoint."""
 
-    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None, votes: VoteLinks | None = None) -> None:
         self.http = http
         self.clock = clock or SystemClock()
+        self.votes = votes
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """POST one delivery; the webhook-id is the delivery id, the same on every retry, so receivers can dedupe."""
-        body = webhook_body(delivery)
-        secret = subscription.secret.get_secret_value() if subscription.secret else None
         now = self.clock.now()
+        body = webhook_body(delivery, vote_urls_of(delivery, self.votes, now))
+        secret = subscription.secret.get_secret_value() if subscription.secret else None
         # Signed fresh on each attempt: the timestamp must be recent for receivers' replay windows.
         headers = signed_headers(secret, delivery.id, now, body)
         headers["content-type"] = "application/json"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.config.durations import Duration
 
 
 class ConsoleSettings(BaseModel):
-    """The console's address, password and session lifetime."""
+    """The console's address, password, session lifetime and the vote links alerts carry to it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -33,6 +35,37 @@ class ConsoleSettings(BaseModel):
         "are refused.",
     )
     vote_link_ttl: Duration = Field(default=604800.0, gt=0, description="How long a vote link stays valid (e.g. 7d).")
+    url: str | None = Field(
+        default=None,
+        description="The console's public base URL as subscribers' browsers reach it (e.g. "
+        "https://tripwire.example.com); alerts then carry vote links to it, which needs vote_secret. Unset: alerts "
+        "carry no vote links.",
+    )
+
+    @field_validator("password", "session_secret", "vote_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # ``password: ${TRIPWIRE_CONSOLE_PASSWORD:-}`` with the variable empty means "no password", never the empty
+        # password anyone could type: the shipped config and the Docker stack rely on this (same for the keys).
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _public_url(cls, value: Any) -> Any:
+        # Checked here so a typo gets one plain sentence; an empty ${TRIPWIRE_CONSOLE_URL:-} means "no vote links".
+        if value is None or not isinstance(value, str):
+            return value
+        return public_base_url(value)
+
+    @model_validator(mode="after")
+    def _links_need_a_secret(self) -> ConsoleSettings:
+        if self.url is not None and self.vote_secret is None:
+            raise ValueError(
+                "console.url is set but console.vote_secret is not: vote links in alerts must be signed; set "
+                "console.vote_secret to ${TRIPWIRE_VOTE_SECRET} and export a long random value (e.g. openssl "
+                "rand -hex 32), or remove console.url to send alerts without vote links"
+            )
+        return self
 
     @property
     def loopback_only(self) -> bool:
@@ -43,3 +76,25 @@ class ConsoleSettings(BaseModel):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+def public_base_url(text: str) -> str | None:
+    """``text`` as a base URL without a trailing slash, or None when empty; ValueError says what is wrong."""
+    url = text.strip().rstrip("/")
+    if not url:
+        return None
+    example = "such as https://tripwire.example.com or http://127.0.0.1:9110"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"is not a URL; write the console's address {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, {example}")
+    # Every alert carries this URL to every subscriber: a password in it would leak, a query or fragment would
+    # break the "/vote/link?t=..." appended to it.
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password (every alert carries this URL)")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not have a query or fragment, {example}")
+    return url

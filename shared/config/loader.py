@@ -17,7 +17,9 @@ from shared.config.model import Settings, TripwireConfig
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
 _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
-_SECRET_SUFFIXES = ("_secret", "_password", "_token")  # console.session_secret, console.vote_secret, bot_token
+# ...except these, which are public by design (console.url is sent to every subscriber inside vote links).
+# (A URL with "user:password@" in it is hidden all the same.)
+_PUBLIC_FIELDS = {("console", "url")}
 
 
 class ConfigError(Exception):
@@ -115,12 +117,18 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
 
 
 def _describe_value(loc: tuple[Any, ...], value: Any) -> str:
-    if any(str(part) in _SECRET_FIELDS or str(part).endswith(_SECRET_SUFFIXES) for part in loc):
+    public = tuple(map(str, loc)) in _PUBLIC_FIELDS and "@" not in str(value)
+    if not public and any(_is_secret_field(str(part)) for part in loc):
         return "value hidden (secret): "
     if isinstance(value, dict | list) or value is None:
         return ""
     text = repr(value)
     return f"{text[:80]}{'…' if len(text) > 80 else ''} is not valid: "
+
+
+def _is_secret_field(name: str) -> bool:
+    # session_secret, vote_secret, bot_token, ... are secrets too.
+    return name in _SECRET_FIELDS or name.endswith(("_secret", "_token", "_password"))
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:

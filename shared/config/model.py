@@ -91,18 +91,6 @@ class TripwireConfig(BaseModel):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     stories: StorySettings = Field(default_factory=StorySettings)
 
-    @field_validator("console")
-    @classmethod
-    def _blank_console_secrets_are_unset(cls, console: ConsoleSettings) -> ConsoleSettings:
-        # ``password: ${TRIPWIRE_CONSOLE_PASSWORD:-}`` with the variable empty means "no password", never the empty
-        # password anyone could type: the shipped config and the Docker stack rely on this (same for the keys).
-        blank = {
-            name: None
-            for name in ("password", "session_secret", "vote_secret")
-            if (value := getattr(console, name)) is not None and not value.get_secret_value().strip()
-        }
-        return console.model_copy(update=blank) if blank else console
-
     @model_validator(mode="after")
     def _references_resolve(self) -> TripwireConfig:
         names = [sub.name for sub in self.subscriptions]

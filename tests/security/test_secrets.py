@@ -1,4 +1,5 @@
-"""No secret (webhook URLs, signing secrets, the Redis password) in anything a full run prints, logs or stores.
+"""No secret (webhook URLs, signing secrets, the vote secret, the Redis password) in anything a full run prints,
+logs or stores; and no vote link token (a capability: whoever has it can vote) in any log line.
 
 A demo-like run: a feed on 127.0.0.1, a Redis with a password reached through REDIS_URL, a webhook
 receiver, and subscriptions that fail in every way the notifier knows (HTTP 500, Slack's 403 with an
@@ -49,7 +50,9 @@ class Secrets:
         self.broken_secret_b64 = "YnJva2VuLXN1YnNjcmlwdGlvbi1zZWNyZXQ=" + secrets.token_hex(4)
         self.slack_token = secrets.token_urlsafe(18)
         self.internal_token = secrets.token_urlsafe(18)
+        self.vote_secret = "vote-" + secrets.token_urlsafe(24)
         self.env = {
+            "TRIPWIRE_VOTE_SECRET": self.vote_secret,
             "TRIPWIRE_WEBHOOK_URL": f"{receiver}/hooks/{self.hook_token}",
             "TRIPWIRE_WEBHOOK_SECRET": f"whsec_{self.hook_secret_b64}",
             "BROKEN_WEBHOOK_URL": f"{receiver}/broken/{self.broken_token}",
@@ -69,7 +72,7 @@ class Secrets:
     def values(self) -> list[str]:
         """Every secret, and the parts of each that would give it away on their own."""
         tokens = [self.redis_password, self.hook_token, self.hook_secret_b64, self.broken_token]
-        tokens += [self.broken_secret_b64, self.slack_token, self.internal_token]
+        tokens += [self.broken_secret_b64, self.slack_token, self.internal_token, self.vote_secret]
         return tokens + list(self.env.values())
 
 
@@ -90,6 +93,8 @@ def write_config(tmp_path: Path, feed_url: str) -> Path:
     doc["network"] = {"allow_private": ["127.0.0.0/8"]}
     # No retries: the 500 is dead-lettered in this run, so its failure path is logged and stored too.
     doc["notifier"] = {"retry_delays": []}
+    # Alerts carry signed vote links: the secret that signs them must show nowhere, the links only in deliveries.
+    doc["console"] = {"url": "https://tripwire.example.com", "vote_secret": "${TRIPWIRE_VOTE_SECRET}"}
     doc["subscriptions"] = [
         {
             "name": "analysts",
@@ -127,6 +132,12 @@ def servers() -> Iterator[tuple[LocalServer, LocalServer]]:
 def assert_no_secret(where: str, text: str, run: Secrets) -> None:
     leaked = [value for value in run.values() if value in text]
     assert not leaked, f"{where} contains {len(leaked)} secret(s)"
+    assert "/vote/link?t=" not in text, f"{where} contains a vote link"
+
+
+def vote_links_delivered(receiver: LocalServer) -> int:
+    """How many vote links the receiver got (the run must have made some for the checks above to mean anything)."""
+    return sum(request.body.count(b"/vote/link?t=") for request in receiver.requests)
 
 
 async def full_run(settings: Settings, embedder: object) -> list[bytes]:
@@ -168,6 +179,7 @@ async def test_a_full_run_logs_and_stores_no_secret(
 
     delivered = {request.path.split("/")[1] for request in receiver.requests}
     assert delivered == {"hooks", "broken", "services"}  # every reachable subscription was tried
+    assert vote_links_delivered(receiver) >= 6  # two per alert, in each of the three deliveries
     assert len(dead_letters) == 3  # broken (500), newsroom (403), internal (refused by the guard)
     assert any(b"OutboundRefused" in letter for letter in dead_letters)
     assert "delivery_dead_lettered" in captured.err and "feed_polled" in captured.err

@@ -127,6 +127,7 @@ def create_app(
         Route("/tune/min_score/clear", page(tune_pages.min_score_clear), methods=["POST"]),
         Route("/vote", page(teach_pages.vote), methods=["POST"]),
         Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
+        Route("/vote/link", page(teach_pages.vote_link_submit, public=True), methods=["POST"]),
         Route("/learned", page(teach_pages.learned_page), name="learned"),
         Route("/learned/remove", page(teach_pages.learned_remove), methods=["POST"]),
         Route("/learned.yaml", page(teach_pages.learned_export)),

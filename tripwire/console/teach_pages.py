@@ -10,6 +10,7 @@ from services.classifier.learned import export_yaml, learned_examples, record_vo
 from shared.votes import VoteLinkError, verify_vote
 from tripwire.console import data
 from tripwire.console.app import Console
+from tripwire.console.previewers import is_link_previewer
 
 MOVED_ITEMS = 100  # the newest items compared with and without the votes
 MOVED_MIN = 0.005  # smaller moves are rounding, not teaching
@@ -29,13 +30,27 @@ async def vote(console: Console, request: Request) -> Response:
 
 
 async def vote_link(console: Console, request: Request) -> Response:
-    """The landing page of a signed vote link from Slack or a webhook: records the vote and confirms it.
+    """GET (or HEAD) of a signed vote link from Slack or a webhook: a browser's click records the vote and confirms.
 
-    Public (the signature is the credential); a forged, altered or expired link records nothing. Voting twice on
-    the same alert replaces the earlier vote, so a link opened twice (or by a link preview) counts once.
+    Public (the signature is the credential); a forged, altered or expired link records nothing. Link previewers and
+    HEAD requests fetch links nobody clicked: they get the same page with a "Record my vote" button (a POST) and
+    record nothing. The token stays out of other sites' logs: every console page is sent with
+    ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store`` (app.SECURITY_HEADERS).
     """
-    secret = console.config.console.vote_secret
     token = request.query_params.get("t", "")
+    if request.method == "HEAD" or is_link_previewer(request.headers.get("user-agent", "")):
+        return await _vote_page(console, request, token, record=False)
+    return await _vote_page(console, request, token, record=True)
+
+
+async def vote_link_submit(console: Console, request: Request) -> Response:
+    """POST of the "Record my vote" button (the token in the form): records the vote like a browser's GET."""
+    form = await request.form()
+    return await _vote_page(console, request, str(form.get("t") or ""), record=True)
+
+
+async def _vote_page(console: Console, request: Request, token: str, *, record: bool) -> Response:
+    secret = console.config.console.vote_secret
     if secret is None:
         return console.render(request, "vote.html", status_code=404, error="Vote links are not enabled here.")
     try:
@@ -46,9 +61,11 @@ async def vote_link(console: Console, request: Request) -> Response:
     if alert is None or alert.topic != claim.topic or claim.topic not in console.config.topics:
         return console.render(request, "vote.html", status_code=404, error="Nothing recorded: the alert is gone.")
     relevant = claim.vote == "relevant"
-    await record_vote(console.redis, console.names, alert.topic, alert.item.text, relevant, alert.item.id,
-                      console.clock.now())  # fmt: skip
-    return console.render(request, "vote.html", alert=alert, relevant=relevant, error="")
+    if record:
+        # One example per (topic, item): a second vote on the same alert, either way, replaces the first.
+        await record_vote(console.redis, console.names, alert.topic, alert.item.text, relevant, alert.item.id,
+                          console.clock.now())  # fmt: skip
+    return console.render(request, "vote.html", alert=alert, relevant=relevant, recorded=record, token=token, error="")
 
 
 async def learned_page(console: Console, request: Request) -> Response:
