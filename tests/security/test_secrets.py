@@ -60,10 +60,9 @@ class Secrets:
             "SLACK_WEBHOOK_URL": f"{receiver}/services/T000/B000/{self.slack_token}",
             # Refused by the guard (only 127.0.0.0/8 is allowed): the refusal must not show the path either.
             "INTERNAL_WEBHOOK_URL": f"http://10.9.8.7/hooks/{self.internal_token}",
-            # Read by the shipped config's console section.
+            # Read by the shipped config's console section (TRIPWIRE_VOTE_SECRET is above).
             "TRIPWIRE_CONSOLE_PASSWORD": "console-pw-" + secrets.token_urlsafe(18),
             "TRIPWIRE_CONSOLE_SECRET": "console-key-" + secrets.token_urlsafe(18),
-            "TRIPWIRE_VOTE_SECRET": "vote-key-" + secrets.token_urlsafe(18),
         }
 
     def redis_url(self, port: int) -> str:
