@@ -93,7 +93,8 @@ def write_config(tmp_path: Path, feed_url: str) -> Path:
     # No retries: the 500 is dead-lettered in this run, so its failure path is logged and stored too.
     doc["notifier"] = {"retry_delays": []}
     # Alerts carry signed vote links: the secret that signs them must show nowhere, the links only in deliveries.
-    doc["console"] = {"url": "https://tripwire.example.com", "vote_secret": "${TRIPWIRE_VOTE_SECRET}"}
+    # (Added to the shipped console section, whose password and session key the console test needs.)
+    doc["console"].update({"url": "https://tripwire.example.com", "vote_secret": "${TRIPWIRE_VOTE_SECRET}"})
     doc["subscriptions"] = [
         {
             "name": "analysts",
