@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
 from shared.config import TripwireConfig
+from shared.http import make_http_client
 from shared.redis_server import RedisServer
+from tests.notifier.support import notifier_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,3 +47,11 @@ def default_config() -> TripwireConfig:
     from shared.config import load_config_file
 
     return load_config_file(REPO_ROOT / "config" / "tripwire.yaml", {})
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The notifier's real HTTP client (outbound guard included), for tests that deliver."""
+    config = notifier_config(TripwireConfig(), [])
+    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
+        yield client

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 
 from services.classifier.scoring import TopicScore
+from shared.overrides import clear_unit_value, load_unit_values, save_unit_value
 from shared.streams import StreamNames
 
 
@@ -23,28 +24,17 @@ def overrides_key(names: StreamNames) -> str:
 
 async def load_thresholds(redis: Redis, names: StreamNames) -> dict[str, float]:
     """Every threshold override (unreadable values are ignored: the config's threshold stands)."""
-    raw = await redis.hgetall(overrides_key(names))
-    thresholds = {}
-    for topic, value in raw.items():
-        try:
-            threshold = float(value)
-        except ValueError:
-            continue
-        if 0.0 <= threshold <= 1.0:
-            thresholds[topic.decode() if isinstance(topic, bytes) else str(topic)] = threshold
-    return thresholds
+    return await load_unit_values(redis, overrides_key(names))
 
 
 async def save_threshold(redis: Redis, names: StreamNames, topic: str, threshold: float) -> None:
     """Set one topic's override (0..1)."""
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold {threshold} is outside 0..1")
-    await redis.hset(overrides_key(names), topic, repr(round(threshold, 4)))
+    await save_unit_value(redis, overrides_key(names), topic, threshold, "threshold")
 
 
 async def clear_threshold(redis: Redis, names: StreamNames, topic: str) -> bool:
     """Remove one topic's override; True when there was one."""
-    return bool(await redis.hdel(overrides_key(names), topic))
+    return await clear_unit_value(redis, overrides_key(names), topic)
 
 
 def apply_thresholds(scores: list[list[TopicScore]], thresholds: Mapping[str, float]) -> list[list[TopicScore]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from shared.overrides import clear_unit_value, load_unit_values, save_unit_value
 from shared.streams import StreamNames
 
 
@@ -19,25 +20,14 @@ def min_scores_key(names: StreamNames) -> str:
 
 async def load_min_scores(redis: Redis, names: StreamNames) -> dict[str, float]:
     """Every min_score override (unreadable or out-of-range values are ignored: the config's value stands)."""
-    raw = await redis.hgetall(min_scores_key(names))
-    min_scores = {}
-    for name, value in raw.items():
-        try:
-            min_score = float(value)
-        except ValueError:
-            continue
-        if 0.0 <= min_score <= 1.0:
-            min_scores[name.decode() if isinstance(name, bytes) else str(name)] = min_score
-    return min_scores
+    return await load_unit_values(redis, min_scores_key(names))
 
 
 async def save_min_score(redis: Redis, names: StreamNames, subscription: str, min_score: float) -> None:
     """Set one subscription's override (0..1)."""
-    if not 0.0 <= min_score <= 1.0:
-        raise ValueError(f"min_score {min_score} is outside 0..1")
-    await redis.hset(min_scores_key(names), subscription, repr(round(min_score, 4)))
+    await save_unit_value(redis, min_scores_key(names), subscription, min_score, "min_score")
 
 
 async def clear_min_score(redis: Redis, names: StreamNames, subscription: str) -> bool:
     """Remove one subscription's override; True when there was one."""
-    return bool(await redis.hdel(min_scores_key(names), subscription))
+    return await clear_unit_value(redis, min_scores_key(names), subscription)

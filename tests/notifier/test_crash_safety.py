@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from shared.config import TripwireConfig
-from shared.http import make_http_client
 from tests.notifier.support import PREFIX, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
 from tripwire.local_http import LocalServer, Reply
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 async def test_crash_after_scheduling_before_ack_sends_once(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,7 +13,6 @@ from standardwebhooks import Webhook
 
 from services.notifier.store import DeadLetters
 from shared.config import TripwireConfig
-from shared.http import make_http_client
 from shared.metrics import UNROUTED
 from tests.notifier.support import (
     PREFIX,
@@ -29,14 +28,6 @@ from tests.notifier.support import (
     sub,
 )  # fmt: skip
 from tripwire.local_http import LocalServer, Reply
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 @pytest.fixture

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 from slack_sdk.models.blocks import Block
 
 from services.notifier.schedule import hold_until, in_quiet_hours, quiet_hours_end
 from shared.config import SubscriptionConfig, TripwireConfig
-from shared.http import make_http_client
 from tests.notifier.support import FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
 from tripwire.local_http import LocalServer, Reply
 
 QUIET = {"start": "22:00", "end": "07:00", "timezone": "Europe/Paris"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 def test_quiet_hours_cross_midnight_in_the_subscription_time_zone():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,20 +12,11 @@ from redis.asyncio import Redis
 from services.notifier.overrides import clear_min_score, load_min_scores, min_scores_key, save_min_score
 from services.notifier.routing import route
 from shared.config import SubscriptionConfig, TripwireConfig
-from shared.http import make_http_client
 from shared.streams import StreamNames
 from tests.notifier.support import PREFIX, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
 from tripwire.local_http import LocalServer, Reply
 
 NAMES = StreamNames(PREFIX)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import html
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ from redis.asyncio import Redis
 from standardwebhooks import Webhook
 
 from shared.config import ConsoleSettings, TripwireConfig
-from shared.http import make_http_client
 from shared.schemas import Alert, FeedRef
 from shared.votes import VOTES, VoteClaim, VoteLinkError, verify_vote
 from tests.notifier.support import SECRET, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
@@ -27,14 +25,6 @@ CONSOLE = "https://tripwire.example.com/console"
 VOTE_SECRET = "vote-secret-for-tests-0123456789"
 TTL = 3 * 86400
 SLACK_LINK = re.compile(r"<([^|>]+)\|(Relevant|Not relevant)>")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 def with_votes(config: TripwireConfig) -> TripwireConfig:

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import json
 import threading
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,20 +13,11 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from shared.config import SubscriptionConfig, TripwireConfig
-from shared.http import make_http_client
 from shared.schemas import Alert, FeedRef
 from tests.notifier.support import FakeClock, make_alert, make_notifier, notifier_config, publish_messages
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
 TOKEN = "xoxb-test-token-not-real"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 def story_alert(n: int, story: str, event: str, sources: int) -> Alert:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 from slack_sdk.models.blocks import Block
 
 from services.notifier.slack_format import story_update_message
 from shared.config import TripwireConfig
-from shared.http import make_http_client
 from shared.schemas import Alert, FeedRef
 from tests.notifier.support import FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
 from tripwire.local_http import LocalServer, Reply
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The notifier's real HTTP client."""
-    config = notifier_config(TripwireConfig(), [])
-    async with make_http_client(config.network, timeout=5, user_agent="test") as client:
-        yield client
 
 
 def story_alert(n: int, event: str, sources: int) -> Alert:
