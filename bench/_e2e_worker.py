@@ -26,12 +26,17 @@ SECRET = "whsec_" + "ZTJlLWJlbmNoLXNlY3JldC1rZXktZm9yLXdlYmhvb2s="
 
 
 def bench_config(hook_url: str) -> TripwireConfig:
-    """The shipped config (topics, batch size) with its webhook subscription pointed at the local receiver."""
+    """The shipped config (topics, batch size) with its webhook subscription pointed at the local receiver.
+
+    The subscription takes story updates one by one (``updates: each``): the bench's mix repeats its on-topic
+    items, which join stories, and the default (a digest every 30 minutes) would hold them past the run.
+    """
     env = {"TRIPWIRE_WEBHOOK_URL": hook_url, "TRIPWIRE_WEBHOOK_SECRET": SECRET}
     config = load_config_file(ROOT / "config" / "tripwire.yaml", env)
     data = config.model_dump(mode="python", by_alias=True)
     data["network"] = {"allow_private": ["127.0.0.0/8"]}
     for sub in data.get("subscriptions", []):
+        sub["updates"] = "each"
         for field in ("url", "secret"):
             value = sub.get(field)
             if value is not None and hasattr(value, "get_secret_value"):
