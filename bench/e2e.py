@@ -108,6 +108,7 @@ async def _session(args: argparse.Namespace) -> None:
                         f"Redis used {used / 2**20:.1f} MB"
                     )
                     print(f"  burst latency publish->delivery: {latency_line(result)}")
+                    print(f"  {await _streams_line(pipeline)}")
                     if size == args.n and procs == args.procs[0]:
                         main = result
                 if procs == args.procs[0]:
@@ -116,6 +117,7 @@ async def _session(args: argparse.Namespace) -> None:
                     print(f"steady {STEADY_RATE:.0f} items/s: latency publish->delivery {latency_line(steady)}")
                 classifier_reports[procs] = [c.stop() for c in classifiers]
                 print(f"  classifier processes: {_cpu_line(classifier_reports[procs])}")
+            print(f"\n{_scaling_note(max(args.procs))}")
         finally:
             notifier_report = notifier[0].stop()
             await redis.aclose()
@@ -125,6 +127,30 @@ async def _session(args: argparse.Namespace) -> None:
     assert main is not None
     sample = [item.text for item in make_items(texts[: min(args.n, CEILING_TEXTS)], "c")]
     _compare(main, sample, batch_size, args)
+
+
+async def _streams_line(pipeline: Pipeline) -> str:
+    """Each stream's entries and bytes, and what it would hold at its cap (approximate MAXLEN on every XADD)."""
+    parts = []
+    for stream, (entries, size) in (await pipeline.stream_memory()).items():
+        per_entry = size / max(1, entries)
+        at_cap = per_entry * pipeline.maxlen / 2**20
+        parts.append(
+            f"{stream} {entries} entries, {size / 2**20:.1f} MB ({per_entry:.0f} B/entry, ~{at_cap:.0f} MB at the cap)"
+        )
+    return f"streams (cap {pipeline.maxlen} entries each): " + "; ".join(parts)
+
+
+def _scaling_note(most: int) -> str:
+    """What to expect from more classifier processes than this machine has cores."""
+    cpus = os.cpu_count() or 1
+    if most <= cpus:
+        return f"scaling: {cpus} CPUs, at most {most} classifier processes: one per core or fewer."
+    return (
+        f"scaling: {cpus} CPUs. One classifier process already uses every core (torch runs one intra-op thread per "
+        f"core), so a second only fills the gaps while the first reads Redis or scores, and {most} processes "
+        f"oversubscribe the cores (each also holds its own model in memory): more processes pay off with more cores."
+    )
 
 
 async def _after(pipeline: Pipeline, url: str) -> tuple[int, int]:
@@ -161,7 +187,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
     parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, naive 100, procs 1,2")
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--sizes", default="1000", help="extra burst sizes for cost per item, e.g. 1000,10000")
+    parser.add_argument("--sizes", default="1000,10000", help="extra burst sizes for cost per item")
     parser.add_argument("--procs", default="1,2,4", help="classifier process counts")
     parser.add_argument("--naive", type=int, default=500, help="items through the naive script")
     args = parser.parse_args(list(argv))
