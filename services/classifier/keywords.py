@@ -16,7 +16,7 @@ from shared.config import KeywordRules
 
 _PLURAL = r"(?:s|es|'s|’s)?"
 # The service's pruned scoring matches every near-threshold text twice (whole text, then with its sentences):
-# the matcher remembers this many recent texts' matches, a pure function of the text, to do the work once.
+# the matcher remembers the matches (a pure function of the text) until ``forget``, at most this many.
 RECENT_MATCHES = 1024
 
 
@@ -85,13 +85,17 @@ class KeywordMatcher:
         return len(self._all)
 
     def match(self, text: str) -> KeywordMatch:
-        """Apply the rules to ``text`` (a text seen recently gets its remembered match)."""
+        """Apply the rules to ``text`` (a text matched since the last ``forget`` gets its remembered match)."""
         match = self._recent.get(text)
         if match is None:
             if len(self._recent) >= RECENT_MATCHES:
                 self._recent.clear()
             match = self._recent[text] = self._match(text)
         return match
+
+    def forget(self) -> None:
+        """Drop the remembered matches (the pruned scoring does at each batch: only its own texts repeat)."""
+        self._recent.clear()
 
     def _match(self, text: str) -> KeywordMatch:
         found = [term for term, pattern in self._any if pattern.search(text)]
