@@ -62,8 +62,9 @@ def latency_line(result: RunResult) -> str:
     return f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms over {len(lat)} alerts"
 
 
-def ceiling(texts: list[str], batch_size: int) -> tuple[float, float]:
-    """Items/s of raw model.encode (item texts only, the units the scorer needs) in a fresh process, like a service."""
+def ceiling(texts: list[str], batch_size: int) -> dict[str, float]:
+    """Raw model.encode in a fresh process, like a service: items/s and CPU ms per item (``texts``, ``units``,
+    ``texts_cpu_ms``, ``units_cpu_ms``) of the item texts alone and of the units the scorer needs."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
         json.dump(texts, file)
         file.flush()
@@ -71,8 +72,8 @@ def ceiling(texts: list[str], batch_size: int) -> tuple[float, float]:
             [sys.executable, "-m", "bench._e2e_worker", "ceiling", file.name, str(batch_size)],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-    rates = json.loads(out.strip().splitlines()[-1])
-    return float(rates["texts"]), float(rates["units"])
+    rates: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return rates
 
 
 async def _session(args: argparse.Namespace) -> None:
@@ -90,6 +91,7 @@ async def _session(args: argparse.Namespace) -> None:
         main: RunResult | None = None
         classifier_reports: dict[int, list[dict[str, float]]] = {}
         scaling: dict[int, tuple[float, float]] = {}  # processes -> (items/s, cores busy) at N
+        main_cpu_ms = 0.0
         try:
             for procs in args.procs:
                 started = time.perf_counter()
@@ -113,7 +115,7 @@ async def _session(args: argparse.Namespace) -> None:
                     print(f"  burst latency publish->delivery: {latency_line(result)}")
                     print(f"  {await _streams_line(pipeline)}")
                     if size == args.n and procs == args.procs[0]:
-                        main = result
+                        main, main_cpu_ms = result, cpu_ms
                 if procs == args.procs[0]:
                     steady_texts = mix(STEADY_ITEMS, match_every=2)
                     steady = await pipeline.steady(make_items(steady_texts, f"s{procs}"), STEADY_RATE)
@@ -130,7 +132,7 @@ async def _session(args: argparse.Namespace) -> None:
               f"peak RSS {notifier_report.get('rss_mb', 0):.0f} MB; Redis peak {peak / 2**20:.1f} MB")  # fmt: skip
     assert main is not None
     sample = [item.text for item in make_items(texts[: min(args.n, CEILING_TEXTS)], "c")]
-    _compare(main, sample, batch_size, args)
+    _compare(main, main_cpu_ms, sample, batch_size, args)
 
 
 async def _streams_line(pipeline: Pipeline) -> str:
@@ -176,16 +178,22 @@ def _cpu_line(reports: list[dict[str, float]]) -> str:
     return f"{cpu:.1f} CPU s in all, peak RSS {rss:.0f} MB per process"
 
 
-def _compare(main: RunResult, texts: list[str], batch_size: int, args: argparse.Namespace) -> None:
+def _compare(main: RunResult, cpu_ms: float, texts: list[str], batch_size: int, args: argparse.Namespace) -> None:
     """The ceiling and the naive script, measured after the pipeline so they do not compete with it."""
     pipeline_rate = main.items / main.classified_s
-    raw_texts, raw_units = ceiling(texts, batch_size)
+    raw = ceiling(texts, batch_size)
+    raw_texts, raw_units = raw["texts"], raw["units"]
     naive_rate = naive_script(texts[: args.naive])
-    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s")
-    print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s")
-    print(f"pipeline (1 classifier process, burst of {main.items}):                {pipeline_rate:.1f} items/s")
-    print(f"ratio pipeline / raw encode of item texts:     {pipeline_rate / raw_texts:.2f}")
-    print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f}")
+    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s, "
+          f"{raw['texts_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
+    print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s, "
+          f"{raw['units_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
+    print(f"pipeline (1 classifier process, burst of {main.items}):                {pipeline_rate:.1f} items/s, "
+          f"{cpu_ms:.1f} ms CPU/item")  # fmt: skip
+    print(f"ratio pipeline / raw encode of item texts:     {pipeline_rate / raw_texts:.2f} by items/s, "
+          f"{raw['texts_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
+    print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f} by items/s, "
+          f"{raw['units_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
     print(f"naive script: {naive_rate:.1f} items/s; ours / naive: {pipeline_rate / naive_rate:.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (ceiling, naive): {peak:.0f} MB")
