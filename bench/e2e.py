@@ -148,19 +148,20 @@ async def _streams_line(pipeline: Pipeline) -> str:
 
 
 def _scaling_note(scaling: dict[int, tuple[float, float]], rss_mb: float) -> str:
-    """Items/s and cores busy per process count, and why they scale (or not) on this machine's cores."""
+    """Items/s and cores busy per process count, against one process, and what limits them on this machine."""
     cpus = os.cpu_count() or 1
-    runs = "; ".join(f"{p} process(es) {r:.1f} items/s, {b:.2f} cores busy" for p, (r, b) in sorted(scaling.items()))
-    single = scaling.get(min(scaling), (0.0, 0.0))[1] if scaling else 0.0
-    why = (
-        "one process leaves cores idle (torch's intra-op threads do not fill them on batches of short texts, and "
-        "tokenising, pooling, scoring and Redis are serial), so processes up to the core count add throughput"
-        if single < 0.75 * cpus
-        else "one process already keeps the cores busy, so more processes only share them"
+    if not scaling:
+        return "scaling: no runs"
+    first, (base, busy) = min(scaling.items())
+    runs = "; ".join(
+        f"{p} process(es) {rate:.1f} items/s ({rate / base:.2f}x), {cores:.2f} cores busy"
+        for p, (rate, cores) in sorted(scaling.items())
     )
     return (
-        f"scaling on {cpus} CPUs ({runs}): {why}; beyond {cpus} processes they only contend for the cores, "
-        f"and each holds its own model ({rss_mb:.0f} MB RSS): more processes pay off with more cores."
+        f"scaling on {cpus} CPUs: {runs}. {first} process(es) kept {busy:.2f} of {cpus} cores busy (torch's "
+        f"intra-op threads wait for each other, and the other services wake up on the same cores); processes up "
+        f"to the core count fill the rest, more only contend for the cores, and each holds its own model "
+        f"({rss_mb:.0f} MB RSS): more processes pay off with more cores."
     )
 
 
