@@ -180,6 +180,14 @@ class Pipeline:
                 routed.add(f"{alert['item']['id']}/{alert['topic']}")
         return routed
 
+    async def stream_memory(self) -> dict[str, tuple[int, int]]:
+        """Entries and bytes (MEMORY USAGE, every node sampled) of the items and alerts streams."""
+        sizes = {}
+        for stream in (self.names.items, self.names.alerts):
+            entries = int(await self.redis.xlen(stream))
+            sizes[stream] = (entries, int(await self.redis.memory_usage(stream, samples=0) or 0))
+        return sizes
+
     async def redis_memory(self) -> tuple[int, int]:
         """used_memory and used_memory_peak, bytes."""
         info: dict[str, Any] = await self.redis.info("memory")

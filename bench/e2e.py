@@ -62,8 +62,9 @@ def latency_line(result: RunResult) -> str:
     return f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms, p99 {pct(lat, 99):.0f} ms over {len(lat)} alerts"
 
 
-def ceiling(texts: list[str], batch_size: int) -> tuple[float, float]:
-    """Items/s of raw model.encode (item texts only, the units the scorer needs) in a fresh process, like a service."""
+def ceiling(texts: list[str], batch_size: int) -> dict[str, float]:
+    """Raw model.encode in a fresh process, like a service: items/s and CPU ms per item (``texts``, ``units``,
+    ``texts_cpu_ms``, ``units_cpu_ms``) of the item texts alone and of the units the scorer needs."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
         json.dump(texts, file)
         file.flush()
@@ -71,8 +72,8 @@ def ceiling(texts: list[str], batch_size: int) -> tuple[float, float]:
             [sys.executable, "-m", "bench._e2e_worker", "ceiling", file.name, str(batch_size)],
             cwd=ROOT, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-    rates = json.loads(out.strip().splitlines()[-1])
-    return float(rates["texts"]), float(rates["units"])
+    rates: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return rates
 
 
 async def _session(args: argparse.Namespace) -> None:
@@ -89,6 +90,8 @@ async def _session(args: argparse.Namespace) -> None:
         notifier = start_services("notifier", 1, server.url, hook)
         main: RunResult | None = None
         classifier_reports: dict[int, list[dict[str, float]]] = {}
+        scaling: dict[int, tuple[float, float]] = {}  # processes -> (items/s, cores busy) at N
+        main_cpu_ms = 0.0
         try:
             for procs in args.procs:
                 started = time.perf_counter()
@@ -99,23 +102,28 @@ async def _session(args: argparse.Namespace) -> None:
                     cpu_before = cpu_seconds(classifiers)
                     result = await pipeline.burst(make_items(texts[:size], f"p{procs}n{size}"))
                     cpu_ms = (cpu_seconds(classifiers) - cpu_before) * 1000 / size
+                    busy = cpu_ms * size / 1000 / result.classified_s  # cores the classifiers kept busy
                     used, peak = await pipeline.redis_memory()
                     print(
                         f"burst of {size}: {size / result.classified_s:.1f} items/s classified, "
                         f"{result.alerts / result.delivered_s:.1f} alerts/s delivered ({result.alerts} alerts, "
-                        f"all delivered {result.delivered_s:.1f} s after publish); classifier CPU {cpu_ms:.1f} ms/item;"
-                        f" "
-                        f"Redis used {used / 2**20:.1f} MB"
+                        f"all delivered {result.delivered_s:.1f} s after publish); classifier CPU {cpu_ms:.1f} ms/item"
+                        f" ({busy:.2f} cores busy); Redis used {used / 2**20:.1f} MB"
                     )
+                    if size == args.n:
+                        scaling[procs] = (size / result.classified_s, busy)
                     print(f"  burst latency publish->delivery: {latency_line(result)}")
+                    print(f"  {await _streams_line(pipeline)}")
                     if size == args.n and procs == args.procs[0]:
-                        main = result
+                        main, main_cpu_ms = result, cpu_ms
                 if procs == args.procs[0]:
                     steady_texts = mix(STEADY_ITEMS, match_every=2)
                     steady = await pipeline.steady(make_items(steady_texts, f"s{procs}"), STEADY_RATE)
                     print(f"steady {STEADY_RATE:.0f} items/s: latency publish->delivery {latency_line(steady)}")
                 classifier_reports[procs] = [c.stop() for c in classifiers]
                 print(f"  classifier processes: {_cpu_line(classifier_reports[procs])}")
+            rss = max((r.get("rss_mb", 0.0) for reports in classifier_reports.values() for r in reports), default=0.0)
+            print(f"\n{_scaling_note(scaling, rss)}")
         finally:
             notifier_report = notifier[0].stop()
             await redis.aclose()
@@ -124,7 +132,37 @@ async def _session(args: argparse.Namespace) -> None:
               f"peak RSS {notifier_report.get('rss_mb', 0):.0f} MB; Redis peak {peak / 2**20:.1f} MB")  # fmt: skip
     assert main is not None
     sample = [item.text for item in make_items(texts[: min(args.n, CEILING_TEXTS)], "c")]
-    _compare(main, sample, batch_size, args)
+    _compare(main, main_cpu_ms, sample, batch_size, args)
+
+
+async def _streams_line(pipeline: Pipeline) -> str:
+    """Each stream's entries and bytes, and what it would hold at its cap (approximate MAXLEN on every XADD)."""
+    parts = []
+    for stream, (entries, size) in (await pipeline.stream_memory()).items():
+        per_entry = size / max(1, entries)
+        at_cap = per_entry * pipeline.maxlen / 2**20
+        parts.append(
+            f"{stream} {entries} entries, {size / 2**20:.1f} MB ({per_entry:.0f} B/entry, ~{at_cap:.0f} MB at the cap)"
+        )
+    return f"streams (cap {pipeline.maxlen} entries each): " + "; ".join(parts)
+
+
+def _scaling_note(scaling: dict[int, tuple[float, float]], rss_mb: float) -> str:
+    """Items/s and cores busy per process count, against one process, and what limits them on this machine."""
+    cpus = os.cpu_count() or 1
+    if not scaling:
+        return "scaling: no runs"
+    first, (base, busy) = min(scaling.items())
+    runs = "; ".join(
+        f"{p} process(es) {rate:.1f} items/s ({rate / base:.2f}x), {cores:.2f} cores busy"
+        for p, (rate, cores) in sorted(scaling.items())
+    )
+    return (
+        f"scaling on {cpus} CPUs: {runs}. {first} process(es) kept {busy:.2f} of {cpus} cores busy (torch's "
+        f"intra-op threads wait for each other, and the other services wake up on the same cores); processes up "
+        f"to the core count fill the rest, more only contend for the cores, and each holds its own model "
+        f"({rss_mb:.0f} MB RSS): more processes pay off with more cores."
+    )
 
 
 async def _after(pipeline: Pipeline, url: str) -> tuple[int, int]:
@@ -141,16 +179,22 @@ def _cpu_line(reports: list[dict[str, float]]) -> str:
     return f"{cpu:.1f} CPU s in all, peak RSS {rss:.0f} MB per process"
 
 
-def _compare(main: RunResult, texts: list[str], batch_size: int, args: argparse.Namespace) -> None:
+def _compare(main: RunResult, cpu_ms: float, texts: list[str], batch_size: int, args: argparse.Namespace) -> None:
     """The ceiling and the naive script, measured after the pipeline so they do not compete with it."""
     pipeline_rate = main.items / main.classified_s
-    raw_texts, raw_units = ceiling(texts, batch_size)
+    raw = ceiling(texts, batch_size)
+    raw_texts, raw_units = raw["texts"], raw["units"]
     naive_rate = naive_script(texts[: args.naive])
-    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s")
-    print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s")
-    print(f"pipeline (1 classifier process, burst of {main.items}):                {pipeline_rate:.1f} items/s")
-    print(f"ratio pipeline / raw encode of item texts:     {pipeline_rate / raw_texts:.2f}")
-    print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f}")
+    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s, "
+          f"{raw['texts_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
+    print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s, "
+          f"{raw['units_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
+    print(f"pipeline (1 classifier process, burst of {main.items}):                {pipeline_rate:.1f} items/s, "
+          f"{cpu_ms:.1f} ms CPU/item")  # fmt: skip
+    print(f"ratio pipeline / raw encode of item texts:     {pipeline_rate / raw_texts:.2f} by items/s, "
+          f"{raw['texts_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
+    print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f} by items/s, "
+          f"{raw['units_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
     print(f"naive script: {naive_rate:.1f} items/s; ours / naive: {pipeline_rate / naive_rate:.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (ceiling, naive): {peak:.0f} MB")
@@ -161,7 +205,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
     parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, naive 100, procs 1,2")
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--sizes", default="1000", help="extra burst sizes for cost per item, e.g. 1000,10000")
+    parser.add_argument("--sizes", default="1000,10000", help="extra burst sizes for cost per item")
     parser.add_argument("--procs", default="1,2,4", help="classifier process counts")
     parser.add_argument("--naive", type=int, default=500, help="items through the naive script")
     args = parser.parse_args(list(argv))

@@ -204,6 +204,8 @@ class Scorer:
         """
         if not texts:
             return [], np.zeros((0, 0), dtype=np.float32)
+        for topic in self.topics:  # keyword matches are remembered within this batch only (near texts score twice)
+            topic.keywords.forget()
         whole_vectors = self.embedder.encode(texts)
         results = self._combine(texts, [[text] for text in texts], whole_vectors)
         near = [n for n, row in enumerate(results) if any(r.score >= r.threshold - margin for r in row)]

@@ -93,7 +93,10 @@ class Classifier:
                         update={"story_id": story.story_id, "event": story.event, "story_sources": story.sources,
                                 "story_title": story.title}
                     )  # fmt: skip
-                pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen)
+                # Approximate MAXLEN, like every other XADD: Redis trims whole nodes instead of one entry per add.
+                pipe.xadd(
+                    self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen, approximate=True
+                )
                 created.append(result.topic)
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
         await pipe.execute()

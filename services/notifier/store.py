@@ -164,7 +164,8 @@ class DeliveryStore:
         """Move the delivery from the schedule to the dead-letter stream, with its reason, status and attempts."""
         entry = dead_letter_entry(record, retryable, failed_at)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.names.dlq, {DATA_FIELD: json.dumps(entry, ensure_ascii=False)}, maxlen=self.dlq_maxlen)
+            document = json.dumps(entry, ensure_ascii=False)
+            pipe.xadd(self.names.dlq, {DATA_FIELD: document}, maxlen=self.dlq_maxlen, approximate=True)
             pipe.set(self.state_key(record.delivery.id), "dead", ex=STATE_TTL_SECONDS)
             pipe.hdel(self.records, record.delivery.id)
             pipe.zrem(self.schedule, record.delivery.id)
