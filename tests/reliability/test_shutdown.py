@@ -65,7 +65,7 @@ def test_sigterm_with_deliveries_in_flight(server: RedisServer, tmp_path: Path, 
         else:
             assert notifier.wait(30) == 0  # gave up on the held request after its timeout
             release.set()
-            wait_until(lambda: _schedule_due(redis) <= time.time(), 30, "the cut-short leases to run out")
+            wait_until(lambda: _last_due(redis) <= time.time(), 30, "every cut-short lease to run out")
             notifier.start("--drain")
             assert notifier.wait(60) == 0
         assert redis.xpending(ALERTS, "notifier")["pending"] == 0  # acked: every delivery was scheduled durably
@@ -80,7 +80,11 @@ def test_sigterm_with_deliveries_in_flight(server: RedisServer, tmp_path: Path, 
         redis.close()
 
 
-def _schedule_due(redis: Any) -> float:
-    """The earliest due time in the delivery schedule (0 when empty)."""
-    first = redis.zrange("tripwire:delivery_schedule", 0, 0, withscores=True)
-    return float(first[0][1]) if first else 0.0
+def _last_due(redis: Any) -> float:
+    """The latest due time in the delivery schedule (0 when empty).
+
+    The latest, not the earliest: a drain started while one lease is still running leaves that delivery for the
+    next run, which is right for the service and a false failure here (seen on a loaded machine).
+    """
+    last = redis.zrange("tripwire:delivery_schedule", -1, -1, withscores=True)
+    return float(last[0][1]) if last else 0.0
