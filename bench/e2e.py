@@ -8,15 +8,20 @@ the pipeline's ratio to it; the naive script a user would write (feedparser poll
 keyword match, one ``encode`` per item, one blocking ``httpx.post`` per alert) and our speed over it; 1, 2 and 4
 classifier processes; cost per item as N grows.
 
-    python -m bench e2e [--quick] [--n 2000] [--sizes 1000,10000] [--procs 1,2,4]
+    python -m bench e2e [--quick] [--n 2000] [--sizes 1000,10000] [--procs 1,2,4] [--mix both|near-miss|real]
 
-Texts: data/eval/topics.jsonl, its unlabeled items repeated with one labeled (on-topic) item in every 20.
+Two mixes, both ~5% on-topic. The near-miss mix (all of the above): data/eval/topics.jsonl, its unlabeled items
+(deliberate near misses) repeated with one labeled item in every 20. The real-news mix (a burst of N through one
+classifier process, the ceiling and the share of items whose sentences were embedded): real RSS items of the dev
+set ../shared/data/dev.jsonl beside the repo (benchmarks only, never tests), 5% on-topic, 20% hard negatives,
+75% negatives; skipped when the file is absent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -36,18 +41,50 @@ from services.classifier.evaluation import load_labeled
 from shared.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = ROOT.parent / "shared" / "data" / "dev.jsonl"  # real news, kept outside the repo
 MATCH_EVERY = 20  # one on-topic item in 20: ~5% of the mix matches
+REAL_SHARES = {"on-topic": 1, "hard negatives": 4, "negatives": 15}  # of every 20 items of the real-news mix
+DEV_GROUPS = {
+    "standoff": "on-topic",
+    "joint_patrol": "on-topic",
+    "hard_negative": "hard negatives",
+    "negative": "negatives",
+}
 STEADY_RATE = 5.0  # items/s
 STEADY_ITEMS = 40  # at STEADY_RATE, every other one on-topic, so the latency figures have ~20 alerts behind them
 CEILING_TEXTS = 1000  # the ceiling and the naive script run on the first texts of the same mix (same proportions)
 
 
-def mix(n: int, match_every: int = MATCH_EVERY) -> list[tuple[str, str]]:
-    """N (title, summary) pairs: off-topic items with one on-topic item every ``match_every``."""
+Texts = list[tuple[str, str]]
+
+
+def mix_groups(kind: str, dev_set: Path = DEV_SET, match_every: int = MATCH_EVERY) -> dict[str, tuple[Texts, int]]:
+    """The mix's groups: name -> ((title, summary) pairs, how many of every cycle of the mix come from it)."""
+    if kind == "real":
+        rows = [json.loads(line) for line in dev_set.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return {
+            name: ([(r["title"], r.get("summary") or "") for r in rows if DEV_GROUPS[r["category"]] == name], count)
+            for name, count in REAL_SHARES.items()
+        }
     labeled = load_labeled(ROOT / "data" / "eval" / "topics.jsonl")
     on = [(i.title, i.summary) for i in labeled if i.labels]
     off = [(i.title, i.summary) for i in labeled if not i.labels]
-    return [on[k // match_every % len(on)] if k % match_every == 0 else off[k % len(off)] for k in range(n)]
+    return {"on-topic": (on, 1), "near-miss off-topic": (off, match_every - 1)}
+
+
+def mix(n: int, groups: dict[str, tuple[Texts, int]]) -> Texts:
+    """N (title, summary) pairs cycling through the groups in their proportions, each group's texts in turn."""
+    pattern = [name for name, (_texts, count) in groups.items() for _ in range(count)]
+    turns = {name: itertools.cycle(texts) for name, (texts, _count) in groups.items()}
+    return [next(turns[pattern[k % len(pattern)]]) for k in range(n)]
+
+
+def mix_line(kind: str, groups: dict[str, tuple[Texts, int]]) -> str:
+    """What the mix is made of, in the output."""
+    total = sum(count for _texts, count in groups.values())
+    shares = ", ".join(f"{count / total:.0%} {name}" for name, (_texts, count) in groups.items())
+    source = "real RSS news of the dev set" if kind == "real" else "data/eval/topics.jsonl"
+    return f"{kind} mix ({source}): {shares}"
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -76,11 +113,13 @@ def ceiling(texts: list[str], batch_size: int) -> dict[str, float]:
     return rates
 
 
-async def _session(args: argparse.Namespace) -> None:
+async def _session(args: argparse.Namespace, kind: str) -> None:
     config = bench_config("http://127.0.0.1/")
     batch_size = config.classifier.batch_size
-    texts = mix(max(args.n, *args.sizes))
-    print(f"N={args.n} items, 1 in {MATCH_EVERY} on-topic, batch size {batch_size}, {os.cpu_count()} CPUs, "
+    groups = mix_groups(kind, args.dev_set)
+    texts = mix(max([args.n, *args.sizes]), groups)
+    print(f"\n{mix_line(kind, groups)}")
+    print(f"N={args.n} items, batch size {batch_size}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     receiver = Receiver()
     with RedisServer(appendonly=False) as server, receiver.server:
@@ -116,14 +155,15 @@ async def _session(args: argparse.Namespace) -> None:
                     print(f"  {await _streams_line(pipeline)}")
                     if size == args.n and procs == args.procs[0]:
                         main, main_cpu_ms = result, cpu_ms
-                if procs == args.procs[0]:
-                    steady_texts = mix(STEADY_ITEMS, match_every=2)
+                if procs == args.procs[0] and kind == "near-miss":
+                    steady_texts = mix(STEADY_ITEMS, mix_groups(kind, match_every=2))
                     steady = await pipeline.steady(make_items(steady_texts, f"s{procs}"), STEADY_RATE)
                     print(f"steady {STEADY_RATE:.0f} items/s: latency publish->delivery {latency_line(steady)}")
                 classifier_reports[procs] = [c.stop() for c in classifiers]
                 print(f"  classifier processes: {_cpu_line(classifier_reports[procs])}")
             rss = max((r.get("rss_mb", 0.0) for reports in classifier_reports.values() for r in reports), default=0.0)
-            print(f"\n{_scaling_note(scaling, rss)}")
+            if len(scaling) > 1:
+                print(f"\n{_scaling_note(scaling, rss)}")
         finally:
             notifier_report = notifier[0].stop()
             await redis.aclose()
@@ -184,8 +224,9 @@ def _compare(main: RunResult, cpu_ms: float, texts: list[str], batch_size: int, 
     pipeline_rate = main.items / main.classified_s
     raw = ceiling(texts, batch_size)
     raw_texts, raw_units = raw["texts"], raw["units"]
-    naive_rate = naive_script(texts[: args.naive])
-    print(f"\nceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s, "
+    print(f"\nitems whose sentences were embedded too (whole text within SENTENCE_MARGIN of a threshold): "
+          f"{raw['sentences_share']:.0%} of the ceiling's {len(texts)} texts")  # fmt: skip
+    print(f"ceiling, raw model.encode of item texts only ({len(texts)} texts): {raw_texts:.1f} items/s, "
           f"{raw['texts_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
     print(f"ceiling, raw model.encode of the units the scorer embeds:        {raw_units:.1f} items/s, "
           f"{raw['units_cpu_ms']:.1f} ms CPU/item")  # fmt: skip
@@ -195,19 +236,23 @@ def _compare(main: RunResult, cpu_ms: float, texts: list[str], batch_size: int, 
           f"{raw['texts_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
     print(f"ratio pipeline / raw encode of scorer's units: {pipeline_rate / raw_units:.2f} by items/s, "
           f"{raw['units_cpu_ms'] / cpu_ms:.2f} by CPU per item")  # fmt: skip
-    print(f"naive script: {naive_rate:.1f} items/s; ours / naive: {pipeline_rate / naive_rate:.2f}")
+    if args.naive:
+        naive_rate = naive_script(texts[: args.naive])
+        print(f"naive script: {naive_rate:.1f} items/s; ours / naive: {pipeline_rate / naive_rate:.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (ceiling, naive): {peak:.0f} MB")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
-    """--quick, --n, --sizes, --procs, --naive."""
+    """--quick, --n, --sizes, --procs, --naive, --mix, --dev-set."""
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
     parser.add_argument("--quick", action="store_true", help="N=400, sizes 200, naive 100, procs 1,2")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--sizes", default="1000,10000", help="extra burst sizes for cost per item")
     parser.add_argument("--procs", default="1,2,4", help="classifier process counts")
     parser.add_argument("--naive", type=int, default=500, help="items through the naive script")
+    parser.add_argument("--mix", choices=("both", "near-miss", "real"), default="both", help="which mix(es) to run")
+    parser.add_argument("--dev-set", type=Path, default=DEV_SET, help="the real-news mix's labeled JSONL")
     args = parser.parse_args(list(argv))
     if args.quick:  # smaller everything, except the process counts when given
         args.n, args.sizes, args.naive = 400, "200", 100
@@ -218,5 +263,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] = ()) -> None:
-    """Run the end-to-end benchmark and print its figures."""
-    asyncio.run(_session(parse(argv)))
+    """Run the end-to-end benchmark on the near-miss mix, then the real-news mix (or the one ``--mix`` names)."""
+    args = parse(argv)
+    for kind in ("near-miss", "real") if args.mix == "both" else (args.mix,):
+        if kind == "near-miss":
+            asyncio.run(_session(args, kind))
+        elif args.dev_set.is_file():  # one burst through one classifier process and the ceiling; no naive script
+            real = argparse.Namespace(**{**vars(args), "procs": args.procs[:1], "sizes": [], "naive": 0})
+            asyncio.run(_session(real, kind))
+        else:
+            print(f"\nreal mix: skipped, no dev set at {args.dev_set} (--dev-set PATH)")

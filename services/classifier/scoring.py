@@ -204,11 +204,8 @@ class Scorer:
         """
         if not texts:
             return [], np.zeros((0, 0), dtype=np.float32)
-        for topic in self.topics:  # keyword matches are remembered within this batch only (near texts score twice)
-            topic.keywords.forget()
-        whole_vectors = self.embedder.encode(texts)
-        results = self._combine(texts, [[text] for text in texts], whole_vectors)
-        near = [n for n, row in enumerate(results) if any(r.score >= r.threshold - margin for r in row)]
+        results, whole_vectors = self.score_whole_texts(texts)
+        near = near_threshold(results, margin)
         units = {n: text_units(texts[n]) for n in near}
         sentences = [unit for n in near for unit in units[n][1:]]
         if not sentences:
@@ -224,10 +221,22 @@ class Scorer:
             results[n] = row
         return results, whole_vectors
 
+    def score_whole_texts(self, texts: list[str]) -> tuple[list[list[TopicScore]], Vectors]:
+        """Scores and vectors of the whole texts alone, the first step of ``score_texts_pruned`` (one batch)."""
+        for topic in self.topics:  # keyword matches are remembered within this batch only (near texts score twice)
+            topic.keywords.forget()
+        whole_vectors = self.embedder.encode(texts)
+        return self._combine(texts, [[text] for text in texts], whole_vectors), whole_vectors
+
     def _combine(self, texts: list[str], units: list[list[str]], vectors: Vectors) -> list[list[TopicScore]]:
         """Scores per text (outer) and topic (inner), from the vectors of every text's units."""
         per_topic = [topic.score_batch(texts, units, vectors) for topic in self.topics]
         return [list(row) for row in zip(*per_topic, strict=True)] if per_topic else [[] for _ in texts]
+
+
+def near_threshold(results: list[list[TopicScore]], margin: float = SENTENCE_MARGIN) -> list[int]:
+    """Rows with a whole-text score within ``margin`` of some topic's threshold: the texts whose sentences count."""
+    return [n for n, row in enumerate(results) if any(r.score >= r.threshold - margin for r in row)]
 
 
 def score_matrix(results: list[list[TopicScore]]) -> npt.NDArray[np.float64]:
