@@ -49,6 +49,21 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM, since ru_maxrss keeps the parent's peak across fork and exec.
+
+    (The bench's parent holds the model when it starts the notifier, so ru_maxrss reported ~650 MB for a ~60 MB
+    process.)
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 async def _serve(role: str, redis_url: str, hook_url: str, name: str) -> dict[str, float]:
     config = bench_config(hook_url)
     redis = Redis.from_url(redis_url)
@@ -77,7 +92,7 @@ async def _serve(role: str, redis_url: str, hook_url: str, name: str) -> dict[st
                 await notifier.run(stop)
     finally:
         await redis.aclose()
-    return {"cpu": _cpu_seconds() - started, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"cpu": _cpu_seconds() - started, "rss_mb": _peak_rss_mb()}
 
 
 def ceiling(texts_path: str, batch_size: int) -> dict[str, float]:

@@ -268,8 +268,8 @@ def main(argv: Sequence[str] = ()) -> None:
     for kind in ("near-miss", "real") if args.mix == "both" else (args.mix,):
         if kind == "near-miss":
             asyncio.run(_session(args, kind))
-        elif args.dev_set.is_file():  # one burst through one classifier process and the ceiling; no naive script
-            real = argparse.Namespace(**{**vars(args), "procs": args.procs[:1], "sizes": [], "naive": 0})
+        elif args.dev_set.is_file():  # one burst through one classifier process, the ceiling and the naive script
+            real = argparse.Namespace(**{**vars(args), "procs": args.procs[:1], "sizes": []})
             asyncio.run(_session(real, kind))
         else:
             print(f"\nreal mix: skipped, no dev set at {args.dev_set} (--dev-set PATH)")
