@@ -109,7 +109,7 @@ def test_console_url_is_a_public_http_base_url_and_needs_the_vote_secret():
         "ok: https://tripwire.example.com/console"
     )
     assert _console("  url: ${TRIPWIRE_CONSOLE_URL:-}\n") == "ok: None"  # empty: no vote links, no secret needed
-    assert _console("  vote_secret: x\n") == "ok: None"
+    assert _console("  vote_secret: " + "x" * 16 + "\n") == "ok: None"
     for url, problem in (
         ("tripwire.example.com", "must be an http:// or https:// URL with a host"),
         ("ftp://tripwire.example.com", "must be an http:// or https:// URL with a host"),
@@ -125,6 +125,13 @@ def test_console_url_is_a_public_http_base_url_and_needs_the_vote_secret():
     missing = _console("  url: https://tripwire.example.com\n")
     assert "console.url is set but console.vote_secret is not" in missing
     assert "${TRIPWIRE_VOTE_SECRET}" in missing and "remove console.url" in missing
+
+
+def test_signing_keys_must_be_long_enough_and_the_error_hides_them():
+    for field in ("vote_secret", "session_secret"):
+        error = _console(f"  {field}: short-key-123\n")
+        assert f"console.{field}: value hidden (secret): " in error and "short-key-123" not in error
+        assert "at least 16 characters" in error and "secrets.token_urlsafe(32)" in error
 
 
 def test_errors_on_any_secret_field_hide_the_value():

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.config.durations import Duration
 
+MIN_KEY_LENGTH = 16
+
 
 class ConsoleSettings(BaseModel):
     """The console's address, password, session lifetime and the vote links alerts carry to it."""
@@ -25,14 +27,14 @@ class ConsoleSettings(BaseModel):
     )
     session_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs session cookies; write it as ${TRIPWIRE_CONSOLE_SECRET}. Unset: a random key "
-        "per start (everyone logs in again after a restart).",
+        description="Key that signs session cookies (at least 16 characters); write it as "
+        "${TRIPWIRE_CONSOLE_SECRET}. Unset: a random key per start (everyone logs in again after a restart).",
     )
     session_max_age: Duration = Field(default=43200.0, gt=0, description="How long a login lasts (e.g. 12h).")
     vote_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs vote links in alerts; write it as ${TRIPWIRE_VOTE_SECRET}. Unset: vote links "
-        "are refused.",
+        description="Key that signs vote links in alerts (at least 16 characters); write it as "
+        "${TRIPWIRE_VOTE_SECRET}. Unset: vote links are refused.",
     )
     vote_link_ttl: Duration = Field(default=604800.0, gt=0, description="How long a vote link stays valid (e.g. 7d).")
     url: str | None = Field(
@@ -48,6 +50,18 @@ class ConsoleSettings(BaseModel):
         # ``password: ${TRIPWIRE_CONSOLE_PASSWORD:-}`` with the variable empty means "no password", never the empty
         # password anyone could type: the shipped config and the Docker stack rely on this (same for the keys).
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("session_secret", "vote_secret")
+    @classmethod
+    def _key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # These keys sign cookies and vote links (HMAC-SHA256): a short one can be guessed offline from one
+        # signed value, after which anyone can forge a session or a vote.
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"a signing key must be at least {MIN_KEY_LENGTH} characters; make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("url", mode="before")
     @classmethod
