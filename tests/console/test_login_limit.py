@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -77,3 +78,32 @@ async def test_one_address_locked_out_leaves_others_alone(default_config: Tripwi
     async with client_for(config, redis, clock=clock, address="198.51.100.2") as colleague:
         assert (await _try(colleague, GUESSES[6])).status_code == 401
         assert (await _try(colleague, PASSWORD)).status_code == 303
+
+
+async def test_parallel_guesses_get_no_more_than_the_limit(default_config: TripwireConfig, redis: Redis) -> None:
+    """Guesses sent at the same moment: each is counted before its password is compared, so five at most are."""
+    clock = FakeClock()
+    async with client_for(console_config(default_config), redis, clock=clock, address="192.0.2.44") as client:
+        csrf = csrf_of((await client.get("/login")).text)
+
+        async def post(password: str) -> int:
+            data = {"password": password, "csrf": csrf, "next": "/feeds"}
+            return (await client.post("/login", data=data)).status_code
+
+        statuses = await asyncio.gather(*(post(f"parallel-guess-{n}") for n in range(40)))
+        assert set(statuses) <= {401, 429} and statuses.count(401) <= 4
+        # Five attempts were let through to the password check; the 35 refused ones were taken out again.
+        assert await redis.zcard("tripwire:console:login_failures:192.0.2.44") == 5
+        assert await post(PASSWORD) == 429
+
+
+async def test_an_ipv6_client_is_limited_by_its_64(default_config: TripwireConfig, redis: Redis) -> None:
+    """A host chooses any address in its /64: rotating through it must not reset the count."""
+    clock, config = FakeClock(), console_config(default_config)
+    for n in range(5):
+        async with client_for(config, redis, clock=clock, address=f"2001:db8:5:7::{n + 1:x}") as client:
+            await _try(client, GUESSES[n])
+    async with client_for(config, redis, clock=clock, address="2001:db8:5:7:ffff::9") as same_64:
+        assert (await _try(same_64, GUESSES[5])).status_code == 429
+    async with client_for(config, redis, clock=clock, address="2001:db8:5:8::1") as next_64:
+        assert (await _try(next_64, PASSWORD)).status_code == 303

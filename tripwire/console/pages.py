@@ -50,10 +50,10 @@ async def login_submit(console: Console, request: Request) -> Response:
     if not auth.csrf_valid(request, form.get(auth.CSRF_FIELD)):
         return console.render(request, "login.html", status_code=403, next=target, error="The form expired: try again.")
     address = request.client.host if request.client else "unknown"
-    if (wait := await console.throttle.retry_after(address)) is not None:
+    if (wait := await console.throttle.admit(address)) is not None:
         return _locked_out(console, request, target, wait)
     if not auth.check_password(console.config.console.password, str(form.get("password") or "")):
-        if (wait := await console.throttle.record_failure(address)) is not None:
+        if (wait := await console.throttle.failed(address)) is not None:
             return _locked_out(console, request, target, wait)
         return console.render(request, "login.html", status_code=401, next=target, error="Wrong password.")
     await console.throttle.clear(address)

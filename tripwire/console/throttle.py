@@ -1,11 +1,13 @@
 """Failed console logins, limited per client address.
 
 Security notes:
-- After ``max_failures`` wrong passwords from one address within ``window`` seconds, every login from that address
+- After ``max_failures`` wrong passwords from one client within ``window`` seconds, every login from that client
   is refused (HTTP 429, Retry-After) until the oldest of those failures is ``window`` old: guessing the password
   costs a minute per five guesses. A right password during the lockout is refused too, or the lockout would tell a
   guesser nothing.
-- Failures are kept in Redis (a sorted set of failure times per address), so a restart of the console or a second
+- An attempt is counted before its password is compared, atomically, so parallel guesses cannot slip past the
+  limit. A client is an IPv4 address or an IPv6 /64 (one host can rotate through its whole /64).
+- Failures are kept in Redis (a sorted set of failure times per client), so a restart of the console or a second
   console does not reset the count. Times come from the injected clock; the key's TTL only cleans up.
 - A successful login clears the address's failures. The log line of a lockout names the address and the count,
   never what was typed.
@@ -15,6 +17,7 @@ Security notes:
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 from typing import cast
@@ -46,39 +49,66 @@ class LoginThrottle:
         self.max_failures, self.window = max_failures, window
 
     def key(self, address: str) -> str:
-        """The sorted set of one address's recent failure times."""
-        return self.names.key("console", "login_failures", address)
+        """The sorted set of one client's recent attempt times (an IPv6 client by its /64: it owns all of it)."""
+        return self.names.key("console", "login_failures", client_block(address))
 
-    async def retry_after(self, address: str) -> int | None:
-        """Whole seconds until ``address`` may try again, or None when it may try now."""
-        now = self.clock.now().timestamp()
-        key = self.key(address)
-        await self.redis.zremrangebyscore(key, "-inf", now - self.window)
-        entries = cast(list[tuple[bytes, float]], await self.redis.zrange(key, 0, -1, withscores=True))
-        times = [score for _, score in entries]
-        if len(times) < self.max_failures:
-            return None
-        # The lockout ends when enough failures have aged out to leave room for one more try.
-        reopens = times[len(times) - self.max_failures] + self.window
-        return max(1, math.ceil(reopens - now))
+    async def admit(self, address: str) -> int | None:
+        """Count one login attempt before its password is compared: None when it may go on, else its Retry-After.
 
-    async def record_failure(self, address: str) -> int | None:
-        """Count one wrong password; returns the lockout's Retry-After when this failure starts one."""
+        Counting first, in one transaction, is what makes the limit hold under parallel guesses: checking and
+        counting in separate steps let every request sent at the same moment past the check (17 of 40 compared).
+        An attempt stays counted as a failure until ``clear`` (a right password) removes it; a refused one is
+        taken out again, so hammering during a lockout does not prolong it.
+        """
         now = self.clock.now().timestamp()
-        key = self.key(address)
+        key, member = self.key(address), f"{now!r}:{secrets.token_hex(4)}"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {f"{now!r}:{secrets.token_hex(4)}": now})
             pipe.zremrangebyscore(key, "-inf", now - self.window)
+            pipe.zadd(key, {member: now})
             pipe.zcard(key)
             pipe.expire(key, math.ceil(self.window) + 1)
-            _, _, failures, _ = await pipe.execute()
+            _, _, attempts, _ = await pipe.execute()
+        if attempts <= self.max_failures:
+            return None
+        await self.redis.zrem(key, member)
+        return await self._wait(key, now)
+
+    async def failed(self, address: str) -> int | None:
+        """After a wrong password (already counted by ``admit``): the Retry-After when it starts a lockout."""
+        now = self.clock.now().timestamp()
+        key = self.key(address)
+        failures = int(await self.redis.zcount(key, now - self.window, "+inf"))
         if failures < self.max_failures:
             return None
-        wait = await self.retry_after(address) or 1
+        wait = await self._wait(key, now)
         if failures == self.max_failures:  # one line per lockout, not one per refused attempt
             log.warning("console_login_locked", client=address, failures=failures, retry_after=wait)
         return wait
 
+    async def _wait(self, key: str, now: float) -> int:
+        """Whole seconds until enough attempts have aged out of the window to leave room for one more."""
+        entries = cast(
+            list[tuple[bytes, float]], await self.redis.zrangebyscore(key, now - self.window, "+inf", withscores=True)
+        )
+        times = [score for _, score in entries]
+        if len(times) < self.max_failures:
+            return 1
+        reopens = times[len(times) - self.max_failures] + self.window
+        return max(1, math.ceil(reopens - now))
+
     async def clear(self, address: str) -> None:
         """Forget an address's failures (after it logged in)."""
         await self.redis.delete(self.key(address))
+
+
+def client_block(address: str) -> str:
+    """What one client controls: its IPv4 address, or its IPv6 /64 (a host picks any address in its own /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
