@@ -16,7 +16,7 @@ def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent, mi
         return False
     if isinstance(message, FeedHealthEvent):
         return subscription.feed_health
-    if subscription.topics and message.topic not in subscription.topics:
+    if not subscription.takes(message.topic):
         return False
     if message.is_story_update and subscription.updates == "none":
         return False  # the subscriber wants each story once

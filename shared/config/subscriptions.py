@@ -86,6 +86,10 @@ class SubscriptionConfig(BaseModel):
     )
     channel: str | None = Field(default=None, description="With bot_token: the Slack channel id to post in.")
 
+    def takes(self, topic: str) -> bool:
+        """True when this subscription receives ``topic`` (an empty topic list takes every topic)."""
+        return not self.topics or topic in self.topics
+
     @property
     def has_url(self) -> bool:
         """True when there is somewhere to send: the URL, or a bot token and channel (``${VAR:-}`` may leave none)."""

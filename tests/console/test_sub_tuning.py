@@ -81,6 +81,9 @@ async def test_min_score_slider_counts_labeled_figures_and_the_saved_override(
         page = (await client.get(f"/tune?topic={TOPIC}&sub=analysts&min_score=0")).text
         alerting = _would_get(page)
         assert alerting >= 1 and "below the threshold: no effect" in page and f"(now: {alerting})" in page
+        assert f"applies to every topic analysts takes ({TOPIC})" in page
+        every_topic = (await client.get(f"/tune?topic={TOPIC}&sub=derik-desk")).text  # no topic list: all of them
+        assert "applies to every topic derik-desk takes (" + ", ".join(config.topics) + ")" in every_topic
         assert _would_get((await client.get(f"/tune?topic={TOPIC}&sub=analysts&min_score=1")).text) == 0
         desk = (await client.get(f"/tune?topic={TOPIC}&sub=derik-desk&min_score=0")).text
         assert "needs one of: Derik" in desk and _would_get(desk) <= 1
@@ -101,6 +104,7 @@ async def test_min_score_slider_counts_labeled_figures_and_the_saved_override(
         assert await load_min_scores(redis, NAMES) == {}
         unknown = await client.post("/tune/min_score/save", data={"csrf": csrf, "sub": "nobody", "min_score": "0.5"})
         assert unknown.status_code == 400
-        garbled = {"csrf": csrf, "sub": "analysts", "min_score": "high"}
-        assert (await client.post("/tune/min_score/save", data=garbled)).status_code == 400
+        for value in ("high", "nan", "inf", "-1", "2"):  # nan clamped to 0 would send the subscription every alert
+            garbled = {"csrf": csrf, "sub": "analysts", "min_score": value}
+            assert (await client.post("/tune/min_score/save", data=garbled)).status_code == 400, value
         assert await load_min_scores(redis, NAMES) == {}

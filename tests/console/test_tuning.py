@@ -55,6 +55,11 @@ async def test_slider_counts_change_and_a_saved_threshold_is_an_override(
         assert "override in Redis: <strong>0.97</strong>" in page and _would_alert(page) == 0
         await client.post("/tune/clear", data={"csrf": csrf, "topic": TOPIC})
         assert await load_thresholds(redis, NAMES) == {}
+        # Refused, not clamped: nan clamped to 0.0 would make the topic alert on everything.
+        for garbled in ("nan", "inf", "-0.1", "1.5", "high", ""):
+            refused = await client.post("/tune/save", data={"csrf": csrf, "topic": TOPIC, "threshold": garbled})
+            assert refused.status_code == 400, garbled
+        assert await load_thresholds(redis, NAMES) == {}
 
 
 async def test_pasted_text_shows_every_topic_with_reasons(

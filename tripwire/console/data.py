@@ -118,7 +118,7 @@ def filter_items(
 
 async def deliveries(redis: Redis, store: DeliveryStore, config: TripwireConfig, alert: Alert) -> list[DeliveryView]:
     """The delivery of ``alert`` to each subscription that takes its topic, as the notifier's state says."""
-    subs = [sub for sub in config.subscriptions if not sub.topics or alert.topic in sub.topics]
+    subs = [sub for sub in config.subscriptions if sub.takes(alert.topic)]
     ids = [delivery_id(alert.id, sub.name) for sub in subs]
     if not ids:
         return []

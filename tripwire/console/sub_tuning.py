@@ -44,7 +44,7 @@ class SubscriptionTuning:
 
 def takers(subscriptions: Sequence[SubscriptionConfig], topic: str) -> list[SubscriptionConfig]:
     """The subscriptions that take ``topic`` (an empty topic list takes every topic)."""
-    return [sub for sub in subscriptions if not sub.topics or topic in sub.topics]
+    return [sub for sub in subscriptions if sub.takes(topic)]
 
 
 def _keyword_ok(keywords: list[str], text: str, score: TopicScore | None = None) -> bool:

@@ -4,6 +4,7 @@ labeled set; saved as Redis overrides the classifier (services/classifier/overri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,19 +24,16 @@ from tripwire.console.tuning import LabeledSet, labeled_figures, parse_labeled, 
 STORED_ITEMS = 300  # the newest items the slider is tried on (each scored once per console run)
 
 
-def _threshold(value: object, default: float) -> float:
-    try:
-        return min(1.0, max(0.0, float(str(value))))
-    except ValueError:
-        return default
+def _unit(value: object) -> float | None:
+    """A 0..1 value from a form or query string; None when absent, not a number, or outside 0..1.
 
-
-def _optional(value: object) -> float | None:
-    """A 0..1 value from a form or query string; None when absent or not a number."""
+    Refused, not clamped: ``nan`` clamps to 0.0, and a min_score of 0 would send a subscription every alert.
+    """
     try:
-        return min(1.0, max(0.0, float(str(value)))) if value not in (None, "") else None
+        number = float(str(value))
     except ValueError:
         return None
+    return number if math.isfinite(number) and 0.0 <= number <= 1.0 else None
 
 
 async def _context(console: Console, topic: str, threshold: float | None, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,7 +54,7 @@ async def _context(console: Console, topic: str, threshold: float | None, params
     sub_tuning = None
     if sub is not None:
         saved = (await load_min_scores(console.redis, console.names)).get(sub.name)
-        min_score = _optional(params.get("min_score"))
+        min_score = _unit(params.get("min_score"))
         sub_tuning = subscription_tuning(sub, saved, min_score, topic, index, current, scored, labeled)
     return {
         "topic": topic, "topics": list(topics), "configured": configured, "override": overrides.get(topic),
@@ -64,6 +62,7 @@ async def _context(console: Console, topic: str, threshold: float | None, params
         "alert_now": sum(score >= current for score, _ in stored), "labeled": labeled, "figures": figures,
         "curve_points": pr_curve_svg_points(figures.curve) if figures else "",
         "subs": [s.name for s in subs], "sub": sub_tuning,
+        "sub_topics": (sub.topics or list(topics)) if sub is not None else [],
     }  # fmt: skip
 
 
@@ -78,9 +77,8 @@ async def tune_page(console: Console, request: Request) -> Response:
         return console.render(request, "error.html", message="No topics are configured.")
     params = request.query_params
     topic = _topic(console, params.get("topic"))
-    raw = params.get("threshold")
-    threshold = _threshold(raw, 0.5) if raw else None
-    return console.render(request, "tune.html", **await _context(console, topic, threshold, params))
+    context = await _context(console, topic, _unit(params.get("threshold")), params)
+    return console.render(request, "tune.html", **context)
 
 
 async def tune_text(console: Console, request: Request) -> Response:
@@ -111,7 +109,7 @@ async def tune_labeled(console: Console, request: Request) -> Response:
             console.pool.labeled = LabeledSet(name, scores, [labels for _, labels in rows], texts)
     else:
         error = "Choose a JSONL file to upload."
-    context = await _context(console, topic, _threshold(form.get("threshold"), 0.5), form)
+    context = await _context(console, topic, _unit(form.get("threshold")), form)
     return console.render(request, "tune.html", status_code=400 if error else 200, error=error, **context)
 
 
@@ -119,7 +117,9 @@ async def tune_save(console: Console, request: Request) -> Response:
     """Keep the slider's threshold as the topic's override."""
     form = await request.form()
     topic = _topic(console, form.get("topic"))
-    threshold = _threshold(form.get("threshold"), console.config.topics[topic].threshold)
+    threshold = _unit(form.get("threshold"))
+    if threshold is None:
+        return console.render(request, "error.html", status_code=400, message="The threshold must be a number 0..1.")
     await save_threshold(console.redis, console.names, topic, threshold)
     return RedirectResponse(f"/tune?topic={topic}", 303)
 
@@ -141,7 +141,7 @@ async def min_score_save(console: Console, request: Request) -> Response:
     """Keep the slider's min_score as the subscription's override (the notifier routes with it from its next alert)."""
     form = await request.form()
     topic, name = _topic(console, form.get("topic")), _subscription(console, form.get("sub"))
-    min_score = _optional(form.get("min_score"))
+    min_score = _unit(form.get("min_score"))
     if name is None or min_score is None:
         return console.render(request, "error.html", status_code=400, message="Unknown subscription or min_score.")
     await save_min_score(console.redis, console.names, name, min_score)
