@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from shared.config import KeywordRules
 
 _PLURAL = r"(?:s|es|'s|’s)?"
-# The service's pruned scoring matches every near-threshold text twice (whole text, then with its sentences):
-# the matcher remembers the matches (a pure function of the text) until ``forget``, at most this many.
-RECENT_MATCHES = 1024
 
 
 def _inflected(word: str) -> str:
@@ -72,7 +69,6 @@ class KeywordMatcher:
         self._any = [(term, compile_term(term)) for term in rules.any_]
         self._all = [[(term, compile_term(term)) for term in group] for group in rules.all_]
         self._none = [(term, compile_term(term)) for term in rules.none]
-        self._recent: dict[str, KeywordMatch] = {}
 
     @property
     def has_any(self) -> bool:
@@ -85,19 +81,7 @@ class KeywordMatcher:
         return len(self._all)
 
     def match(self, text: str) -> KeywordMatch:
-        """Apply the rules to ``text`` (a text matched since the last ``forget`` gets its remembered match)."""
-        match = self._recent.get(text)
-        if match is None:
-            if len(self._recent) >= RECENT_MATCHES:
-                self._recent.clear()
-            match = self._recent[text] = self._match(text)
-        return match
-
-    def forget(self) -> None:
-        """Drop the remembered matches (the pruned scoring does at each batch: only its own texts repeat)."""
-        self._recent.clear()
-
-    def _match(self, text: str) -> KeywordMatch:
+        """Apply the rules to ``text``."""
         found = [term for term, pattern in self._any if pattern.search(text)]
         groups = [[term for term, pattern in group if pattern.search(text)] for group in self._all]
         veto = next((term for term, pattern in self._none if pattern.search(text)), None)

@@ -223,8 +223,6 @@ class Scorer:
 
     def score_whole_texts(self, texts: list[str]) -> tuple[list[list[TopicScore]], Vectors]:
         """Scores and vectors of the whole texts alone, the first step of ``score_texts_pruned`` (one batch)."""
-        for topic in self.topics:  # keyword matches are remembered within this batch only (near texts score twice)
-            topic.keywords.forget()
         whole_vectors = self.embedder.encode(texts)
         return self._combine(texts, [[text] for text in texts], whole_vectors), whole_vectors
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.classifier.keywords import RECENT_MATCHES, KeywordMatcher, compile_term
+from services.classifier.keywords import KeywordMatcher, compile_term
 from shared.config import ConfigError, KeywordRules, load_config_file
 
 
@@ -72,16 +72,3 @@ def test_missing_model_folder_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError) as error:
         load_config_file(path, {})
     assert "classifier.model_path" in str(error.value) and "is not a folder" in str(error.value)
-
-
-def test_remembered_matches_equal_fresh_ones_and_stay_bounded():
-    """A text matched again (the pruned scoring's near texts) gets the same answer, and the memory is bounded."""
-    matcher = KeywordMatcher(KeywordRules.model_validate({"any": ["standoff"], "all": [["Russia", "Russian"]]}))
-    text = "A Russian standoff"
-    first = matcher.match(text)
-    assert matcher.match(text) == first
-    matcher.forget()
-    assert matcher.match(text) == first
-    for n in range(RECENT_MATCHES + 5):
-        matcher.match(f"text {n}")
-    assert len(matcher._recent) <= RECENT_MATCHES
