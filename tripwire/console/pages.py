@@ -110,11 +110,8 @@ async def alerts_page(console: Console, request: Request) -> Response:
     alerts = [alert for _, alert in await data.recent_alerts(console.redis, console.names)]
     groups = group_stories(alerts, story)
     shown = groups[:PAGE_SIZE]
-    deliveries = {
-        alert.id: await data.deliveries(console.redis, console.store, console.config, alert)
-        for group in shown
-        for alert in group.alerts
-    }
+    shown_alerts = [alert for group in shown for alert in group.alerts]
+    deliveries = await data.deliveries(console.redis, console.store, console.config, shown_alerts)
     return console.render(
         request, "alerts.html", groups=shown, deliveries=deliveries, story=story, total=len(groups),
         scanned=len(alerts),
