@@ -21,7 +21,11 @@ FEED_POLL_SECONDS = Histogram("tripwire_feed_poll_seconds", "Duration of one fee
 ITEMS_CLASSIFIED = Counter("tripwire_items_classified_total", "Items scored")
 TOPIC_SCORES = Histogram("tripwire_topic_score", "Scores per topic", ["topic"], buckets=SCORE_BUCKETS)
 ALERTS_CREATED = Counter("tripwire_alerts_created_total", "Alerts published", ["topic"])
-BATCH_SIZE = Histogram("tripwire_classifier_batch_size", "Items per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+BATCH_SIZE = Histogram(
+    "tripwire_classifier_batch_size",
+    "Items scored together (one read)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 # Notifier
 DELIVERIES = Counter("tripwire_deliveries_total", "Delivery attempts by outcome", ["subscription", "outcome", "reason"])

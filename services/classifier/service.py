@@ -48,7 +48,7 @@ class Classifier:
         self.health = health or HealthState()
         self.names = StreamNames(config.redis.stream_prefix)
         self.consumer = StreamConsumer(
-            redis, self.names.items, GROUP, consumer_name, count=config.classifier.batch_size, block_ms=1000
+            redis, self.names.items, GROUP, consumer_name, count=config.classifier.read_count, block_ms=1000
         )
         self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
 

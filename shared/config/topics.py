@@ -82,7 +82,15 @@ class ClassifierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_path: str | None = Field(default=None, description="A local model folder; default: the packaged MiniLM.")
-    batch_size: int = Field(default=32, ge=1, le=512, description="Most items encoded in one model call.")
+    batch_size: int = Field(default=32, ge=1, le=512, description="Most texts in one forward pass of the model.")
+    read_count: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Most items read from the stream and scored together. The model sorts them by length into "
+        "batches of batch_size, so a backlog pads far less than batches read one by one; a quiet stream is read as "
+        "it comes.",
+    )
 
     @field_validator("model_path")
     @classmethod
