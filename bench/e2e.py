@@ -3,7 +3,8 @@ signed webhook to a receiver on 127.0.0.1, on a real Redis started here on a fre
 
 Prints, from one run: items/s and alerts/s under a burst of N items (default 2,000, ~5% matching), publish->delivery
 latency p50/p95/p99 under that burst and at a steady 5 items/s, CPU seconds and peak memory per service, Redis
-memory; the ceiling (raw ``model.encode`` on the same texts, same batch size, same backend, in a fresh process) and
+memory; the ceiling (raw ``model.encode`` on the same texts in one call, same batch size, same backend, in a fresh
+process) and
 the pipeline's ratio to it; the naive script a user would write (feedparser poll of the same items served as feeds,
 keyword match, one ``encode`` per item, one blocking ``httpx.post`` per alert) and our speed over it; 1, 2 and 4
 classifier processes; cost per item as N grows.
@@ -12,7 +13,8 @@ classifier processes; cost per item as N grows.
 
 Two mixes, both ~5% on-topic. The near-miss mix (all of the above): data/eval/topics.jsonl, its unlabeled items
 (deliberate near misses) repeated with one labeled item in every 20. The real-news mix (a burst of N through one
-classifier process, the ceiling and the share of items whose sentences were embedded): real RSS items of the dev
+classifier process, the ceiling, the naive script and the share of items whose sentences were embedded): real RSS
+items of the dev
 set ../shared/data/dev.jsonl beside the repo (benchmarks only, never tests), 5% on-topic, 20% hard negatives,
 75% negatives; skipped when the file is absent.
 """
