@@ -21,6 +21,10 @@ class FeedConfig(BaseModel):
         default=None, description="No new item for this long raises a stale alert; default: poller.stale_after."
     )
     enabled: bool = True
+    language: str | None = Field(
+        default=None, description="The feed's language (ISO 639-1, e.g. ar); wins over detection when set."
+    )
+    labels: list[str] = Field(default_factory=list, description="Labels (e.g. a region) subscriptions can filter by.")
 
     @field_validator("url")
     @classmethod

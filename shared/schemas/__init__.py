@@ -4,7 +4,15 @@ Every entry holds one JSON document under the field ``data`` with a schema versi
 adds an optional field keeps ``v``; anything else bumps it, and readers reject versions they do not know.
 """
 
-from shared.schemas.alerts import Alert, AlertsMessage, FeedHealthEvent, Reasons, alert_or_none, parse_alerts_message
+from shared.schemas.alerts import (
+    Alert,
+    AlertsMessage,
+    FeedHealthEvent,
+    Place,
+    Reasons,
+    alert_or_none,
+    parse_alerts_message,
+)
 from shared.schemas.items import FeedRef, Item
 from shared.schemas.versioning import SchemaError
 
@@ -14,6 +22,7 @@ __all__ = [
     "FeedHealthEvent",
     "FeedRef",
     "Item",
+    "Place",
     "Reasons",
     "SchemaError",
     "alert_or_none",

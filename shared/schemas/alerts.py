@@ -32,6 +32,16 @@ class Reasons(BaseModel):
     vetoed_by: str | None = Field(default=None, description="The 'none' term that vetoed the topic, if any.")
 
 
+class Place(BaseModel):
+    """A place an alert's item names, from the gazetteer (added in v1 with ``Alert.places``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(description="The place's English name in the gazetteer.")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class Alert(Message):
     """An item that scored at or above a topic's threshold."""
 
@@ -50,6 +60,8 @@ class Alert(Message):
     )
     story_sources: int | None = Field(default=None, ge=1, description="Distinct feeds that reported the story so far.")
     story_title: str | None = Field(default=None, description="The title of the story's first item.")
+    # Added in v1 as an optional field: the gazetteer places the item names (services/classifier).
+    places: list[Place] = Field(default_factory=list, description="Places the item names, with coordinates.")
 
     @property
     def is_story_update(self) -> bool:

@@ -30,6 +30,9 @@ class Item(Message):
     published: AwareDatetime | None = None
     published_estimated: bool = False  # True when the feed gave no date and ``published`` is the fetch time
     fetched_at: AwareDatetime
+    # Added in v1 as an optional field: the item's language as an ISO 639-1 code ("en", "ru", "ar", "tr", "ku"),
+    # declared by its feed or detected by the poller; None when unknown (producers before this field).
+    language: str | None = None
 
     @property
     def text(self) -> str:
