@@ -39,7 +39,7 @@ def feed_rows(feeds: list[FeedConfig], states: list[FeedState]) -> list[dict[str
     """One JSON-ready record per configured feed."""
     rows = []
     for feed, state in zip(feeds, states, strict=True):
-        record = state.model_dump(mode="json", exclude={"etag", "last_modified"})
+        record = state.model_dump(mode="json", exclude={"etag", "last_modified", "publish_times"})
         rows.append({"name": feed.name, "status": feed_status(feed, state), **record})
     return rows
 
