@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -18,6 +19,7 @@ import pytest
 from services.poller.service import Poller
 from services.poller.websub import discover, parse_link_header, signature_valid
 from shared.config import FeedConfig, TripwireConfig
+from shared.logging import setup_logging
 from tests.poller.support import ManualClock, poller_config, published_items, running_poller, story
 from tests.poller.websub_hub import DIGESTS, TestHub
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
@@ -111,8 +113,20 @@ async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, defa
     assert state.poll_interval == config.poller.websub.poll_interval  # push live: the safety-net interval
 
 
+@pytest.fixture
+def debug_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging("json", "DEBUG")
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.mark.slow
-async def test_forged_and_unsigned_pushes_are_refused(redis, default_config):
+async def test_forged_and_unsigned_pushes_are_refused_and_no_secret_is_logged(
+    redis, default_config, debug_logs, capsys
+):
     with TestHub() as hub:
         site = Site(hub.url)
         with site.server:
@@ -129,6 +143,11 @@ async def test_forged_and_unsigned_pushes_are_refused(redis, default_config):
                     odd_method = await client.post(callback, content=forged, headers={"X-Hub-Signature": "md5=00"})
                     unknown = await client.post(callback.rsplit("/", 1)[0] + "/nope", content=forged)
                     too_big = await client.post(callback, content=b"x" * (config.poller.max_body_bytes + 1))
+    captured = capsys.readouterr()
+    logs = captured.err + captured.out
+    assert "websub_push_refused" in logs and "websub_verified" in logs
+    secret, sub_id = hub.requests[0]["hub.secret"], callback.rsplit("/", 1)[1]
+    assert secret not in logs and sub_id not in logs
     assert [r.status_code for r in (unsigned, signed_wrong, odd_method)] == [403, 403, 403]
     assert (unknown.status_code, too_big.status_code) == (410, 413)
     assert [item.title for item in await published_items(redis, config)] == ["Story 1"]
