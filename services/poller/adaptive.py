@@ -19,8 +19,8 @@ MAX_TIMES = 100
 """Most publication times kept per feed: a wire's last 100 items span hours, plenty for an estimate."""
 MIN_SPAN_SECONDS = 600.0
 """A rate is never measured over less than this: one item a second ago is not a rate of one per second."""
-POLLS_PER_GAP = 4.0
-"""Polls per typical gap between items: the expected wait for a new item is an eighth of the gap."""
+POLLS_PER_GAP = 6.0
+"""Polls per typical gap between items: a wire publishing every 5 minutes is polled every 50 s (p95 wait < 60 s)."""
 
 
 def remember_publications(

@@ -58,7 +58,7 @@ class PollerSettings(BaseModel):
     adaptive: bool = Field(
         default=True, description="Feeds without their own interval are polled as often as they publish (see README)."
     )
-    min_interval: Duration = Field(default=60.0, gt=0, description="Shortest adaptive poll interval (busy wires).")
+    min_interval: Duration = Field(default=45.0, gt=0, description="Shortest adaptive poll interval (busy wires).")
     max_interval: Duration = Field(default=3600.0, gt=0, description="Longest adaptive poll interval (quiet feeds).")
     websub: WebSubSettings = Field(default_factory=WebSubSettings)
 
