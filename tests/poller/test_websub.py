@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from shared.config import FeedConfig, TripwireConfig
 from shared.logging import setup_logging
 from tests.poller.support import ManualClock, poller_config, published_items, running_poller, story
 from tests.poller.websub_hub import DIGESTS, TestHub
+from tripwire.cli_feeds import push_states
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
 
@@ -107,6 +109,9 @@ async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, defa
                 after_push = [item.title for item in await published_items(redis, config)]
                 again = (await poller.poll_all())[0]
                 state = await poller.states.load(site.url)
+                health = await push_states(poller.websub.store, list(poller.feeds.values()), poller.clock.now())  # type: ignore[union-attr]
+    assert health[0]["status"] == "live" and health[0]["pushes"] == 1 and health[0]["hub"] == hub.url
+    assert hub.requests[0]["hub.secret"] not in json.dumps(health)  # feed health never shows the secret
     assert statuses == [202]
     assert after_push == ["Story 1", "Story 2"]  # the push reached the stream before any poll
     assert (again.found, again.published) == (2, 0)  # the poll finds it seen: published once
