@@ -131,6 +131,10 @@ class Poller:
         if reload is not None:
             loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
         callbacks = self.start_callback_server(stop)
+        if self.websub is not None:
+            # Feeds removed while the poller was down are unsubscribed by the first tick.
+            with contextlib.suppress(RedisError):
+                await self.websub.reconcile(list(self.feeds))
         try:
             while not stop.is_set():
                 self.health.beat()

@@ -138,6 +138,9 @@ class WebSubSubscriber:
         if mode == "subscribe":
             form["hub.lease_seconds"] = str(int(self.settings.lease))
             form["hub.secret"] = (await self._secret(record)) or ""
+            if not record.hub.startswith("https://"):
+                # The spec says a secret SHOULD go over HTTPS only; without one, pushes could not be trusted at all.
+                log.warning("websub_secret_over_http", feed=record.feed_url, hub=record.hub)
         try:
             await self._post_to_hub(record.hub, form)
         except HubError as exc:

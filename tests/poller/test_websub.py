@@ -240,3 +240,46 @@ async def test_no_callback_url_means_no_push_and_no_server(redis, default_config
     config = poller_config(default_config, ["http://127.0.0.1:9/feed"])
     async with running_poller(config, redis) as poller:
         assert poller.websub is None and poller.start_callback_server(asyncio.Event()) is None
+
+
+@pytest.mark.slow
+async def test_a_second_replica_accepts_pushes_rate_limits_hold_and_denial_stops_push(redis, default_config):
+    with TestHub() as hub:
+        site = Site(hub.url)
+        with site.server:
+            config = websub_config(default_config, [site.url], free_port(), per_feed_per_second=0.001)
+            async with running_poller(config, redis, ManualClock()) as first, serving(first):
+                await first.poll_all()
+                await subscribed(first, hub, 1)
+            async with running_poller(config, redis, ManualClock()) as replica, serving(replica):
+                site.items = [story(1), story(5)]
+                statuses = await asyncio.to_thread(hub.publish, site.url, site.body())  # restarted: state in Redis
+                callback = next(iter(hub.subscriptions.values())).callback
+                async with httpx.AsyncClient() as client:
+                    denied = await client.get(callback, params={"hub.mode": "denied", "hub.topic": site.url})
+                    codes = [(await client.post(callback, content=b"x")).status_code for _ in range(12)]
+                status = (await replica.websub.store.by_feed(site.url)).status(replica.clock.now())  # type: ignore[union-attr]
+    assert statuses == [202]
+    assert codes.count(429) >= 2 and codes[-1] == 429  # burst of 10 per subscription, then refused
+    assert denied.status_code == 200 and status == "denied"
+    assert [item.title for item in await published_items(redis, config)] == ["Story 1", "Story 5"]
+
+
+async def test_a_hub_that_refuses_is_retried_with_back_off(redis, default_config):
+    with LocalServer(lambda _r: Reply(400, b"topic not allowed")) as refusing:
+        site = Site(f"{refusing.url}/hub")
+        with site.server:
+            config = websub_config(default_config, [site.url], free_port())
+            clock = ManualClock()
+            async with running_poller(config, redis, clock) as poller:
+                await poller.poll_all()
+                await poller.websub_tick()
+                record = await poller.websub.store.by_feed(site.url)  # type: ignore[union-attr]
+                clock.advance(30)
+                await poller.websub_tick()  # not due yet
+                clock.advance(60)
+                await poller.websub_tick()
+                again = await poller.websub.store.by_feed(site.url)  # type: ignore[union-attr]
+    assert record is not None and record.failures == 1 and "HTTP 400" in (record.last_error or "")
+    assert record.status(clock.now()) == "failing" and len(refusing.requests) == 2
+    assert again is not None and again.failures == 2
