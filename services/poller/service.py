@@ -84,6 +84,7 @@ class Poller:
             self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
         )
         self.websub: WebSubSubscriber | None = None
+        self._tick: asyncio.Future[None] | None = None
         if self.settings.websub.enabled:
             store = SubscriptionStore(redis, self.names)
             self.websub = WebSubSubscriber(self.settings.websub, redis, store, http, self.clock, self.rng)
@@ -141,7 +142,7 @@ class Poller:
                 if reload is not None and reload_requested.is_set():
                     reload_requested.clear()
                     self.reload(reload)
-                await self.websub_tick()
+                self._start_websub_tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(stop, reload_requested), timeout=5)
         finally:
@@ -153,6 +154,14 @@ class Poller:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
             if callbacks is not None:
                 await callbacks
+            if self._tick is not None:
+                await asyncio.gather(self._tick, return_exceptions=True)
+
+    def _start_websub_tick(self) -> None:
+        # In the background, one at a time: a slow hub (up to the fetch timeout per request) must not stall the
+        # loop whose heartbeat /healthz watches.
+        if self.websub is not None and (self._tick is None or self._tick.done()):
+            self._tick = asyncio.ensure_future(self.websub_tick())
 
     def start_callback_server(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """Serve the WebSub callback endpoint until ``stop`` (None when push is off)."""

@@ -17,6 +17,7 @@ import contextlib
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -25,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from services.poller.body import BodyTooLarge, CappedBody, UnsupportedEncoding
 from services.poller.websub import Subscription
@@ -153,6 +155,18 @@ async def _read_capped(request: Request, cap: int) -> bytes | Response:
         return PlainTextResponse("unsupported content encoding", status_code=415)
 
 
+class QuietH11Protocol(H11Protocol):
+    """HTTP/1.1 without access log lines: their paths hold the callback ids, which are capabilities.
+
+    Per server, on purpose: uvicorn's ``access_log=False`` empties the process-wide "uvicorn.access" logger, which
+    would silence the console's (redacted) access log in ``tripwire run`` too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = False
+
+
 class CallbackServer(uvicorn.Server):
     """uvicorn, minus its own signal capture: the poller's stop event ends it."""
 
@@ -165,7 +179,7 @@ class CallbackServer(uvicorn.Server):
 async def serve_callbacks(app: Starlette, settings: WebSubSettings, stop: asyncio.Event) -> None:
     """Serve ``app`` on ``websub.listen`` until ``stop`` is set."""
     host, port = settings.host_port
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, server_header=False, http=QuietH11Protocol,
                             limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5)  # fmt: skip
     server = CallbackServer(config)
     log.info("websub_listening", host=host, port=port)

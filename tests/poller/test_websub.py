@@ -283,3 +283,8 @@ async def test_a_hub_that_refuses_is_retried_with_back_off(redis, default_config
     assert record is not None and record.failures == 1 and "HTTP 400" in (record.last_error or "")
     assert record.status(clock.now()) == "failing" and len(refusing.requests) == 2
     assert again is not None and again.failures == 2
+
+
+def test_the_callback_server_binds_to_loopback_by_default():
+    assert TripwireConfig().poller.websub.host_port == ("127.0.0.1", 9104)
+    assert TripwireConfig().poller.websub.enabled is False
