@@ -55,6 +55,8 @@ class Site:
         return f"{self.server.url}/feed"
 
     def body(self) -> bytes:
+        if not self.hub:
+            return hub_feed("", self.url, self.items).replace(b'<atom:link rel="hub" href=""/>', b"")
         return hub_feed(self.hub, self.url, self.items)
 
     def _respond(self, _request: ReceivedRequest) -> Reply:
@@ -288,3 +290,22 @@ async def test_a_hub_that_refuses_is_retried_with_back_off(redis, default_config
 def test_the_callback_server_binds_to_loopback_by_default():
     assert TripwireConfig().poller.websub.host_port == ("127.0.0.1", 9104)
     assert TripwireConfig().poller.websub.enabled is False
+
+
+@pytest.mark.slow
+async def test_a_moved_hub_is_followed_and_a_feed_that_drops_its_hub_is_unsubscribed(redis, default_config):
+    with TestHub() as hub, LocalServer(lambda _r: Reply(307, b"", {"Location": hub.url})) as old_hub:
+        site = Site(f"{old_hub.url}/hub")
+        with site.server:
+            config = websub_config(default_config, [site.url], free_port())
+            async with running_poller(config, redis, ManualClock()) as poller, serving(poller):
+                await poller.poll_all()
+                await subscribed(poller, hub, 1)
+                live = await poller.websub.is_live(site.url)  # type: ignore[union-attr]
+                site.hub = ""
+                await poller.poll_all()
+                await subscribed(poller, hub, 2)
+                gone = await poller.websub.store.by_feed(site.url)  # type: ignore[union-attr]
+    assert live and len(old_hub.requests) == 2  # both requests went to the old URL first, then where it pointed
+    assert [form["hub.mode"] for form in hub.requests] == ["subscribe", "unsubscribe"]
+    assert gone is None and hub.subscriptions == {}
