@@ -296,6 +296,11 @@ class Poller:
         state.items_published += published
         if published or state.last_new_item is None:
             state.last_new_item = now
+        if self.websub is not None:
+            # Items that came by push are seen, not new, when the poll finds them: the feed is not stale for it.
+            pushed_at = await self.websub.store.last_new_item_at(feed.url)
+            if pushed_at is not None and pushed_at > state.last_new_item:
+                state.last_new_item = pushed_at
         push_live = self.websub is not None and await self.websub.is_live(feed.url)
         interval = poll_interval(feed, self.settings, state.publish_times, now.timestamp(), push_live=push_live)
         state.poll_interval = interval

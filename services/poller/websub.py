@@ -227,14 +227,22 @@ class SubscriptionStore:
         """Every feed with a record (to unsubscribe those no longer in the config)."""
         return {_text(url) for url in await self.redis.smembers(self.feeds_key)}
 
-    async def note_push(self, record: Subscription, now: datetime, *, accepted: bool) -> None:
+    async def note_push(self, record: Subscription, now: datetime, *, accepted: bool, published: int = 0) -> None:
         """Count a push (accepted or refused) without rewriting the record a verification may be writing."""
         field = "pushes" if accepted else "refused"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(self._sub_key(record.id), field, 1)
             if accepted:
                 pipe.hset(self._sub_key(record.id), "last_push_at", now.isoformat())
+            if published:
+                pipe.hset(self._sub_key(record.id), "last_new_item_at", now.isoformat())
             await pipe.execute()
+
+    async def last_new_item_at(self, feed_url: str) -> datetime | None:
+        """When a push last brought a new item for this feed (feed health's "stale" must count pushes too)."""
+        sub_id = await self.redis.get(self._feed_key(feed_url))
+        raw = await self.redis.hget(self._sub_key(_text(sub_id)), "last_new_item_at") if sub_id else None
+        return datetime.fromisoformat(_text(raw)) if raw else None
 
     async def push_counts(self, record: Subscription) -> dict[str, str]:
         """pushes, refused and last_push_at of a record, as stored."""

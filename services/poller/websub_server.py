@@ -117,7 +117,7 @@ def create_callback_app(
             if isinstance(found, str):
                 return _refused(found)
             published = await ingest(found, body, request.headers.get("content-type", ""))
-            await subscriber.store.note_push(found, subscriber.clock.now(), accepted=True)
+            await subscriber.store.note_push(found, subscriber.clock.now(), accepted=True, published=published)
         except RedisError:
             # Nothing was lost: the hub retries a 5xx, and the seen markers drop what did go out.
             return PlainTextResponse("try again later", status_code=503)

@@ -97,7 +97,8 @@ async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, defa
         site = Site(hub.url)
         with site.server:
             config = websub_config(default_config, [site.url], free_port())
-            async with running_poller(config, redis, ManualClock()) as poller, serving(poller):
+            clock = ManualClock()
+            async with running_poller(config, redis, clock) as poller, serving(poller):
                 await poller.poll_all()
                 await subscribed(poller, hub, 1)
                 assert hub.verifications[0][:2] == ("subscribe", 200)
@@ -107,6 +108,7 @@ async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, defa
                 assert len(form["hub.secret"]) >= 32
                 assert form["hub.callback"].startswith(f"{config.poller.websub.callback_url}/")
                 site.items = [story(1), story(2)]
+                clock.advance(100)
                 statuses = await asyncio.to_thread(hub.publish, site.url, site.body())
                 after_push = [item.title for item in await published_items(redis, config)]
                 again = (await poller.poll_all())[0]
@@ -118,6 +120,7 @@ async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, defa
     assert after_push == ["Story 1", "Story 2"]  # the push reached the stream before any poll
     assert (again.found, again.published) == (2, 0)  # the poll finds it seen: published once
     assert state.poll_interval == config.poller.websub.poll_interval  # push live: the safety-net interval
+    assert state.last_new_item == clock.now()  # the pushed item counts as news for feed health (not stale)
 
 
 @pytest.fixture
