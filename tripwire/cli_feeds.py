@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from services.poller.state import FeedState, FeedStateStore
+from services.poller.websub import SubscriptionStore
 from shared.config import FeedConfig, Settings
 from shared.streams import StreamNames
 from tripwire.runtime import redis_connection
 
-COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "last error")
+COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "push", "last error")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -35,13 +36,34 @@ def feed_status(feed: FeedConfig, state: FeedState) -> str:
     return "ok" if state.last_success else "new"
 
 
-def feed_rows(feeds: list[FeedConfig], states: list[FeedState]) -> list[dict[str, Any]]:
-    """One JSON-ready record per configured feed."""
+def feed_rows(
+    feeds: list[FeedConfig], states: list[FeedState], pushes: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One JSON-ready record per configured feed; ``push``: its WebSub subscription (status ``none`` without one)."""
     rows = []
-    for feed, state in zip(feeds, states, strict=True):
-        record = state.model_dump(mode="json", exclude={"etag", "last_modified"})
-        rows.append({"name": feed.name, "status": feed_status(feed, state), **record})
+    for n, (feed, state) in enumerate(zip(feeds, states, strict=True)):
+        record = state.model_dump(mode="json", exclude={"etag", "last_modified", "publish_times"})
+        push = pushes[n] if pushes is not None else {"status": "none"}
+        rows.append({"name": feed.name, "status": feed_status(feed, state), "push": push, **record})
     return rows
+
+
+async def push_states(store: SubscriptionStore, feeds: list[FeedConfig], now: datetime) -> list[dict[str, Any]]:
+    """Each feed's WebSub state for the table: status (none, pending, live, expired, denied, failing), hub, lease end,
+    pushes received; never the secret or the callback id."""
+    states: list[dict[str, Any]] = []
+    for feed in feeds:
+        record = await store.by_feed(feed.url)
+        if record is None:
+            states.append({"status": "none"})
+            continue
+        counts = await store.push_counts(record)
+        expires = record.expires_at.isoformat() if record.expires_at else None
+        states.append({"status": record.status(now), "hub": record.hub, "expires_at": expires,
+                       "last_error": record.last_error or record.denied, "pushes": int(counts.get("pushes", 0)),
+                       "refused": int(counts.get("refused", 0)),
+                       "last_push_at": counts.get("last_push_at")})  # fmt: skip
+    return states
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -51,6 +73,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         lines.append([
             row["name"] or row["url"], row["status"], _short_time(row["last_success"]),
             str(row["consecutive_failures"]), _short_time(row["next_poll"]), str(row["items_published"]),
+            row["push"]["status"],
             (row["last_error"] or "")[:80],
         ])  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
@@ -69,6 +92,7 @@ async def _feeds(args: argparse.Namespace, settings: Settings) -> int:
     async with redis_connection(settings, allow_embedded=False, command="feeds") as redis:
         store = FeedStateStore(redis, StreamNames(settings.config.redis.stream_prefix))
         states = await store.load_many([feed.url for feed in feeds])
-    rows = feed_rows(feeds, states)
+        pushes = await push_states(SubscriptionStore(redis, store.names), feeds, datetime.now(UTC))
+    rows = feed_rows(feeds, states, pushes)
     print(json.dumps({"feeds": rows}, indent=2) if args.json else render_table(rows))
     return 0

@@ -55,6 +55,8 @@ class FetchedFeed:
     headers: dict[str, str] = field(default_factory=dict)
     validators: Validators = field(default_factory=Validators)
     permanent_url: str | None = None
+    links: tuple[str, ...] = ()
+    """Raw ``Link`` header values (WebSub discovery: rel=hub, rel=self)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ class Fetcher:
                     raise FeedFetchError(f"{exc} from {current}", reason="too_large") from None
                 except (UnsupportedEncoding, zlib.error) as exc:
                     raise FeedFetchError(f"undecodable body from {current}: {exc}", reason="encoding") from None
-                return FetchedFeed(current, content, _parser_headers(response), _validators(response), permanent)
+                links = tuple(response.headers.get_list("link"))
+                return FetchedFeed(current, content, _parser_headers(response), _validators(response), permanent, links)
         raise FeedFetchError(f"more than {self.settings.max_redirects} redirects from {url}", reason="redirect")
 
 

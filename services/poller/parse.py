@@ -6,6 +6,7 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import feedparser
 
@@ -39,6 +40,8 @@ class ParsedFeed:
     title: str | None
     items: list[Item]
     malformed: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    """The feed's own (rel, href) links: WebSub discovery reads rel=hub and rel=self from them."""
 
 
 def looks_like_html(content: bytes) -> bool:
@@ -95,4 +98,10 @@ def parse_feed(
     ref = FeedRef(url=feed_url, title=title)
     items = [item for entry in parsed.entries if (item := entry_to_item(entry, ref, fetched_at)) is not None]
     malformed = str(parsed.get("bozo_exception")) if parsed.bozo else None
-    return ParsedFeed(title, items, malformed)
+    return ParsedFeed(title, items, malformed, _feed_links(parsed.feed))
+
+
+def _feed_links(feed: Any) -> tuple[tuple[str, str], ...]:
+    # Atom <link> and RSS <atom:link> alike; feedparser lists them under the feed's "links".
+    links = feed.get("links") or []
+    return tuple((str(link.get("rel", "")), str(link.get("href", ""))) for link in links if link.get("href"))

@@ -15,19 +15,23 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.poller import feed_health
+from services.poller.adaptive import poll_interval, remember_publications
 from services.poller.backoff import failure_delay
 from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, NotModified, Validators
 from services.poller.lock import FeedLocks
-from services.poller.parse import FeedParseError, parse_feed
+from services.poller.parse import FeedParseError, ParsedFeed, parse_feed
 from services.poller.publish import ItemPublisher
 from services.poller.schedule import FeedSchedule
 from services.poller.state import FeedState, FeedStateStore
+from services.poller.websub import Subscription, SubscriptionStore, discover
+from services.poller.websub_client import WebSubSubscriber
+from services.poller.websub_server import create_callback_app, serve_callbacks
 from shared.clock import Clock, SystemClock
 from shared.config import FeedConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import FEED_ERRORS, FEED_POLL_SECONDS, ITEMS_FETCHED, ITEMS_PUBLISHED
-from shared.schemas import FeedHealthEvent, FeedRef
+from shared.schemas import FeedHealthEvent, FeedRef, Item
 from shared.streams import StreamNames, publish
 
 log = get_logger(__name__)
@@ -79,6 +83,11 @@ class Poller:
         self.schedule = FeedSchedule(
             self._poll_scheduled, self.settings.default_interval, self.settings.jitter, self.clock, self.rng
         )
+        self.websub: WebSubSubscriber | None = None
+        self._tick: asyncio.Future[None] | None = None
+        if self.settings.websub.enabled:
+            store = SubscriptionStore(redis, self.names)
+            self.websub = WebSubSubscriber(self.settings.websub, redis, store, http, self.clock, self.rng)
 
     async def poll_feed(self, feed: FeedConfig, *, respect_schedule: bool = False) -> PollResult:
         """Fetch, parse and publish one feed; errors are reported in the result, never raised."""
@@ -94,6 +103,9 @@ class Poller:
                     result.skipped = "another replica is polling it"
                     return result
                 state = await self.states.load(feed.url)
+                if state.poll_interval:
+                    # Replicas follow the interval whichever of them polled last chose.
+                    self.schedule.set_interval(feed.url, state.poll_interval)
                 result.skipped = self._skip_reason(feed, state, respect_schedule)
                 if result.skipped is None:
                     await self._poll_locked(feed, state, result)
@@ -119,12 +131,18 @@ class Poller:
         loop = asyncio.get_running_loop()
         if reload is not None:
             loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+        callbacks = self.start_callback_server(stop)
+        if self.websub is not None:
+            # Feeds removed while the poller was down are unsubscribed by the first tick.
+            with contextlib.suppress(RedisError):
+                await self.websub.reconcile(list(self.feeds))
         try:
             while not stop.is_set():
                 self.health.beat()
                 if reload is not None and reload_requested.is_set():
                     reload_requested.clear()
                     self.reload(reload)
+                self._start_websub_tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(stop, reload_requested), timeout=5)
         finally:
@@ -134,6 +152,50 @@ class Poller:
             # Graceful: polls already running finish (each within its fetch deadline) so no lock or item is left
             # half-done; their validators and state are saved as usual.
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+            if callbacks is not None:
+                await callbacks
+            if self._tick is not None:
+                await asyncio.gather(self._tick, return_exceptions=True)
+
+    def _start_websub_tick(self) -> None:
+        # In the background, one at a time: a slow hub (up to the fetch timeout per request) must not stall the
+        # loop whose heartbeat /healthz watches.
+        if self.websub is not None and (self._tick is None or self._tick.done()):
+            self._tick = asyncio.ensure_future(self.websub_tick())
+
+    def start_callback_server(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """Serve the WebSub callback endpoint until ``stop`` (None when push is off)."""
+        if self.websub is None:
+            return None
+        app = create_callback_app(self.websub, self.ingest_pushed, self.settings.websub, self.settings.max_body_bytes)
+        return asyncio.create_task(serve_callbacks(app, self.settings.websub, stop))
+
+    async def websub_tick(self) -> None:
+        """Subscribe, renew and unsubscribe what is due; a Redis outage only delays it."""
+        if self.websub is None:
+            return
+        try:
+            await self.websub.tick(self.feeds.keys())
+        except RedisError as exc:
+            self.health.set_redis_ok(False, f"{type(exc).__name__}: {exc}")
+
+    async def ingest_pushed(self, record: Subscription, body: bytes, content_type: str) -> int:
+        """Publish the new items of a verified push: the same parser, ids, limits and seen markers as a poll."""
+        feed = self.feeds.get(record.feed_url)
+        if feed is None:
+            return 0  # removed from the config; its unsubscription is under way
+        now = self.clock.now()
+        headers = {"content-type": content_type} if content_type else {}
+        try:
+            parsed = await asyncio.to_thread(parse_feed, body, headers, feed.url, now, feed.name)
+        except FeedParseError as exc:
+            FEED_ERRORS.labels(feed=feed.url, reason="push_not_a_feed").inc()
+            log.warning("websub_push_unparsed", feed=feed.url, error=str(exc))
+            return 0
+        ITEMS_FETCHED.labels(feed=feed.url).inc(len(parsed.items))
+        published = await self.publisher.publish_many(parsed.items)
+        ITEMS_PUBLISHED.labels(feed=feed.url).inc(published)
+        return published
 
     def reload(self, load: FeedLoader) -> None:
         """Apply the feeds ``load`` returns; a bad config is logged and the running feeds are kept."""
@@ -144,6 +206,10 @@ class Poller:
             return
         changes = self.schedule.sync(feeds)
         self.feeds = {feed.url: feed for feed in feeds if feed.enabled}
+        if self.websub is not None:
+            # Removed feeds are unsubscribed by the next tick; reconcile only schedules them.
+            task = asyncio.ensure_future(self.websub.reconcile(list(self.feeds)))
+            task.add_done_callback(lambda done: done.exception())
         log.info("feeds_reloaded", added=changes.added, removed=changes.removed, changed=changes.changed)
 
     async def _poll_scheduled(self, url: str) -> None:
@@ -165,7 +231,7 @@ class Poller:
             return f"backing off until {state.next_poll.isoformat()}"
         # Every replica schedules every feed; whichever comes first polls it, the others find it polled less than
         # half an interval ago and leave it. A replica's own next run is a whole interval later (jitter only adds).
-        half_interval = timedelta(seconds=(feed.interval or self.settings.default_interval) / 2)
+        half_interval = timedelta(seconds=(state.poll_interval or feed.interval or self.settings.default_interval) / 2)
         if state.last_success is not None and now - state.last_success < half_interval:
             return "polled recently (by another replica)"
         return None
@@ -190,12 +256,32 @@ class Poller:
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
             result.published = await self.publisher.publish_many(parsed.items)
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
+            self._remember_publications(state, parsed.items, result.published, now)
+            await self._observe_hub(feed, outcome, parsed)
             # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
             state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
         self._remember_move(state, outcome.permanent_url)
         await self._record_success(feed, state, ref, now, result.published)
         log.info("feed_polled", url=feed.url, found=result.found, published=result.published,
                  not_modified=result.not_modified)  # fmt: skip
+
+    def _remember_publications(self, state: FeedState, items: list[Item], published: int, now: datetime) -> None:
+        # Undated items can only be timed by when a poll first saw them; in a feed with dates, the dates count.
+        undated = published if items and all(item.published_estimated for item in items) else 0
+        first_poll = state.last_success is None
+        state.publish_times = remember_publications(
+            state.publish_times, items, undated, now.timestamp(), first_poll=first_poll
+        )
+
+    async def _observe_hub(self, feed: FeedConfig, outcome: FetchedFeed, parsed: ParsedFeed) -> None:
+        if self.websub is None:
+            return
+        try:
+            await self.websub.observe(feed.url, discover(outcome.links, parsed.links, outcome.url))
+        except RedisError:
+            raise
+        except Exception as exc:  # discovery must never fail a poll whose items already went out
+            log.warning("websub_discovery_failed", url=feed.url, error=f"{type(exc).__name__}: {exc}")
 
     def _remember_move(self, state: FeedState, permanent_url: str | None) -> None:
         if permanent_url and permanent_url != state.fetch_url:
@@ -210,7 +296,16 @@ class Poller:
         state.items_published += published
         if published or state.last_new_item is None:
             state.last_new_item = now
-        state.next_poll = now + timedelta(seconds=feed.interval or self.settings.default_interval)
+        if self.websub is not None:
+            # Items that came by push are seen, not new, when the poll finds them: the feed is not stale for it.
+            pushed_at = await self.websub.store.last_new_item_at(feed.url)
+            if pushed_at is not None and pushed_at > state.last_new_item:
+                state.last_new_item = pushed_at
+        push_live = self.websub is not None and await self.websub.is_live(feed.url)
+        interval = poll_interval(feed, self.settings, state.publish_times, now.timestamp(), push_live=push_live)
+        state.poll_interval = interval
+        state.next_poll = now + timedelta(seconds=interval)
+        self.schedule.set_interval(feed.url, interval)
         stale_after = feed.stale_after if feed.stale_after is not None else self.settings.stale_after
         event = feed_health.after_success(state, ref, now, stale_after, failures_before, published)
         await self._save(state, event)
@@ -226,7 +321,7 @@ class Poller:
         state.consecutive_failures += 1
         state.last_error, state.last_error_at = result.error, now
         state.gone = state.gone or (isinstance(exc, FeedFetchError) and exc.gone)
-        interval = feed.interval or self.settings.default_interval
+        interval = state.poll_interval or feed.interval or self.settings.default_interval
         delay = failure_delay(state.consecutive_failures, interval, self.settings.max_backoff, self.rng, retry_after)
         state.next_poll = now + timedelta(seconds=delay)
         log.warning("feed_failed", url=feed.url, error=result.error, reason=reason,

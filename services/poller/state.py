@@ -32,6 +32,10 @@ class FeedState(BaseModel):
     health: FeedHealth = "ok"
     gone: bool = False
     moved_to: str | None = None
+    # Adaptive polling (services/poller/adaptive.py): recent publication times (epoch seconds) and the interval
+    # chosen after the last successful poll, shared by every replica.
+    publish_times: list[float] = []
+    poll_interval: float | None = None
 
     @property
     def fetch_url(self) -> str:

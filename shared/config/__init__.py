@@ -9,6 +9,7 @@ from shared.config.stories import StorySettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
 from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, TopicWeights
+from shared.config.websub import WebSubSettings
 
 __all__ = [
     "ClassifierSettings",
@@ -29,6 +30,7 @@ __all__ = [
     "TopicConfig",
     "TopicWeights",
     "TripwireConfig",
+    "WebSubSettings",
     "load_config_file",
     "load_settings",
     "parse_config",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.config.durations import Duration
+from shared.config.websub import WebSubSettings
 
 
 class FeedConfig(BaseModel):
@@ -54,3 +55,17 @@ class PollerSettings(BaseModel):
         default=3 * 86400.0, ge=0, description="No new item for this long raises a stale alert (0: never)."
     )
     jitter: Duration = Field(default=30.0, ge=0, description="Most a scheduled poll is shifted at random.")
+    adaptive: bool = Field(
+        default=True, description="Feeds without their own interval are polled as often as they publish (see README)."
+    )
+    min_interval: Duration = Field(default=45.0, gt=0, description="Shortest adaptive poll interval (busy wires).")
+    max_interval: Duration = Field(default=3600.0, gt=0, description="Longest adaptive poll interval (quiet feeds).")
+    websub: WebSubSettings = Field(default_factory=WebSubSettings)
+
+    @model_validator(mode="after")
+    def _interval_bounds(self) -> PollerSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError(
+                f"min_interval ({self.min_interval:g} s) is longer than max_interval ({self.max_interval:g} s)"
+            )
+        return self

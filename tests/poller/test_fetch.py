@@ -97,7 +97,7 @@ async def test_backoff_grows_and_scheduled_polls_wait_for_it(redis, default_conf
 
 async def test_a_scheduled_poll_skips_a_feed_another_replica_just_polled(redis, default_config):
     with LocalServer(lambda _r: Reply(200, FEED, {"Content-Type": "application/rss+xml"})) as server:
-        config = poller_config(default_config, [f"{server.url}/feed"], default_interval=600)
+        config = poller_config(default_config, [f"{server.url}/feed"], default_interval=600, adaptive=False)
         clock = ManualClock()
         async with running_poller(config, redis, clock) as replica_a, running_poller(config, redis, clock) as replica_b:
             await replica_a.poll_feed(config.feeds[0], respect_schedule=True)

@@ -224,7 +224,7 @@ def config_doc(
         "network": {"allow_private": ["127.0.0.0/8"]},
         "health": {"host": "127.0.0.1", **dict(zip(PORT_FIELDS, ports, strict=True))},
         "streams": {"reclaim_idle": "5s", "sweep_interval": "1s", **(streams or {})},
-        "poller": {"default_interval": "1s"},
+        "poller": {"default_interval": "1s", "adaptive": False},  # polled every second, not as they publish
         "feeds": [{"url": url} for url in feeds],
         "topics": TOPICS,
         "subscriptions": [
