@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from services.notifier.store import DeadLetter, DeadLetters
 from tripwire.console import auth, data
-from tripwire.console.app import Console
+from tripwire.console.context import Console
 from tripwire.console.story_groups import group_stories
 
 BROKEN = {"failing", "stale", "error", "gone"}

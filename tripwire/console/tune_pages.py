@@ -17,7 +17,7 @@ from services.classifier.overrides import clear_threshold, load_thresholds, save
 from services.classifier.scoring import score_matrix
 from services.notifier.overrides import clear_min_score, load_min_scores, save_min_score
 from tripwire.console import data
-from tripwire.console.app import Console
+from tripwire.console.context import Console
 from tripwire.console.sub_tuning import subscription_tuning, takers
 from tripwire.console.tuning import LabeledSet, labeled_figures, parse_labeled, pr_curve_svg_points
 
