@@ -21,7 +21,7 @@ from services.notifier.store import DeliveryStore
 from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.streams import StreamNames
-from tripwire.console import auth, pages, teach_pages, tune_pages
+from tripwire.console import auth, glance_pages, pages, teach_pages, tune_pages
 from tripwire.console.context import Console, Handler
 from tripwire.console.throttle import LoginThrottle
 from tripwire.console.tuning import EmbedderFactory, ScoringPool
@@ -80,7 +80,8 @@ def create_app(
         return endpoint
 
     routes = [
-        Route("/", page(pages.home)),
+        Route("/", page(glance_pages.overview_page), name="overview"),
+        Route("/stories/{story_id}", page(glance_pages.story_page), name="story"),
         Route("/healthz", page(pages.healthz, public=True)),
         Route("/login", page(pages.login_form, public=True), name="login"),
         Route("/login", page(pages.login_submit, public=True), methods=["POST"]),
