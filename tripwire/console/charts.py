@@ -116,8 +116,9 @@ def story_timeline(points: Sequence[TimelinePoint], label: str) -> Markup:
     """Reports on a time axis (x) by score (y); the first report is a square, each follow-up a circle."""
     width, height, left, right, top, plot_h = 860.0, 70.0 + 22 * len(points), 50.0, 200.0, 12.0, 0.0
     plot_h = height - top - 30
-    start = min(point.at for point in points)
-    span = max((max(point.at for point in points) - start).total_seconds(), 60.0)
+    first, last = min(point.at for point in points), max(point.at for point in points)
+    span = max((last - first).total_seconds() * 1.1, 600.0)  # reports minutes apart still spread out
+    start = first - timedelta(seconds=(span - (last - first).total_seconds()) / 2)
     body = [f'<rect class="frame" x="{left}" y="{top}" width="{width - left - right:.1f}" height="{plot_h:.1f}"/>']
     for tick in (0.0, 0.5, 1.0):
         x = left + (width - left - right) * tick
@@ -164,10 +165,7 @@ def score_histogram(
             )
     lines = (("precision", [c.precision for c in curve], colour(2)), ("recall", [c.recall for c in curve], colour(1)))
     for name, values, tone in lines:
-        pts = " ".join(
-            f"{left + plot_w * c.threshold:.1f},{top + plot_h * (1 - value):.1f}"
-            for c, value in zip(curve, values, strict=True)
-        )
+        pts = _steps([c.threshold for c in curve], values, left, top, plot_w, plot_h)
         if pts:
             body.append(f'<polyline class="curve {name}" points="{pts}" fill="none" stroke="{tone}" stroke-width="2"/>')
     x = left + plot_w * threshold
@@ -176,9 +174,20 @@ def score_histogram(
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         body.append(_text(left + plot_w * tick, top + plot_h + 16, f"{tick:.2f}", anchor="middle", css="axis"))
     body.append(_text(left - 4, top + 10, peak, anchor="end", css="axis"))
-    body.append(_text(left + plot_w / 2, height - 2, "score (bars: stored items)", anchor="middle", css="axis"))
+    body.append(_text(left, height - 2, "score · bars: the latest stored items", css="axis"))
     if curve:
         body.append(_text(left + plot_w + 4, top + 10, "1.0", css="axis"))
-        body.append(_text(left + 8, top + 14, "— precision", css="legend precision-key"))
-        body.append(_text(left + 100, top + 14, "— recall", css="legend recall-key"))
+        body.append(_text(left + plot_w, height - 2, "— recall (labeled file)", anchor="end", css="legend recall-key"))
+        body.append(_text(left + plot_w - 150, height - 2, "— precision", anchor="end", css="legend precision-key"))
     return _svg("chart-histogram", width, height, label, body)
+
+
+def _steps(thresholds: Sequence[float], values: Sequence[float], left: float, top: float, w: float, h: float) -> str:
+    """A value that holds from each threshold to the next (an item alerts at score >= threshold), as points."""
+    points = []
+    for index, (at, value) in enumerate(zip(thresholds, values, strict=True)):
+        until = thresholds[index + 1] if index + 1 < len(thresholds) else at
+        y = top + h * (1 - value)
+        start = 0.0 if index == 0 else at  # below the lowest score everything alerts, as at the lowest
+        points += [f"{left + w * start:.1f},{y:.1f}", f"{left + w * until:.1f},{y:.1f}"]
+    return " ".join(points)

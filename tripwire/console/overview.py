@@ -57,9 +57,9 @@ class Overview:
 
 async def read_overview(redis: Redis, config: TripwireConfig, names: StreamNames, now: datetime) -> Overview:
     """The overview's figures as of ``now``."""
-    series = await alerts_per_hour(redis, names, now, HOURS)
-    for topic in config.topics:
-        series.setdefault(topic, [0] * HOURS)
+    counted = await alerts_per_hour(redis, names, now, HOURS)
+    # Configured topics first, in config order, so each keeps its colour from one day to the next.
+    series = {topic: counted.pop(topic, [0] * HOURS) for topic in config.topics} | counted
     titles = {feed.url: feed.name or feed.url for feed in config.feeds}
     per_feed = sorted(
         ((f"{titles.get(url, url)} · {language}", count) for (url, language), count in
