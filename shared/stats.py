@@ -8,8 +8,9 @@ an overview can bear and a delivery could not (the notifier still deduplicates o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -23,11 +24,11 @@ _SEP = "\t"
 
 
 def _hour(at: datetime) -> str:
-    return at.strftime("%Y%m%d%H")
+    return at.astimezone(UTC).strftime("%Y%m%d%H")
 
 
 def _day(at: datetime) -> str:
-    return at.strftime("%Y%m%d")
+    return at.astimezone(UTC).strftime("%Y%m%d")
 
 
 def alerts_key(names: StreamNames, at: datetime) -> str:
@@ -41,22 +42,19 @@ def items_key(names: StreamNames, at: datetime) -> str:
 
 
 def count_alerts(pipe: Pipeline, names: StreamNames, topics: Iterable[str], at: datetime) -> None:
-    """Queue one count per alert of ``topics`` (one entry per alert) in ``at``'s hour."""
-    key, queued = alerts_key(names, at), False
-    for topic in topics:
-        pipe.hincrby(key, topic, 1)
-        queued = True
-    if queued:
-        pipe.expire(key, KEEP_DAYS * 86400)
+    """Queue the count of alerts of ``topics`` (one entry per alert) in ``at``'s hour: one HINCRBY per topic."""
+    _add(pipe, alerts_key(names, at), Counter(topics))
 
 
 def count_items(pipe: Pipeline, names: StreamNames, items: Iterable[Item], at: datetime) -> None:
-    """Queue one count per item under its feed and language (``unknown`` when it has none) on ``at``'s day."""
-    key, queued = items_key(names, at), False
-    for item in items:
-        pipe.hincrby(key, f"{item.feed.url}{_SEP}{item.language or UNKNOWN_LANGUAGE}", 1)
-        queued = True
-    if queued:
+    """Queue the count of ``items`` per feed and language (``unknown`` when it has none) on ``at``'s day."""
+    _add(pipe, items_key(names, at), Counter(f"{i.feed.url}{_SEP}{i.language or UNKNOWN_LANGUAGE}" for i in items))
+
+
+def _add(pipe: Pipeline, key: str, counts: Counter[str]) -> None:
+    for field, count in counts.items():
+        pipe.hincrby(key, field, count)
+    if counts:
         pipe.expire(key, KEEP_DAYS * 86400)
 
 

@@ -69,3 +69,12 @@ def test_a_malformed_gazetteer_file_names_the_entry(tmp_path: Path) -> None:
     bad.write_text("places:\n  - {name: Nowhere, lat: north, lon: 1}\n")
     with pytest.raises(GazetteerError, match=r"places\[0\] \(Nowhere\): lat, lon"):
         shipped_places.__wrapped__(bad)
+
+
+def test_a_blank_place_name_in_the_config_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="place names must not be empty"):
+        PlaceConfig(name="Tal Baydar", lat=36.7, lon=40.9, names=[" "])
+    with pytest.raises(ValidationError, match="less than or equal to 90"):
+        PlaceConfig(name="Nowhere", lat=95, lon=0)
