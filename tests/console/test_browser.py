@@ -70,10 +70,14 @@ async def _seed(redis: Redis, config: TripwireConfig, embedder: Embedder) -> str
     for n, title in enumerate(TITLES, start=1):
         item = make_alert(n, title=title, summary="", language="en").item
         await publish(redis, NAMES.items, item.to_json(), 100_000)
+    scorer, now = Scorer(config.topics, embedder), datetime.now(UTC).replace(microsecond=0)
+    # Classified 100 minutes before the other outlet's report, so the story's timeline has a span to show.
+    first = Classifier(config, redis, scorer, "c1", clock=FakeClock(now - timedelta(minutes=100)))
+    await first.run(asyncio.Event(), drain=True)
     other = FeedRef(url="https://other.example/rss", title="Other Outlet")
     update = make_alert(len(TITLES) + 1, title=STORY_UPDATE, summary="", feed=other, link=make_alert(1).item.link)
     await publish(redis, NAMES.items, update.item.to_json(), 100_000)
-    await Classifier(config, redis, Scorer(config.topics, embedder), "c1").run(asyncio.Event(), drain=True)
+    await Classifier(config, redis, scorer, "c1", clock=FakeClock(now)).run(asyncio.Event(), drain=True)
     # A week of earlier alerts, counted as the classifier counts them (shared/stats.py), for the overview's chart.
     async with redis.pipeline(transaction=False) as pipe:
         for back in range(2, 168):
@@ -242,7 +246,7 @@ async def _see_overview(page: object, url: str) -> None:
 
 
 async def _histogram_follows_threshold(page: object, url: str) -> None:
-    from playwright.async_api import Page, expect
+    from playwright.async_api import FilePayload, Page, expect
 
     assert isinstance(page, Page)
     await page.goto(f"{url}/tune?topic={TOPIC}&threshold=0.50")
@@ -251,8 +255,8 @@ async def _histogram_follows_threshold(page: object, url: str) -> None:
     line = page.locator("#threshold-line")
     await expect(line).to_have_attribute("x1", "320.0")  # 40 + 560 * 0.50
     # A labeled file puts precision and recall on the same score axis.
-    await page.set_input_files("input[name=file]", files=[{"name": "labeled.jsonl", "mimeType": "application/json",
-                                                           "buffer": LABELED.encode()}])  # fmt: skip
+    labeled = FilePayload(name="labeled.jsonl", mimeType="application/json", buffer=LABELED.encode())
+    await page.set_input_files("input[name=file]", files=[labeled])
     async with page.expect_navigation():
         await page.click("button >> text=Upload and score")
     await expect(histogram.locator("polyline.precision")).to_have_count(1)
