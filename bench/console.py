@@ -87,16 +87,28 @@ async def seed(redis: Redis, names: StreamNames, now: datetime) -> str:
     return last_story
 
 
+async def _all_entries(redis: Redis, stream: str, page: int = 5000) -> Entries:
+    """Every entry of ``stream``, read in pages (one XRANGE of 100,000 entries can outlast a socket timeout)."""
+    entries: Entries = []
+    start = "-"
+    while True:
+        chunk = cast(Entries, await redis.xrange(stream, min=start, count=page))
+        entries += chunk
+        if len(chunk) < page:
+            return entries
+        start = "(" + chunk[-1][0].decode()
+
+
 async def naive_overview(redis: Redis, names: StreamNames) -> int:
     """The overview's charts from the streams themselves: every entry read and parsed (the baseline)."""
     per_hour: dict[tuple[str, str], int] = {}
     per_feed: dict[tuple[str, str], int] = {}
-    for _, fields in cast(Entries, await redis.xrange(names.alerts)):
+    for _, fields in await _all_entries(redis, names.alerts):
         alert = alert_or_none(fields.get(DATA_FIELD.encode()))
         if alert is not None:
             key = (alert.topic, alert.created_at.strftime("%Y%m%d%H"))
             per_hour[key] = per_hour.get(key, 0) + 1
-    for _, fields in cast(Entries, await redis.xrange(names.items)):
+    for _, fields in await _all_entries(redis, names.items):
         item = Item.from_json(fields[DATA_FIELD.encode()])
         key = (item.feed.url, item.language or "unknown")
         per_feed[key] = per_feed.get(key, 0) + 1
