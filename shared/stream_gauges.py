@@ -52,3 +52,15 @@ async def _lag(redis: Redis, stream: str, group_info: dict[str, Any]) -> int | N
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def group_backlog(redis: Redis, stream: str, group: str) -> tuple[int | None, int]:
+    """(lag, pending) of ``group`` on ``stream``: lag None when the group does not exist yet."""
+    try:
+        groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
+    except ResponseError:  # the stream does not exist (yet)
+        return None, 0
+    for info in groups:
+        if _text(info.get("name")) == group:
+            return await _lag(redis, stream, info), int(info.get("pending") or 0)
+    return None, 0

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.config import Settings
 from tripwire import commands, demo
+from tripwire.runtime import stop_on_signals
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -21,6 +22,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         service.add_argument("--drain", action="store_true", help="process what is in the stream, then exit")
         service.set_defaults(handler=handler)
     sample = subparsers.add_parser("demo", parents=[common], help="run the pipeline once on a bundled sample feed")
+    sample.add_argument(
+        "--console", action="store_true", help="then serve the web console over the demo's data until Ctrl-C"
+    )
     sample.set_defaults(handler=_demo)
 
 
@@ -41,4 +45,4 @@ async def _notifier(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
-    await demo.run_demo(settings)
+    await demo.run_demo(settings, stop_on_signals() if args.console else None)

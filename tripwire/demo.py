@@ -14,11 +14,13 @@ from pathlib import Path
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from services.classifier.embedder import Embedder
 from services.notifier.service import Notifier
 from services.poller.service import Poller
 from shared.config import FeedConfig, NetworkSettings, Settings, SubscriptionConfig
 from shared.redis_server import RedisServer
 from tripwire.commands import build_classifier, notifier_http, poller_http
+from tripwire.console.server import serve_console
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply, static_files
 
 SAMPLE_FEED = "sample_feed.xml"
@@ -56,8 +58,9 @@ def demo_settings(settings: Settings, feed_url: str, receiver_url: str) -> Setti
     return settings.model_copy(update={"config": config, "consumer_name": "demo"})
 
 
-async def run_demo(settings: Settings) -> None:
-    """Poll the sample feed once, classify and notify until drained, printing each delivered alert."""
+async def run_demo(settings: Settings, console_stop: asyncio.Event | None = None) -> None:
+    """Poll the sample feed once, classify and notify until drained, printing each delivered alert; with
+    ``console_stop``, then serve the console over the demo's Redis until that event is set."""
     feed = LocalServer(static_files({"/feed.xml": sample_feed_bytes()})).start()
     receiver = LocalServer(lambda _request: Reply(204), on_request=print_delivery).start()
     # A fresh Redis every run: a kept one would remember the sample items as seen and alert on nothing.
@@ -75,7 +78,16 @@ async def run_demo(settings: Settings) -> None:
             async with notifier_http(demo) as http:
                 await Notifier(demo.config, redis, http, "demo").run(asyncio.Event(), drain=True)
             print(f"Done: {len(receiver.requests)} alerts delivered from {published} items.", flush=True)
+            if console_stop is not None:
+                await _serve_console(demo, redis, classifier.scorer.embedder, console_stop)
         finally:
             await redis.aclose()
             feed.stop()
             receiver.stop()
+
+
+async def _serve_console(demo: Settings, redis: Redis, embedder: Embedder, stop: asyncio.Event) -> None:
+    """The console over the demo's data (its Redis lives as long as this), sharing the loaded model."""
+    console = demo.config.console
+    print(f"Console: http://{console.host}:{console.port}/ (Ctrl-C stops it and the demo's Redis)", flush=True)
+    await serve_console(demo.config, redis, lambda: embedder, stop)

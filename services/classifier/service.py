@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from services.classifier.embedder import Vectors
 from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
+from services.classifier.places import Gazetteer
 from services.classifier.scoring import Scorer, TopicScore
 from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
@@ -19,6 +20,7 @@ from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import ALERTS_CREATED, BATCH_SIZE, ITEMS_CLASSIFIED, TOPIC_SCORES
 from shared.schemas import Alert, Item, SchemaError
+from shared.stats import count_alerts, count_items
 from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 
 GROUP = "classifier"
@@ -50,6 +52,7 @@ class Classifier:
         self.consumer = StreamConsumer(
             redis, self.names.items, GROUP, consumer_name, count=config.classifier.read_count, block_ms=1000
         )
+        self.gazetteer = Gazetteer(config.topics)
         self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
@@ -85,6 +88,7 @@ class Classifier:
                 alert = Alert(
                     id=alert_id(item.id, result.topic), item=item, topic=result.topic,
                     score=result.score, reasons=result.reasons, created_at=now,
+                    places=self.gazetteer.find(result.topic, item.text),
                 )  # fmt: skip
                 if self.stories is not None:
                     # Before the XADD: a crash in between re-scores the item, and the store returns the same answer.
@@ -99,6 +103,8 @@ class Classifier:
                 )
                 created.append(result.topic)
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
+        count_items(pipe, self.names, items, now)  # the console's overview counters (shared/stats.py)
+        count_alerts(pipe, self.names, created, now)
         await pipe.execute()
         for topic in created:  # counted once Redis has them, so the metric never runs ahead of the stream
             ALERTS_CREATED.labels(topic).inc()

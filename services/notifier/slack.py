@@ -22,19 +22,23 @@ from shared.votes import VoteLinks, VoteUrls
 NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 
 
-def slack_payload(delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None) -> dict[str, Any]:
-    """The Block Kit payload of a delivery: one alert, one feed health event, or a digest; ``votes`` by alert id."""
-    return {**_message(delivery, votes or {}), **NO_UNFURL}
+def slack_payload(
+    delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None, console_url: str | None = None
+) -> dict[str, Any]:
+    """The Block Kit payload of a delivery: one alert, one feed health event, or a digest; ``votes`` by alert id;
+    ``console_url`` links each story to its timeline in the console."""
+    return {**_message(delivery, votes or {}, console_url), **NO_UNFURL}
 
 
-def _message(delivery: Delivery, votes: Mapping[str, VoteUrls]) -> dict[str, Any]:
+def _message(delivery: Delivery, votes: Mapping[str, VoteUrls], console_url: str | None) -> dict[str, Any]:
     if delivery.digest or len(delivery.messages) != 1:
         events = [m for m in delivery.messages if isinstance(m, FeedHealthEvent)]
-        return digest_message(delivery.alerts, events, votes)
+        return digest_message(delivery.alerts, events, votes, console_url)
     message = delivery.messages[0]
     if isinstance(message, Alert):
         urls = votes.get(message.id)
-        return story_update_message(message, urls) if message.is_story_update else alert_message(message, urls)
+        build = story_update_message if message.is_story_update else alert_message
+        return build(message, urls, console_url)
     return feed_health_message(message)
 
 
@@ -65,7 +69,8 @@ class SlackChannel:
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Post one message."""
         now = self.clock.now()
-        payload = slack_payload(delivery, vote_urls_of(delivery, self.votes, now))
+        console_url = self.votes.console_url if self.votes is not None else None  # set together (ConsoleSettings)
+        payload = slack_payload(delivery, vote_urls_of(delivery, self.votes, now), console_url)
         if subscription.bot_token is not None:
             return await self._post_with_token(delivery, subscription, payload)
         body = json.dumps(payload, ensure_ascii=False)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlock
 from slack_sdk.models.blocks import MarkdownTextObject as _SlackMarkdown
 
+from shared.console_links import story_url
 from shared.schemas import Alert, FeedHealthEvent
 from shared.text import plain as _plain_text
 from shared.votes import VoteUrls
@@ -93,6 +94,12 @@ def _source(alert: Alert) -> str:
     return f"{clean(item.feed.title or item.feed.url, 200)} · {published}"
 
 
+def _story_link(alert: Alert, console_url: str | None) -> str:
+    """ " · <url|Story timeline>" to the story's console page, or "" without a console URL or a story."""
+    link = _link(story_url(console_url, alert.story_id))
+    return f" · <{link}|Story timeline>" if link else ""
+
+
 def _topic(topic: str) -> str:
     return plain(topic.replace("_", " "))
 
@@ -113,21 +120,29 @@ def _vote_blocks(votes: VoteUrls | None) -> list[Block]:
     return [ContextBlock(elements=[MarkdownTextObject(text=text)])] if text else []
 
 
-def alert_message(alert: Alert, votes: VoteUrls | None = None) -> dict[str, Any]:
-    """The incoming-webhook payload for one alert: blocks plus a fallback text; ``votes`` adds the vote links."""
+def alert_message(alert: Alert, votes: VoteUrls | None = None, console_url: str | None = None) -> dict[str, Any]:
+    """The incoming-webhook payload for one alert: blocks plus a fallback text; ``votes`` adds the vote links,
+    ``console_url`` a link to the story's timeline."""
     body = f"{_headline(alert, 500)}\n{clean(alert.item.summary, 2400)}"
     blocks: list[Block] = [
         HeaderBlock(text=truncate(_topic(alert.topic), HEADER_LIMIT)),
         SectionBlock(text=MarkdownTextObject(text=truncate(body, SECTION_LIMIT))),
         ContextBlock(elements=[MarkdownTextObject(text=truncate(_source(alert), CONTEXT_LIMIT))]),
         ContextBlock(elements=[MarkdownTextObject(text=truncate(_why(alert), CONTEXT_LIMIT))]),
+        *_story_blocks(alert, console_url),
         *_vote_blocks(votes),
     ]
     fallback = truncate(f"[{escape(_topic(alert.topic))}] {escape(plain(alert.item.title))}", FALLBACK_LIMIT)
     return {"text": fallback, "blocks": [block.to_dict() for block in blocks]}
 
 
-def story_update_message(alert: Alert, votes: VoteUrls | None = None) -> dict[str, Any]:
+def _story_blocks(alert: Alert, console_url: str | None) -> list[Block]:
+    # A block of its own, never truncated: a cut link would point nowhere.
+    link = _story_link(alert, console_url)
+    return [ContextBlock(elements=[MarkdownTextObject(text=link.removeprefix(" · "))])] if link else []
+
+
+def story_update_message(alert: Alert, votes: VoteUrls | None = None, console_url: str | None = None) -> dict[str, Any]:
     """A short message for an item that joined a story already sent: the story, the new source, the count."""
     story = clean(alert.story_title or alert.item.title, 300)
     sources = alert.story_sources or 1
@@ -137,6 +152,7 @@ def story_update_message(alert: Alert, votes: VoteUrls | None = None) -> dict[st
     text = f"Also reported by {also}: *{story}* ({sources} source{'s' if sources != 1 else ''} so far)"
     blocks: list[Block] = [
         ContextBlock(elements=[MarkdownTextObject(text=truncate(text, CONTEXT_LIMIT))]),
+        *_story_blocks(alert, console_url),
         *_vote_blocks(votes),
     ]
     fallback = truncate(f"Story update: {escape(plain(alert.story_title or alert.item.title))}", FALLBACK_LIMIT)
@@ -144,11 +160,15 @@ def story_update_message(alert: Alert, votes: VoteUrls | None = None) -> dict[st
 
 
 def digest_message(
-    alerts: list[Alert], events: list[FeedHealthEvent] | None = None, votes: Mapping[str, VoteUrls] | None = None
+    alerts: list[Alert],
+    events: list[FeedHealthEvent] | None = None,
+    votes: Mapping[str, VoteUrls] | None = None,
+    console_url: str | None = None,
 ) -> dict[str, Any]:
     """One message listing several alerts, most relevant first, within Slack's 50-block limit.
 
-    ``votes`` (by alert id) puts each alert's vote links into its context block, so they cost no extra block.
+    ``votes`` (by alert id) puts each alert's vote links into its context block, so they cost no extra block;
+    ``console_url`` adds each story's timeline link there too.
     """
     ranked = sorted(alerts, key=lambda alert: alert.score, reverse=True)
     events, votes = events or [], votes or {}
@@ -167,6 +187,8 @@ def digest_message(
         vote_text = _vote_text(votes.get(alert.id))
         if vote_text:
             elements.append(MarkdownTextObject(text=vote_text))
+        if story_link := _story_link(alert, console_url):
+            elements.append(MarkdownTextObject(text=story_link.removeprefix(" · ")))
         blocks.append(ContextBlock(elements=elements))
     for event in events[:5]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_health_text(event))))

@@ -14,26 +14,30 @@ from services.notifier.channel import AlertsMessage, Delivery, post, vote_urls_o
 from services.notifier.outcome import DeliveryResult
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
+from shared.console_links import story_url
 from shared.schemas import Alert
 from shared.votes import VoteLinks, VoteUrls
 
 WEBHOOK_SCHEMA_VERSION = 1
 
 
-def webhook_body(delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None) -> str:
+def webhook_body(
+    delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None, console_url: str | None = None
+) -> str:
     """The JSON body, schema v1.
 
     One message: ``{"v": 1, "type": "alert"|"story.update"|"feed_health", "id": <delivery id>, "data": {...}}``;
     an alert carries ``story_id`` (and ``story_update`` events always do) so receivers can group a story's items.
     A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
-    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``.
+    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``;
+    with ``console_url``, an alert of a story carries ``story_url``, the story's timeline page in the console.
     """
     votes = votes or {}
     doc: dict[str, Any] = {"v": WEBHOOK_SCHEMA_VERSION, "id": delivery.id}
     if delivery.digest or len(delivery.messages) != 1:
         doc["type"] = "digest"
         doc["data"] = {
-            "alerts": [_data(alert, votes) for alert in delivery.alerts],
+            "alerts": [_data(alert, votes, console_url) for alert in delivery.alerts],
             "feed_health": [m.model_dump(mode="json") for m in delivery.messages if m.type == "feed_health"],
         }
     else:
@@ -42,15 +46,18 @@ def webhook_body(delivery: Delivery, votes: Mapping[str, VoteUrls] | None = None
         if isinstance(message, Alert) and message.is_story_update:
             doc["type"] = "story.update"
             doc["story_id"] = message.story_id
-        doc["data"] = _data(message, votes)
+        doc["data"] = _data(message, votes, console_url)
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
-def _data(message: AlertsMessage, votes: Mapping[str, VoteUrls]) -> dict[str, Any]:
+def _data(message: AlertsMessage, votes: Mapping[str, VoteUrls], console_url: str | None) -> dict[str, Any]:
     data: dict[str, Any] = message.model_dump(mode="json")
     urls = votes.get(message.id) if isinstance(message, Alert) else None
     if urls is not None:
         data["vote_urls"] = dict(urls)  # additive to schema v1: receivers that do not know it ignore it
+    story = story_url(console_url, message.story_id) if isinstance(message, Alert) else None
+    if story is not None:
+        data["story_url"] = story  # additive to schema v1, like vote_urls
     return data
 
 
@@ -73,7 +80,8 @@ class WebhookChannel:
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """POST one delivery; the webhook-id is the delivery id, the same on every retry, so receivers can dedupe."""
         now = self.clock.now()
-        body = webhook_body(delivery, vote_urls_of(delivery, self.votes, now))
+        console_url = self.votes.console_url if self.votes is not None else None  # set together (ConsoleSettings)
+        body = webhook_body(delivery, vote_urls_of(delivery, self.votes, now), console_url)
         secret = subscription.secret.get_secret_value() if subscription.secret else None
         # Signed fresh on each attempt: the timestamp must be recent for receivers' replay windows.
         headers = signed_headers(secret, delivery.id, now, body)

@@ -8,7 +8,7 @@ from shared.config.model import HealthSettings, NetworkSettings, RedisSettings, 
 from shared.config.stories import StorySettings
 from shared.config.streams import StreamSettings
 from shared.config.subscriptions import NotifierSettings, SubscriptionConfig
-from shared.config.topics import ClassifierSettings, KeywordRules, TopicConfig, TopicWeights
+from shared.config.topics import ClassifierSettings, KeywordRules, PlaceConfig, TopicConfig, TopicWeights
 from shared.config.websub import WebSubSettings
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "KeywordRules",
     "NetworkSettings",
     "NotifierSettings",
+    "PlaceConfig",
     "PollerSettings",
     "RedisSettings",
     "Settings",

@@ -63,6 +63,24 @@ class TopicWeights(BaseModel):
     )
 
 
+class PlaceConfig(BaseModel):
+    """A place a topic's items may name, added to the shipped gazetteer (services/classifier/gazetteer.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Display name; a shipped place of this name is replaced.")
+    lat: float = Field(ge=-90, le=90, description="Latitude, decimal degrees.")
+    lon: float = Field(ge=-180, le=180, description="Longitude, decimal degrees.")
+    names: list[str] = Field(default_factory=list, description="Other names and spellings, in any language.")
+
+    @field_validator("names")
+    @classmethod
+    def _names_not_blank(cls, names: list[str]) -> list[str]:
+        if any(not name.strip() for name in names):
+            raise ValueError("place names must not be empty; remove the blank entry")
+        return names
+
+
 class TopicConfig(BaseModel):
     """One topic that items are scored against."""
 
@@ -74,6 +92,9 @@ class TopicConfig(BaseModel):
     keywords: KeywordRules = Field(default_factory=KeywordRules)
     weights: TopicWeights = Field(default_factory=TopicWeights)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Score at or above which an item alerts.")
+    places: list[PlaceConfig] = Field(
+        default_factory=list, description="Places to find in this topic's alerts besides the shipped gazetteer."
+    )
 
 
 class ClassifierSettings(BaseModel):

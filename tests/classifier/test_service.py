@@ -13,6 +13,7 @@ from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier, alert_id
 from shared.config import TripwireConfig
 from shared.schemas import Alert, FeedRef, Item, parse_alerts_message
+from shared.stats import alerts_per_hour, items_per_feed_language
 from shared.streams import DATA_FIELD, StreamNames
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -62,3 +63,11 @@ async def test_batch_of_items_becomes_alerts_with_reasons(
     assert metric("tripwire_alerts_created_total", {"topic": "joint_patrol"}) == created + 1
     assert metric("tripwire_classifier_batch_size_count") >= 1
     assert metric("tripwire_topic_score_count", {"topic": "us_russia_standoff"}) >= 3
+    # The places each item names (the shipped gazetteer) ride on its alert.
+    places = {alert.item.id: [p.name for p in alert.places] for alert in alerts if isinstance(alert, Alert)}
+    assert places == {"standoff": ["Qamishli"], "joint": ["Kobani"]}
+    # The overview's counters, kept in the same pipeline as the alerts (shared/stats.py).
+    now = datetime.now(UTC)
+    hourly = await alerts_per_hour(redis, names, now, hours=2)
+    assert {topic: sum(counts) for topic, counts in hourly.items()} == {"us_russia_standoff": 1, "joint_patrol": 1}
+    assert await items_per_feed_language(redis, names, now) == {("http://127.0.0.1/feed.xml", "unknown"): 3}

@@ -13,7 +13,7 @@ from tripwire.console.auth import check_password
 from tripwire.console.server import check_exposure
 from tripwire.runtime import UsageError
 
-PAGES = ["/feeds", "/items", "/alerts", "/dlq"]
+PAGES = ["/", "/feeds", "/items", "/alerts", "/dlq"]
 
 
 async def test_every_page_asks_for_login_first(default_config: TripwireConfig, redis: Redis) -> None:
@@ -89,7 +89,7 @@ async def test_without_a_password_loopback_needs_no_login(default_config: Tripwi
     config = console_config(default_config, password=None)
     async with client_for(config, redis) as client:
         assert (await client.get("/feeds")).status_code == 200
-        assert (await client.get("/login")).headers["location"] == "/items"
+        assert (await client.get("/login")).headers["location"] == "/"
 
 
 def test_console_refuses_to_listen_beyond_loopback_without_a_password(default_config: TripwireConfig) -> None:

@@ -7,10 +7,11 @@ of each main page go to test-artifacts/console/.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import uvicorn
@@ -25,6 +26,7 @@ from services.notifier.store import DeliveryRecord, DeliveryStore
 from services.poller.state import FeedState, FeedStateStore
 from shared.config import TripwireConfig
 from shared.schemas import FeedRef
+from shared.stats import count_alerts
 from shared.streams import StreamNames, publish
 from tests.conftest import REPO_ROOT
 from tests.console.support import PASSWORD, console_config
@@ -45,6 +47,10 @@ TITLES = [
 # Another outlet's report of the first story (the same link): it joins that story as an update.
 STORY_UPDATE = "Russian police stop American convoy on the M4 road near Tal Tamr, officials say"
 ITEMS = len(TITLES) + 1
+LABELED = "\n".join(json.dumps(row) for row in [
+    {"title": TITLES[0], "labels": [TOPIC]}, {"title": TITLES[1], "labels": [TOPIC]},
+    {"title": TITLES[2], "labels": []}, {"title": "Harvest festival draws crowds to the old town", "labels": []},
+])  # fmt: skip
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,11 +68,23 @@ async def _seed(redis: Redis, config: TripwireConfig, embedder: Embedder) -> str
     await states.save(FeedState(url="https://broken.example/rss", health="failing", consecutive_failures=5,
                                 last_error="HTTP 503 Service Unavailable", last_error_at=T0))  # fmt: skip
     for n, title in enumerate(TITLES, start=1):
-        await publish(redis, NAMES.items, make_alert(n, title=title, summary="").item.to_json(), 100_000)
+        item = make_alert(n, title=title, summary="", language="en").item
+        await publish(redis, NAMES.items, item.to_json(), 100_000)
+    scorer, now = Scorer(config.topics, embedder), datetime.now(UTC).replace(microsecond=0)
+    # Classified 100 minutes before the other outlet's report, so the story's timeline has a span to show.
+    first = Classifier(config, redis, scorer, "c1", clock=FakeClock(now - timedelta(minutes=100)))
+    await first.run(asyncio.Event(), drain=True)
     other = FeedRef(url="https://other.example/rss", title="Other Outlet")
     update = make_alert(len(TITLES) + 1, title=STORY_UPDATE, summary="", feed=other, link=make_alert(1).item.link)
     await publish(redis, NAMES.items, update.item.to_json(), 100_000)
-    await Classifier(config, redis, Scorer(config.topics, embedder), "c1").run(asyncio.Event(), drain=True)
+    await Classifier(config, redis, scorer, "c1", clock=FakeClock(now)).run(asyncio.Event(), drain=True)
+    # A week of earlier alerts, counted as the classifier counts them (shared/stats.py), for the overview's chart.
+    async with redis.pipeline(transaction=False) as pipe:
+        for back in range(2, 168):
+            counts = ["us_russia_standoff"] * ((back % 7 in (0, 3)) + 2 * (back % 23 == 0))
+            counts += ["joint_patrol"] * (back % 11 in (0, 4))
+            count_alerts(pipe, NAMES, counts, datetime.now(UTC) - timedelta(hours=back))
+        await pipe.execute()
     dead = make_alert(9, title="Convoy standoff that could not be delivered")
     delivery = Delivery(delivery_id(dead.id, "analysts"), "analysts", (dead,), False, 5)
     return await DeliveryStore(redis, NAMES, 1000).dead_letter(
@@ -100,9 +118,12 @@ async def test_main_paths_in_a_real_browser(console_url: str, redis: Redis) -> N
         page = await browser.new_page(viewport={"width": 1100, "height": 900})
         try:
             await _log_in(page, console_url)
+            await _see_overview(page, console_url)
             await _broken_feed(page, console_url)
             await _move_threshold(page, console_url)
+            await _histogram_follows_threshold(page, console_url)
             await _see_story(page, console_url)
+            await _see_story_timeline(page, console_url)
             await _vote_down(page, console_url)
             await _replay_dead_letter(page, console_url, redis)
             await page.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -207,3 +228,60 @@ async def _replay_dead_letter(page: object, url: str, redis: Redis) -> None:
     await expect(page.get_by_role("status")).to_have_text("replayed 1")
     await expect(page.locator("article.letter")).to_have_count(0)
     assert await DeliveryStore(redis, NAMES, 1000).schedule_size() == 1
+
+
+async def _see_overview(page: object, url: str) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.click("nav >> text=Overview")
+    await expect(page).to_have_url(f"{url}/")
+    # Drawn with data, not an empty frame: one bar per (hour, topic) with alerts, one per (feed, language).
+    assert await page.locator("svg.chart-alerts rect.bar").count() >= 1
+    assert await page.locator("svg.chart-items rect.bar").count() >= 1
+    await expect(page.locator("#feeds-failing strong")).to_have_text("1")
+    await expect(page.locator("#dead-letters strong")).to_have_text("1")
+    await expect(page.locator("#consumer-lag tr.stream")).to_have_count(2)
+    await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+
+async def _histogram_follows_threshold(page: object, url: str) -> None:
+    from playwright.async_api import FilePayload, Page, expect
+
+    assert isinstance(page, Page)
+    await page.goto(f"{url}/tune?topic={TOPIC}&threshold=0.50")
+    histogram = page.locator("#score-histogram svg.chart-histogram")
+    assert await histogram.locator("rect.bar").count() >= 2  # the stored items' scores in bins
+    line = page.locator("#threshold-line")
+    await expect(line).to_have_attribute("x1", "320.0")  # 40 + 560 * 0.50
+    # A labeled file puts precision and recall on the same score axis.
+    labeled = FilePayload(name="labeled.jsonl", mimeType="application/json", buffer=LABELED.encode())
+    await page.set_input_files("input[name=file]", files=[labeled])
+    async with page.expect_navigation():
+        await page.click("button >> text=Upload and score")
+    await expect(histogram.locator("polyline.precision")).to_have_count(1)
+    await expect(histogram.locator("polyline.recall")).to_have_count(1)
+    async with page.expect_navigation():
+        await page.locator("#threshold").fill("0.7")
+    await expect(page.locator("#threshold-line")).to_have_attribute("x1", "432.0")
+    await page.locator("#score-histogram").screenshot(path=str(ARTIFACTS / "tune-histogram.png"))
+
+
+async def _see_story_timeline(page: object, url: str) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.click("nav >> text=Alerts")
+    story = page.locator("article.story").filter(has=page.locator(".alert-entry.lead", has_text=TITLES[0]))
+    await story.locator("a.timeline-link").click()
+    await expect(page.locator("h1")).to_contain_text(TITLES[0])
+    timeline = page.locator("svg.chart-timeline")
+    await expect(timeline.locator("rect.report.first")).to_have_count(1)
+    await expect(timeline.locator("circle.report")).to_have_count(1)  # the other outlet's report
+    await expect(page.locator("tr.report-row")).to_have_count(2)
+    await expect(page.locator("tr.report-row").nth(1)).to_contain_text("Other Outlet")
+    region = page.locator("svg.chart-map")
+    assert await region.locator("path.country").count() >= 5
+    await expect(region.locator("circle.place")).to_have_count(2)  # Tal Tamr and the M4 both reports name
+    await expect(region.locator("polyline.route")).to_have_count(1)
+    await page.screenshot(path=str(ARTIFACTS / "story.png"), full_page=True)

@@ -145,7 +145,7 @@ async def test_no_page_shows_a_subscription_url_secret_or_password(
     config = console_config(default_config)
     async with client_for(config, redis) as client:
         await logged_in(client)
-        for path in ("/feeds", "/items", "/alerts", "/dlq", "/login"):
+        for path in ("/", "/feeds", "/items", "/alerts", "/dlq", "/login"):
             text = (await client.get(path)).text
             for secret in (HOOK_URL, "secret-path", SECRET, "correct horse", "s" * 32):
                 assert secret not in text, (path, secret)

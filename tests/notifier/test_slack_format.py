@@ -110,3 +110,21 @@ def test_any_feed_text_makes_a_valid_escaped_message(title: str, summary: str, l
         payload = slack_payload(Delivery("d", "s", (alert,), digest))
         check_message(payload)
         assert_no_injection(all_text(payload))
+
+
+def test_story_alerts_link_to_their_timeline_when_the_console_url_is_set():
+    story = {"story_id": "s1|<x>", "event": "story.new", "story_sources": 1, "story_title": "Standoff"}
+    first, update = (
+        make_alert(1).model_copy(update=story),
+        make_alert(2).model_copy(update={**story, "event": "story.update"}),
+    )
+    console = "https://tripwire.example.com"
+    link = "<https://tripwire.example.com/stories/s1%7C%3Cx%3E|Story timeline>"  # the id percent-encoded, never markup
+    for alert in (first, update):
+        payload = slack_payload(Delivery("d", "sub", (alert,), False), console_url=console)
+        check_message(payload)
+        assert link in all_text(payload)
+        assert "Story timeline" not in all_text(slack_payload(Delivery("d", "sub", (alert,), False)))
+    digest = slack_payload(Delivery("d", "sub", (first, make_alert(3)), True), console_url=console)
+    check_message(digest)
+    assert all_text(digest).count("Story timeline") == 1  # the alert of no story has no timeline

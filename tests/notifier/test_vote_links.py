@@ -120,6 +120,9 @@ async def test_webhook_alerts_carry_vote_urls_and_still_verify(
         data = payload["data"]
         sent = alert if data["id"] == alert.id else update
         assert_signed_links(data.pop("vote_urls"), sent, clock.now())
+        # A story's alert links to its timeline in the console (a plain page behind the login, not a capability).
+        story_url = data.pop("story_url", None)
+        assert story_url == (f"{config.console.url}/stories/{sent.story_id}" if sent.story_id else None)
         assert data == json.loads(sent.to_json())  # additive: the rest is the alert as before
 
 

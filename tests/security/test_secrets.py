@@ -255,7 +255,7 @@ async def test_the_console_shows_and_logs_no_secret(
                 assert pages[-1].status_code == 429
                 await redis.delete(f"{settings.config.redis.stream_prefix}console:login_failures:192.0.2.9")
                 assert (await _console_login(client, password)).status_code == 303
-                for path in ("/feeds", "/items", "/alerts", "/dlq", "/learned", "/learned.yaml", "/healthz"):
+                for path in ("/", "/feeds", "/items", "/alerts", "/dlq", "/learned", "/learned.yaml", "/healthz"):
                     pages.append(await client.get(path))
     captured = capsys.readouterr()
     assert "console_login_locked" in captured.err

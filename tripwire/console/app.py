@@ -1,11 +1,10 @@
-"""The console's ASGI app: routes, sessions, security headers. Pages live in pages.py, Redis reads in data.py."""
+"""The console's ASGI app: routes, sessions, security headers. Pages live in *_pages.py and pages.py, Redis reads
+in data.py; what every page gets is context.Console (imported downward by the pages, never from here)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from redis.asyncio import Redis
@@ -22,7 +21,8 @@ from services.notifier.store import DeliveryStore
 from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.streams import StreamNames
-from tripwire.console import auth
+from tripwire.console import auth, glance_pages, pages, teach_pages, tune_pages
+from tripwire.console.context import Console, Handler
 from tripwire.console.throttle import LoginThrottle
 from tripwire.console.tuning import EmbedderFactory, ScoringPool
 
@@ -37,31 +37,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-
-
-@dataclass(frozen=True)
-class Console:
-    """What every page needs: the config, Redis, the key names, the notifier's store, the clock and the login limit."""
-
-    config: TripwireConfig
-    redis: Redis
-    names: StreamNames
-    store: DeliveryStore
-    clock: Clock
-    templates: Jinja2Templates
-    pool: ScoringPool
-    throttle: LoginThrottle
-
-    def render(self, request: Request, name: str, *, status_code: int = 200, **context: Any) -> Response:
-        """A page from templates/ (autoescaped), with the CSRF token and login state every page uses."""
-        context.update(
-            csrf=auth.csrf_token(request),
-            login_required=self.config.console.password is not None,
-        )
-        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-Handler = Callable[[Console, Request], Awaitable[Response]]
 
 
 async def _csrf_ok(request: Request) -> bool:
@@ -80,8 +55,6 @@ def create_app(
     config: TripwireConfig, redis: Redis, clock: Clock, session_secret: str, embedder_factory: EmbedderFactory
 ) -> Starlette:
     """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
-    from tripwire.console import pages, teach_pages, tune_pages  # they import Console from here
-
     names = StreamNames(config.redis.stream_prefix)
     store = DeliveryStore(redis, names, config.redis.maxlen)
     pool = ScoringPool(config.topics, embedder_factory, redis, names)
@@ -107,7 +80,8 @@ def create_app(
         return endpoint
 
     routes = [
-        Route("/", page(pages.home)),
+        Route("/", page(glance_pages.overview_page), name="overview"),
+        Route("/stories/{story_id}", page(glance_pages.story_page), name="story"),
         Route("/healthz", page(pages.healthz, public=True)),
         Route("/login", page(pages.login_form, public=True), name="login"),
         Route("/login", page(pages.login_submit, public=True), methods=["POST"]),

@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from services.notifier.store import DeadLetter, DeadLetters
 from tripwire.console import auth, data
-from tripwire.console.app import Console
+from tripwire.console.context import Console
 from tripwire.console.story_groups import group_stories
 
 BROKEN = {"failing", "stale", "error", "gone"}
@@ -31,15 +31,10 @@ async def healthz(console: Console, request: Request) -> Response:
     return PlainTextResponse("ok\n")
 
 
-async def home(console: Console, request: Request) -> Response:
-    """The start page is the items list."""
-    return RedirectResponse("/items", 303)
-
-
 async def login_form(console: Console, request: Request) -> Response:
     """The password form (straight to the console when no password is configured)."""
     if console.config.console.password is None:
-        return RedirectResponse("/items", 303)
+        return RedirectResponse("/", 303)
     return console.render(request, "login.html", next=_safe_next(request.query_params.get("next")), error="")
 
 

@@ -9,7 +9,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from services.classifier.learned import export_yaml, learned_examples, record_vote, remove_example
 from shared.votes import VoteLinkError, verify_vote
 from tripwire.console import data
-from tripwire.console.app import Console
+from tripwire.console.context import Console
 from tripwire.console.previewers import is_link_previewer
 
 MOVED_ITEMS = 100  # the newest items compared with and without the votes

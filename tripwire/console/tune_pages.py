@@ -17,7 +17,8 @@ from services.classifier.overrides import clear_threshold, load_thresholds, save
 from services.classifier.scoring import score_matrix
 from services.notifier.overrides import clear_min_score, load_min_scores, save_min_score
 from tripwire.console import data
-from tripwire.console.app import Console
+from tripwire.console.charts import score_histogram
+from tripwire.console.context import Console
 from tripwire.console.sub_tuning import subscription_tuning, takers
 from tripwire.console.tuning import LabeledSet, labeled_figures, parse_labeled, pr_curve_svg_points
 
@@ -61,6 +62,8 @@ async def _context(console: Console, topic: str, threshold: float | None, params
         "threshold": chosen, "stored": stored, "would_alert": sum(score >= chosen for score, _ in stored),
         "alert_now": sum(score >= current for score, _ in stored), "labeled": labeled, "figures": figures,
         "curve_points": pr_curve_svg_points(figures.curve) if figures else "",
+        "histogram": score_histogram([score for score, _ in stored], chosen, figures.curve if figures else [],
+                                     f"Scores of the latest items for {topic} and the threshold"),
         "subs": [s.name for s in subs], "sub": sub_tuning,
         "sub_topics": (sub.topics or list(topics)) if sub is not None else [],
     }  # fmt: skip

@@ -10,3 +10,16 @@ document.querySelectorAll(".autosubmit").forEach(function (control) {
     slider.addEventListener("input", function () { shown.textContent = Number(slider.value).toFixed(2); });
   }
 });
+// The threshold line on the Tune histogram follows the slider before the page reloads.
+(function () {
+  var slider = document.getElementById("threshold");
+  var line = document.getElementById("threshold-line");
+  if (!slider || !line) { return; }
+  var left = Number(line.getAttribute("data-left"));
+  var width = Number(line.getAttribute("data-width"));
+  slider.addEventListener("input", function () {
+    var x = (left + width * Number(slider.value)).toFixed(1);
+    line.setAttribute("x1", x);
+    line.setAttribute("x2", x);
+  });
+}());

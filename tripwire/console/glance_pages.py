@@ -1,0 +1,46 @@
+"""The console's charts: the overview (its home page) and a story's timeline with its places on a map."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.classifier.places import Gazetteer
+from tripwire.console import charts, geo_map
+from tripwire.console.context import Console
+from tripwire.console.overview import read_overview
+from tripwire.console.story_view import read_story
+
+_STORY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+async def overview_page(console: Console, request: Request) -> Response:
+    """Alerts per topic per hour, items per feed and language, feed health, dead letters and consumer lag."""
+    overview = await read_overview(console.redis, console.config, console.names, console.clock.now())
+    alerts_chart = charts.alerts_per_hour(overview.alerts, overview.first_hour, "Alerts per topic per hour, 7 days")
+    items_chart = charts.horizontal_bars(overview.items, "Items per feed and language, 7 days", "chart-items")
+    lag_charts = [
+        charts.fill_bar(load.lag or 0, load.cap, f"{load.group} lag against the cap of {load.stream}", "chart-lag")
+        for load in overview.streams
+    ]
+    return console.render(
+        request, "overview.html", overview=overview, alerts_chart=alerts_chart, items_chart=items_chart,
+        lag_charts=lag_charts,
+    )  # fmt: skip
+
+
+async def story_page(console: Console, request: Request) -> Response:
+    """One story's reports on a time axis with outlet, language and score, and the places they name on a map."""
+    # The shipped places compile once per process (places.shipped_places); a topic's own are few.
+    story_id = str(request.path_params.get("story_id", ""))
+    story = None
+    if _STORY_ID.fullmatch(story_id):
+        story = await read_story(console.redis, console.names, Gazetteer(console.config.topics), story_id)
+    if story is None:
+        message = "No stored alert belongs to this story (the alerts stream may have trimmed it)."
+        return console.render(request, "error.html", status_code=404, message=message)
+    timeline = charts.story_timeline(story.points, f"Reports of the story {story.title}")
+    region = geo_map.region_map(story.places, story.routes, f"Places named in the story {story.title}")
+    return console.render(request, "story.html", story=story, timeline=timeline, region=region)
