@@ -172,11 +172,13 @@ class Poller:
 
     async def _poll_locked(self, feed: FeedConfig, state: FeedState, result: PollResult) -> None:
         now = self.clock.now()
-        ref = FeedRef(url=feed.url, title=feed.name)
+        ref = FeedRef(url=feed.url, title=feed.name, labels=list(feed.labels))
         try:
             outcome = await self.fetcher.fetch(state.fetch_url, Validators(state.etag, state.last_modified), now)
             if isinstance(outcome, FetchedFeed):
-                parsed = await asyncio.to_thread(parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name)
+                parsed = await asyncio.to_thread(
+                    parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.labels
+                )
         except (FeedFetchError, FeedParseError) as exc:
             await self._record_failure(feed, state, ref, exc, now, result)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.schemas.versioning import Message, parse_document
 
@@ -16,6 +16,8 @@ class FeedRef(BaseModel):
 
     url: str
     title: str | None = None
+    # Added in v1 as an optional field: the feed's configured labels (e.g. a region); subscriptions route by them.
+    labels: list[str] = Field(default_factory=list)
 
 
 class Item(Message):
