@@ -100,7 +100,15 @@ async def post_url(
 
 def _error_detail(response: httpx.Response) -> str:
     text = response.text.strip()
-    # Only a short, single-token error string; anything else might echo the request back.
-    if text and len(text) <= 100 and all(ch.isalnum() or ch in "_-. " for ch in text):
+    if text.startswith("{"):
+        # Telegram's {"description": "Bad Request: chat not found"}, Discord's {"message": "Invalid Form Body"}.
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = {}
+        found = doc.get("description") or doc.get("message") if isinstance(doc, dict) else None
+        text = found.strip() if isinstance(found, str) else ""
+    # Only a short, plain error string; anything else might echo the request back.
+    if text and len(text) <= 100 and all(ch.isalnum() or ch in "_-.: " for ch in text):
         return text
     return ""

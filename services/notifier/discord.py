@@ -128,5 +128,5 @@ class DiscordChannel:
         now = self.clock.now()
         body = json.dumps(discord_payload(delivery, vote_urls_of(delivery, self.votes, now)), ensure_ascii=False)
         headers = {"content-type": "application/json"}
-        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=False,
+        return await post(self.http, subscription, now, content=body, headers=headers, error_detail=True,
                           retry_hint=_retry_hint)  # fmt: skip

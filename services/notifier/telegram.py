@@ -127,5 +127,5 @@ class TelegramChannel:
         url = f"{self.api_url}/bot{subscription.bot_token.get_secret_value()}/sendMessage"
         body = json.dumps(payload, ensure_ascii=False)
         headers = {"content-type": "application/json"}
-        return await post_url(self.http, url, now, content=body, headers=headers, error_detail=False,
+        return await post_url(self.http, url, now, content=body, headers=headers, error_detail=True,
                               retry_hint=_retry_hint)  # fmt: skip
