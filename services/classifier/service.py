@@ -12,6 +12,7 @@ from services.classifier.embedder import Vectors
 from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.scoring import Scorer, TopicScore
+from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
@@ -84,7 +85,7 @@ class Classifier:
                     continue
                 alert = Alert(
                     id=alert_id(item.id, result.topic), item=item, topic=result.topic,
-                    score=result.score, reasons=result.reasons, created_at=now,
+                    score=result.score, reasons=with_sentence_source(result.reasons, item), created_at=now,
                 )  # fmt: skip
                 if self.stories is not None:
                     # Before the XADD: a crash in between re-scores the item, and the store returns the same answer.

@@ -67,7 +67,7 @@ def alert_view(alert: Alert, votes: VoteUrls | None = None) -> AlertView:
     if reasons.nearest_example:
         why.append(f"like “{cut(plain(reasons.nearest_example), 200)}” ({reasons.example_similarity or 0:.2f})")
     if reasons.best_sentence:
-        source = getattr(reasons, "best_sentence_source", None)
+        source = reasons.best_sentence_source
         where = f" (from the {source})" if source else ""
         why.append(f"matching sentence{where}: “{cut(plain(reasons.best_sentence), 300)}”")
     story = None

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from services.poller import feed_health
 from services.poller.backoff import failure_delay
 from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, NotModified, Validators
+from services.poller.fulltext import ArticleEnricher
 from services.poller.lock import FeedLocks
 from services.poller.parse import FeedParseError, parse_feed
 from services.poller.publish import ItemPublisher
@@ -67,6 +68,7 @@ class Poller:
         self.names = StreamNames(config.redis.stream_prefix)
         self.fetcher = Fetcher(http, self.settings)
         self.states = FeedStateStore(redis, self.names)
+        self.articles = ArticleEnricher(self.fetcher, redis, self.names, self.settings, self.clock)
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
@@ -190,7 +192,9 @@ class Poller:
             if parsed.malformed:
                 FEED_ERRORS.labels(feed=feed.url, reason="malformed").inc()
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
-            result.published = await self.publisher.publish_many(parsed.items)
+            # Article pages only for new items, and only where full text is wanted (services/poller/fulltext.py).
+            items = await self.articles.enrich(feed, parsed.items)
+            result.published = await self.publisher.publish_many(items)
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
             # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
             state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified

@@ -30,7 +30,11 @@ def test_the_poller_puts_the_feed_labels_on_each_item():
 
 
 def test_subscriptions_take_only_the_labels_they_ask_for():
-    syria, turkey, everything = subscription("syria", ["syria"]), subscription("tr", ["turkey"]), subscription("all", [])
+    syria, turkey, everything = (
+        subscription("syria", ["syria"]),
+        subscription("tr", ["turkey"]),
+        subscription("all", []),
+    )
     alert = make_alert(feed=FeedRef(url="https://n.example/rss", title="N", labels=["syria"]))
     assert [s.name for s in route([syria, turkey, everything], alert)] == ["syria", "all"]
     unlabeled = make_alert()
