@@ -35,7 +35,7 @@ TOTAL_LIMIT = 6000
 ALERT_COLOR, UPDATE_COLOR, HEALTH_COLOR = 0xE67E22, 0x3498DB, 0x95A5A6
 # Discord allows 5 requests per 2 seconds per webhook; stay under it so a burst of alerts is paced, not refused.
 RATE, BURST = 2.0, 5
-_MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@:!.+=])")
+_MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@])")
 
 
 def escape_markdown(text: str) -> str:
