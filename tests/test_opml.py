@@ -64,7 +64,13 @@ def test_hostile_xml_is_refused(name: str):
         read_opml(HOSTILE[name])
 
 
-@pytest.mark.parametrize(("data", "message"), [(b"<opml><body>", "not well-formed"), (b"<rss/>", "not an OPML")])
+DEEP = b"<opml><body>" + b"<outline>" * 5000 + b"</outline>" * 5000 + b"</body></opml>"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"<opml><body>", "not well-formed"), (b"<rss/>", "not an OPML"), (DEEP, "nested more than")],
+)
 def test_broken_files_say_what_is_wrong(data: bytes, message: str):
     with pytest.raises(OpmlError, match=message):
         read_opml(data)

@@ -26,6 +26,7 @@ from shared.text import plain
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
 MAX_FEEDS = 10_000
+MAX_DEPTH = 20  # categories nest a few levels; thousands of levels are an attack on the walk, not a reading list
 
 
 class OpmlError(Exception):
@@ -65,12 +66,14 @@ def read_opml(data: bytes, existing: list[FeedConfig] | None = None) -> ImportRe
     return result
 
 
-def _walk(node: Any, path: list[str], seen: set[str], result: ImportResult) -> None:
+def _walk(node: Any, path: list[str], seen: set[str], result: ImportResult, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise OpmlError(f"categories nested more than {MAX_DEPTH} levels deep; refused")
     for outline in node.findall("outline"):
         label = plain(outline.get("text") or outline.get("title") or "")[:100]
         url = (outline.get("xmlUrl") or "").strip()
         if not url:
-            _walk(outline, [*path, label] if label else path, seen, result)
+            _walk(outline, [*path, label] if label else path, seen, result, depth + 1)
             continue
         if len(result.feeds) >= MAX_FEEDS:
             result.skipped.append((url, f"more than {MAX_FEEDS} feeds in one file"))

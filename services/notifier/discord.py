@@ -24,7 +24,7 @@ from services.notifier.outcome import DeliveryResult
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.schemas import FeedHealthEvent
-from shared.votes import VoteUrls
+from shared.votes import VoteLinks, VoteUrls
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
@@ -120,7 +120,7 @@ class DiscordChannel:
     max_items = MAX_EMBEDS
     max_chars = TOTAL_LIMIT
 
-    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None, votes: Any = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None, votes: VoteLinks | None = None) -> None:
         self.http, self.clock, self.votes = http, clock or SystemClock(), votes
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:

@@ -116,7 +116,9 @@ class TelegramChannel:
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """sendMessage; the answer goes through the one status table (Telegram's HTTP status mirrors error_code)."""
-        assert subscription.bot_token is not None  # noqa: S101 - the config requires it for telegram
+        if subscription.bot_token is None or not subscription.chat_id:
+            # The config refuses this; a subscription built in code might not have gone through it.
+            return DeliveryResult.failure("telegram needs bot_token and chat_id", retryable=False, category="config")
         now = self.clock.now()
         payload: dict[str, Any] = {
             "chat_id": subscription.chat_id,
