@@ -11,6 +11,7 @@ from services.poller.state import FeedState, FeedStateStore
 from services.poller.websub import SubscriptionStore
 from shared.config import FeedConfig, Settings
 from shared.streams import StreamNames
+from tripwire.cli_opml import register_opml
 from tripwire.runtime import redis_connection
 
 COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "push", "last error")
@@ -21,6 +22,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     feeds = subparsers.add_parser("feeds", parents=[common], help="show each feed's poll state (needs REDIS_URL)")
     feeds.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     feeds.set_defaults(handler=_feeds)
+    register_opml(feeds.add_subparsers(dest="feeds_action", metavar="ACTION"), common)
 
 
 def feed_status(feed: FeedConfig, state: FeedState) -> str:

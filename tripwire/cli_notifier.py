@@ -120,7 +120,7 @@ async def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
     if not sub.has_url:
         raise UsageError(f"subscription {sub.name!r} has an empty url; set the environment variable it reads")
     async with notifier_http(settings) as http:
-        result = await send_test_alert(sub, http, SystemClock())
+        result = await send_test_alert(sub, http, SystemClock(), settings.config)
     if result.ok:
         print(f"test alert delivered to {sub.name} (HTTP {result.status})")
         return 0

@@ -53,6 +53,8 @@ def demo_settings(settings: Settings, feed_url: str, receiver_url: str) -> Setti
             "feeds": [FeedConfig(url=feed_url, name="Tripwire sample feed")],
             "subscriptions": [subscription],
             "network": NetworkSettings(allow_private=["127.0.0.0/8"]),  # type: ignore[list-item]
+            # The sample feed's article links lead nowhere: no full-text fetches (README, "Full article text").
+            "poller": settings.config.poller.model_copy(update={"fulltext_below": 0}),
         }
     )
     return settings.model_copy(update={"config": config, "consumer_name": "demo"})

@@ -119,3 +119,19 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def article_page(title: str, paragraphs: list[str]) -> bytes:
+    """A news article page as sites serve them: navigation, the headline, the paragraphs, related links, a footer."""
+    from html import escape
+
+    nav = "".join(f'<li><a href="/{s.lower()}">{s}</a></li>' for s in ("World", "Politics", "Business", "Sport"))
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    related = "".join(f'<li><a href="/r/{n}">Related story {n} you may have missed</a></li>' for n in range(6))
+    return (
+        f"<!doctype html><html><head><title>{escape(title)} | Example News</title></head><body>"
+        f"<header><nav><ul>{nav}</ul></nav><div>Subscribe for unlimited access</div></header>"
+        f"<main><article><h1>{escape(title)}</h1><p class='byline'>By Staff Reporter</p>{body}</article>"
+        f"<aside><h2>Most read</h2><ul>{related}</ul></aside></main>"
+        "<footer><p>Cookie policy. Terms of use. © Example News. All rights reserved.</p></footer></body></html>"
+    ).encode()

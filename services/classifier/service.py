@@ -13,6 +13,7 @@ from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.places import Gazetteer
 from services.classifier.scoring import Scorer, TopicScore
+from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
@@ -87,7 +88,7 @@ class Classifier:
                     continue
                 alert = Alert(
                     id=alert_id(item.id, result.topic), item=item, topic=result.topic,
-                    score=result.score, reasons=result.reasons, created_at=now,
+                    score=result.score, reasons=with_sentence_source(result.reasons, item), created_at=now,
                     places=self.gazetteer.find(result.topic, item.text),
                 )  # fmt: skip
                 if self.stories is not None:

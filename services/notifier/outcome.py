@@ -119,3 +119,18 @@ def result_for_slack_api(status: int, ok: bool, error: str, retry_after: float |
         ok=False, retryable=retryable, reason=f"Slack API error: {safe}", status=status,
         retry_after=retry_after if retryable else None, category=f"slack_{safe}"[:40],
     )  # fmt: skip
+
+
+# SMTP replies (RFC 5321 §4.2.1): 4yz is a transient failure worth another try (421 service closing, 450/451/452
+# mailbox busy, local error, storage), 5yz is permanent (550 no such user, 535 bad credentials, 554 refused).
+def result_for_smtp_reply(code: int, detail: str = "") -> DeliveryResult:
+    """The outcome of an SMTP server's reply ``code`` to our command (2yz/3yz never reach here as failures)."""
+    suffix = f": {detail}" if detail else ""
+    if 200 <= code < 400:
+        return DeliveryResult.success(code)
+    if code in (530, 534, 535):
+        return DeliveryResult.failure(f"SMTP authentication failed ({code}){suffix}", retryable=False, status=code,
+                                      category=f"smtp_{code}")  # fmt: skip
+    retryable = 400 <= code < 500
+    kind = "SMTP temporary failure" if retryable else "SMTP rejected"
+    return DeliveryResult.failure(f"{kind} ({code}){suffix}", retryable=retryable, status=code, category=f"smtp_{code}")

@@ -15,8 +15,8 @@ def wants(subscription: SubscriptionConfig, message: Alert | FeedHealthEvent, mi
     if not subscription.enabled or not subscription.has_url:
         return False
     if isinstance(message, FeedHealthEvent):
-        return subscription.feed_health
-    if not subscription.takes(message.topic):
+        return subscription.feed_health and subscription.takes_feed(message.feed.labels)
+    if not subscription.takes(message.topic) or not subscription.takes_feed(message.item.feed.labels):
         return False
     if message.is_story_update and subscription.updates == "none":
         return False  # the subscriber wants each story once

@@ -5,11 +5,13 @@ from __future__ import annotations
 import httpx
 
 from services.notifier.channel import Delivery
+from services.notifier.mail import EmailChannel
 from services.notifier.outcome import DeliveryResult
 from services.notifier.routing import delivery_id
 from services.notifier.service import make_channels
 from shared.clock import Clock
-from shared.config import SubscriptionConfig
+from shared.config import SubscriptionConfig, TripwireConfig
+from shared.outbound import OutboundPolicy
 from shared.schemas import Alert, FeedRef, Item, Reasons
 
 
@@ -30,8 +32,16 @@ def sample_alert(clock: Clock, topic: str) -> Alert:
     return Alert(id=f"test-{stamp}", item=item, topic=topic, score=1.0, reasons=reasons, created_at=now)
 
 
-async def send_test_alert(subscription: SubscriptionConfig, http: httpx.AsyncClient, clock: Clock) -> DeliveryResult:
-    """Send a sample alert to ``subscription`` once (no retries, nothing stored)."""
+async def send_test_alert(
+    subscription: SubscriptionConfig, http: httpx.AsyncClient, clock: Clock, config: TripwireConfig | None = None
+) -> DeliveryResult:
+    """Send a sample alert to ``subscription`` once (no retries, nothing stored), with ``config``'s notifier and
+    network settings (API URLs, timeout, networks the SMTP host may be in)."""
     alert = sample_alert(clock, subscription.topics[0] if subscription.topics else "test")
     delivery = Delivery(delivery_id(alert.id, subscription.name), subscription.name, (alert,))
-    return await make_channels(http, clock)[subscription.type].send(delivery, subscription)
+    config = config or TripwireConfig()
+    notifier = config.notifier
+    mail = EmailChannel(OutboundPolicy(config.network.allow_private), clock, timeout=notifier.timeout)
+    channels = make_channels(http, clock, slack_api_url=notifier.slack_api_url,
+                             telegram_api_url=notifier.telegram_api_url, mail=mail)  # fmt: skip
+    return await channels[subscription.type].send(delivery, subscription)

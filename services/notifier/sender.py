@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.outcome import DeliveryResult
+from services.notifier.pacing import pace
 from services.notifier.ratelimit import RateLimiter
 from services.notifier.routing import delivery_id, digest_id
 from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_end
@@ -158,12 +159,8 @@ class DeliveryWorker:
         if sub.name in self._disabled:
             result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
             return await self._settle(record, result)
-        rate, burst = (
-            (self.settings.slack_rate, self.settings.slack_burst)
-            if sub.type == "slack"
-            else (self.settings.webhook_rate, self.settings.webhook_burst)
-        )
-        waited = await self.limiter.acquire(sub.url.get_secret_value(), rate, burst)
+        where, rate, burst = pace(sub, self.settings)
+        waited = await self.limiter.acquire(where, rate, burst)
         if waited > 0:
             await self.store.extend_lease(delivery.id, self.now() + self.settings.lease)
         result = await self.channels[sub.type].send(delivery, sub)

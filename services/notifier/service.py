@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.discord import DiscordChannel
+from services.notifier.mail import EmailChannel
 from services.notifier.overrides import load_min_scores
 from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
@@ -26,18 +28,22 @@ from services.notifier.sender import DeliveryWorker
 from services.notifier.slack import SlackChannel
 from services.notifier.slack_api import SlackThreads
 from services.notifier.store import DeliveryStore
+from services.notifier.teams import TeamsChannel
+from services.notifier.telegram import TelegramChannel
 from services.notifier.webhook import WebhookChannel
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, UNROUTED
+from shared.outbound import OutboundPolicy
 from shared.schemas import SchemaError, parse_alerts_message
 from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
 SLACK_API = "https://slack.com/api"
+TELEGRAM_API = "https://api.telegram.org"
 log = get_logger(__name__)
 
 
@@ -47,11 +53,21 @@ def make_channels(
     threads: SlackThreads | None = None,
     slack_api_url: str = SLACK_API,
     votes: VoteLinks | None = None,
+    *,
+    telegram_api_url: str = TELEGRAM_API,
+    mail: EmailChannel | None = None,
 ) -> dict[str, Channel]:
     """One channel per subscription type; ``threads`` lets Slack bot subscriptions thread story updates, ``votes``
-    puts vote links into every alert."""
+    puts vote links into every alert; ``mail`` is the SMTP channel (default: public SMTP servers only)."""
     slack = SlackChannel(http, clock, threads=threads, api_url=slack_api_url, votes=votes)
-    return {"slack": slack, "webhook": WebhookChannel(http, clock, votes)}
+    return {
+        "slack": slack,
+        "webhook": WebhookChannel(http, clock, votes),
+        "email": mail or EmailChannel(OutboundPolicy(), clock, votes=votes),
+        "teams": TeamsChannel(http, clock, votes),
+        "telegram": TelegramChannel(http, clock, api_url=telegram_api_url, votes=votes),
+        "discord": DiscordChannel(http, clock, votes),
+    }
 
 
 class Notifier:
@@ -75,6 +91,10 @@ class Notifier:
         self.names = StreamNames(config.redis.stream_prefix)
         self.subscriptions = self._active_subscriptions(config.subscriptions)
         self.store = DeliveryStore(redis, self.names, config.redis.maxlen)
+        votes = VoteLinks.from_settings(config.console)
+        mail = EmailChannel(
+            OutboundPolicy(config.network.allow_private), self.clock, timeout=config.notifier.timeout, votes=votes
+        )
         self.worker = DeliveryWorker(
             self.store,
             {sub.name: sub for sub in self.subscriptions},
@@ -83,7 +103,9 @@ class Notifier:
                 self.clock,
                 SlackThreads(redis, self.names),
                 config.notifier.slack_api_url,
-                VoteLinks.from_settings(config.console),
+                votes,
+                telegram_api_url=config.notifier.telegram_api_url,
+                mail=mail,
             ),
             config.notifier,
             self.clock,

@@ -85,6 +85,9 @@ def _why(alert: Alert) -> str:
         why.append("keywords: " + ", ".join(clean(k, 60) for k in reasons.keywords[:10]))
     if reasons.nearest_example:
         why.append(f"like “{clean(reasons.nearest_example, 200)}” ({reasons.example_similarity or 0:.2f})")
+    if reasons.best_sentence and reasons.best_sentence_source == "article":
+        # The summary shown above lacks it: say the match came from the article page the poller fetched.
+        why.append(f"from the article: “{clean(reasons.best_sentence, 200)}”")
     return " · ".join(why)
 
 

@@ -75,7 +75,12 @@ def defuse_xml(content: bytes) -> bytes:
 
 
 def parse_feed(
-    content: bytes, headers: dict[str, str], feed_url: str, fetched_at: datetime, name: str | None = None
+    content: bytes,
+    headers: dict[str, str],
+    feed_url: str,
+    fetched_at: datetime,
+    name: str | None = None,
+    labels: list[str] | None = None,
 ) -> ParsedFeed:
     """Parse a fetched body; malformed feeds keep what entries they have."""
     if not content.strip():
@@ -95,7 +100,7 @@ def parse_feed(
         raise FeedParseError(f"not a feed: {reason}")
     # The feed's own title is untrusted text copied into every item: plain and capped like entry titles.
     title = name or plain_text(str(parsed.feed.get("title") or ""), MAX_FEED_TITLE_CHARS) or None
-    ref = FeedRef(url=feed_url, title=title)
+    ref = FeedRef(url=feed_url, title=title, labels=list(labels or []))
     items = [item for entry in parsed.entries if (item := entry_to_item(entry, ref, fetched_at)) is not None]
     malformed = str(parsed.get("bozo_exception")) if parsed.bozo else None
     return ParsedFeed(title, items, malformed, _feed_links(parsed.feed))

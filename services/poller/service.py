@@ -18,6 +18,7 @@ from services.poller import feed_health
 from services.poller.adaptive import poll_interval, remember_publications
 from services.poller.backoff import failure_delay
 from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, NotModified, Validators
+from services.poller.fulltext import ArticleEnricher
 from services.poller.lock import FeedLocks
 from services.poller.parse import FeedParseError, ParsedFeed, parse_feed
 from services.poller.publish import ItemPublisher
@@ -71,6 +72,7 @@ class Poller:
         self.names = StreamNames(config.redis.stream_prefix)
         self.fetcher = Fetcher(http, self.settings)
         self.states = FeedStateStore(redis, self.names)
+        self.articles = ArticleEnricher(self.fetcher, redis, self.names, self.settings, self.clock)
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
@@ -238,11 +240,13 @@ class Poller:
 
     async def _poll_locked(self, feed: FeedConfig, state: FeedState, result: PollResult) -> None:
         now = self.clock.now()
-        ref = FeedRef(url=feed.url, title=feed.name)
+        ref = FeedRef(url=feed.url, title=feed.name, labels=list(feed.labels))
         try:
             outcome = await self.fetcher.fetch(state.fetch_url, Validators(state.etag, state.last_modified), now)
             if isinstance(outcome, FetchedFeed):
-                parsed = await asyncio.to_thread(parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name)
+                parsed = await asyncio.to_thread(
+                    parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.labels
+                )
         except (FeedFetchError, FeedParseError) as exc:
             await self._record_failure(feed, state, ref, exc, now, result)
             return
@@ -254,7 +258,9 @@ class Poller:
             if parsed.malformed:
                 FEED_ERRORS.labels(feed=feed.url, reason="malformed").inc()
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
-            result.published = await self.publisher.publish_many(parsed.items)
+            # Article pages only for new items, and only where full text is wanted (services/poller/fulltext.py).
+            items = await self.articles.enrich(feed, parsed.items)
+            result.published = await self.publisher.publish_many(items)
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
             self._remember_publications(state, parsed.items, result.published, now)
             await self._observe_hub(feed, outcome, parsed)

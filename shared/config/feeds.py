@@ -26,6 +26,11 @@ class FeedConfig(BaseModel):
         default=None, description="The feed's language (ISO 639-1, e.g. ar); wins over detection when set."
     )
     labels: list[str] = Field(default_factory=list, description="Labels (e.g. a region) subscriptions can filter by.")
+    fulltext: bool | None = Field(
+        default=None,
+        description="Fetch each new item's article and score its opening: true always, false never; unset: only "
+        "items whose summary is shorter than poller.fulltext_below.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -34,6 +39,11 @@ class FeedConfig(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("a feed url must be an http:// or https:// address with a host")
         return value.strip()
+
+
+# Chosen from bench/fulltext.py (README, "Full article text"): title + summary loses recall on both labeled sets until
+# the summary reaches about 120 characters (one sentence); from there on the article adds nothing measurable.
+FULLTEXT_BELOW_DEFAULT = 120
 
 
 class PollerSettings(BaseModel):
@@ -55,6 +65,21 @@ class PollerSettings(BaseModel):
         default=3 * 86400.0, ge=0, description="No new item for this long raises a stale alert (0: never)."
     )
     jitter: Duration = Field(default=30.0, ge=0, description="Most a scheduled poll is shifted at random.")
+    fulltext_below: int = Field(
+        default=FULLTEXT_BELOW_DEFAULT,
+        ge=0,
+        description="Fetch the article of a new item whose summary is shorter than this many characters, for feeds "
+        "that leave fulltext unset (0: only feeds with fulltext: true). See README, Full article text.",
+    )
+    fulltext_max_per_poll: int = Field(
+        default=20, ge=1, le=500, description="Most articles fetched for one poll of one feed (the rest go without)."
+    )
+    fulltext_chars: int = Field(
+        default=1200, ge=200, le=10_000, description="How much of the article's opening is kept and scored."
+    )
+    fulltext_cache_ttl: Duration = Field(
+        default=7 * 86400.0, gt=0, description="How long a fetched article's text (or its failure) is remembered."
+    )
     adaptive: bool = Field(
         default=True, description="Feeds without their own interval are polled as often as they publish (see README)."
     )

@@ -50,18 +50,25 @@ class QuietHours(BaseModel):
         return time.fromisoformat(self.end)
 
 
+ChannelType = Literal["slack", "webhook", "email", "teams", "telegram", "discord"]
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
 class SubscriptionConfig(BaseModel):
-    """One Slack channel or webhook endpoint and the alerts it wants."""
+    """One Slack channel, webhook endpoint, mailbox, Teams/Discord webhook or Telegram chat and the alerts it wants."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["slack", "webhook"]
-    # The URL is a secret: a Slack incoming-webhook URL is itself the credential.
+    type: ChannelType
+    # The URL is a secret: a Slack, Teams or Discord webhook URL is itself the credential, an SMTP URL holds a password.
     url: SecretStr = Field(
         default="",
         validate_default=True,  # an empty SecretStr: the subscription uses bot_token instead
-        description="Endpoint URL; write it as ${ENV_VAR} to keep it out of the file. Empty with bot_token.",
+        description=(
+            "Endpoint URL (email: smtp://[user:pass@]host:port for STARTTLS, smtps:// for TLS); write it as ${ENV_VAR}"
+            " to keep it out of the file. Empty with bot_token."
+        ),
     )
     secret: SecretStr | None = Field(default=None, description="Webhook signing secret (whsec_...).")
     topics: list[str] = Field(default_factory=list, description="Topics to receive; empty means all.")
@@ -82,9 +89,21 @@ class SubscriptionConfig(BaseModel):
     enabled: bool = True
     # A Slack app instead of an incoming webhook: story updates go into the thread of the story's first message.
     bot_token: SecretStr | None = Field(
-        default=None, description="Slack bot token (xoxb-...): post with chat.postMessage instead of a webhook URL."
+        default=None,
+        description="Slack bot token (xoxb-...): post with chat.postMessage instead of a webhook URL; telegram: the "
+        "bot's token from @BotFather.",
     )
     channel: str | None = Field(default=None, description="With bot_token: the Slack channel id to post in.")
+    chat_id: str | None = Field(default=None, description="telegram: the chat to post in (numeric id or @channel).")
+    email_from: str | None = Field(default=None, description="email: the sender address (From).")
+    email_to: list[str] = Field(default_factory=list, description="email: the recipient addresses.")
+    feed_labels: list[str] = Field(
+        default_factory=list, description="Only alerts from feeds carrying one of these labels; empty means all feeds."
+    )
+
+    def takes_feed(self, labels: list[str]) -> bool:
+        """True when this subscription receives items from a feed with ``labels`` (no feed_labels: every feed)."""
+        return not self.feed_labels or bool(set(self.feed_labels) & set(labels))
 
     def takes(self, topic: str) -> bool:
         """True when this subscription receives ``topic`` (an empty topic list takes every topic)."""
@@ -94,7 +113,9 @@ class SubscriptionConfig(BaseModel):
     def has_url(self) -> bool:
         """True when there is somewhere to send: the URL, or a bot token and channel (``${VAR:-}`` may leave none)."""
         if self.bot_token is not None and self.bot_token.get_secret_value().strip():
-            return bool(self.channel)
+            return bool(self.chat_id if self.type == "telegram" else self.channel)
+        if self.type == "telegram":
+            return False
         return bool(self.url.get_secret_value().strip())
 
     @model_validator(mode="after")
@@ -104,13 +125,43 @@ class SubscriptionConfig(BaseModel):
             raise ValueError("secret must be in whsec_<base64> form (Standard Webhooks)")
         if secret and self.type == "slack":
             raise ValueError("secret applies to webhook subscriptions only; remove it from this slack subscription")
-        if self.bot_token is not None and self.type != "slack":
-            raise ValueError("bot_token applies to slack subscriptions only; remove it or set type: slack")
+        self._channel_fields()
+        if self.bot_token is not None and self.type not in ("slack", "telegram"):
+            raise ValueError("bot_token applies to slack and telegram subscriptions only; remove it")
+        if self.type == "telegram":
+            return self
         if self.bot_token is not None and not self.channel:
             raise ValueError("bot_token needs channel: the id of the Slack channel to post in (e.g. C0123456789)")
         if self.bot_token is not None and self.url.get_secret_value().strip():
             raise ValueError("set either url (incoming webhook) or bot_token and channel (Slack app), not both")
         return self
+
+    def _channel_fields(self) -> None:
+        """Each channel type's own fields: present where they belong, absent elsewhere."""
+        if self.type != "email" and (self.email_from or self.email_to):
+            raise ValueError("email_from and email_to apply to email subscriptions only; remove them")
+        if self.type != "telegram" and self.chat_id:
+            raise ValueError("chat_id applies to telegram subscriptions only; remove it or set type: telegram")
+        if self.type == "email":
+            _check_email(self.url.get_secret_value(), self.email_from, self.email_to)
+        if self.type == "telegram":
+            if self.url.get_secret_value().strip():
+                raise ValueError("a telegram subscription takes bot_token and chat_id, not url; remove url")
+            if self.bot_token is None or not self.chat_id:
+                raise ValueError("a telegram subscription needs bot_token (from @BotFather) and chat_id")
+
+
+def _check_email(url: str, sender: str | None, recipients: list[str]) -> None:
+    url = url.strip()
+    if url and not url.lower().startswith(("smtp://", "smtps://")):
+        raise ValueError("an email url must be smtp://[user:pass@]host:port (STARTTLS) or smtps://... (TLS)")
+    if not sender or not _EMAIL_ADDRESS.match(sender):
+        raise ValueError("an email subscription needs email_from: the sender address, e.g. tripwire@example.org")
+    if not recipients:
+        raise ValueError("an email subscription needs email_to: a list of recipient addresses")
+    for address in recipients:
+        if not _EMAIL_ADDRESS.match(address):
+            raise ValueError(f"email_to: {address!r} is not an email address")
 
 
 class NotifierSettings(BaseModel):
@@ -133,6 +184,9 @@ class NotifierSettings(BaseModel):
     webhook_burst: int = Field(default=10, ge=1)
     slack_api_url: str = Field(
         default="https://slack.com/api", description="Base URL of the Slack Web API (for bot_token subscriptions)."
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Base URL of the Telegram Bot API (telegram subscriptions)."
     )
     poll_interval: Duration = Field(default=1.0, gt=0, description="How often due retries and digests are checked.")
     lease: Duration = Field(default=120.0, gt=0, description="A claimed delivery is retried if not settled by then.")

@@ -30,6 +30,10 @@ class Reasons(BaseModel):
     )
     keyword_score: float | None = Field(default=None, description="Keyword evidence in [0, 1].")
     vetoed_by: str | None = Field(default=None, description="The 'none' term that vetoed the topic, if any.")
+    # Added in v1 as an optional field: where best_sentence is from (the article only when the poller fetched it).
+    best_sentence_source: Literal["title", "summary", "article"] | None = Field(
+        default=None, description="Where the best sentence is from: the title, the summary or the article."
+    )
 
 
 class Place(BaseModel):

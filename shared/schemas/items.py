@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.schemas.versioning import Message, parse_document
 
@@ -16,6 +16,8 @@ class FeedRef(BaseModel):
 
     url: str
     title: str | None = None
+    # Added in v1 as an optional field: the feed's configured labels (e.g. a region); subscriptions route by them.
+    labels: list[str] = Field(default_factory=list)
 
 
 class Item(Message):
@@ -33,11 +35,16 @@ class Item(Message):
     # Added in v1 as an optional field: the item's language as an ISO 639-1 code ("en", "ru", "ar", "tr", "ku"),
     # declared by its feed or detected by the poller; None when unknown (producers before this field).
     language: str | None = None
+    # Added in v1 as an optional field: the opening paragraphs of the item's article page, fetched and extracted by
+    # the poller (feeds with fulltext, or summaries shorter than poller.fulltext_below); None when not fetched.
+    article_text: str | None = None
 
     @property
     def text(self) -> str:
-        """Title and summary, the text that is scored."""
-        return f"{self.title}. {self.summary}".strip(". ") if self.summary else self.title
+        """The text that is scored: title and summary, or title and the article's opening when the poller fetched it
+        (the opening carries the lede a short summary lacks)."""
+        body = self.article_text or self.summary
+        return f"{self.title}. {body}".strip(". ") if body else self.title
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Item:

@@ -183,10 +183,10 @@ def test_console_is_published_on_the_hosts_loopback_by_default(compose: dict[str
     assert "container_name" not in compose["services"][CONSOLE]
 
 
-def test_console_publish_address_comes_from_env(tmp_path: Path):
-    env = write_env_file(tmp_path / ".env", REDIS_PASSWORD=TEST_PASSWORD, TRIPWIRE_CONSOLE_PUBLISH="0.0.0.0:8443")
+def test_console_is_published_on_loopback_with_its_port_from_env(tmp_path: Path):
+    env = write_env_file(tmp_path / ".env", REDIS_PASSWORD=TEST_PASSWORD, TRIPWIRE_CONSOLE_PORT="8443")
     [port] = resolved_compose(env, tmp_path)["services"][CONSOLE]["ports"]
-    assert (port["host_ip"], int(port["published"]), port["target"]) == ("0.0.0.0", 8443, ConsoleSettings().port)
+    assert (port["host_ip"], int(port["published"]), port["target"]) == ("127.0.0.1", 8443, ConsoleSettings().port)
 
 
 def test_console_healthcheck_probes_its_own_port(compose: dict[str, Any]):

@@ -53,6 +53,16 @@ CASES = [
 ]
 
 
+HTTP_CHANNELS = ["slack", "webhook", "teams", "discord", "telegram"]
+
+
+def table_subscription(kind: str, url: str) -> SubscriptionConfig:
+    """A subscription of ``kind`` that sends to ``url`` (telegram: to the Bot API at that address)."""
+    if kind == "telegram":
+        return SubscriptionConfig(name="s", type="telegram", bot_token="123:ABC", chat_id="-100")  # type: ignore[arg-type]
+    return SubscriptionConfig(name="s", type=kind, url=url, secret=SECRET if kind == "webhook" else None)  # type: ignore[arg-type]
+
+
 async def send_once(kind: str, case: Case) -> tuple[DeliveryResult, list[ReceivedRequest]]:
     """One delivery through the real channel to a receiver that answers as ``case`` says."""
     release = threading.Event()
@@ -66,20 +76,21 @@ async def send_once(kind: str, case: Case) -> tuple[DeliveryResult, list[Receive
 
     server = LocalServer(respond).start()
     url = refused_url() if case.transport == "refused" else f"{server.url}/hook"
-    subscription = SubscriptionConfig(name="s", type=kind, url=url, secret=SECRET if kind == "webhook" else None)  # type: ignore[arg-type]
+    subscription = table_subscription(kind, url)
     clock = FakeClock(T0)
     delivery = Delivery("msg_table", "s", (make_alert(),))
     timeout = 0.3 if case.transport == "slow" else 5.0
     try:
         async with make_http_client(LOOPBACK, timeout=timeout, user_agent="test") as http:
-            result = await make_channels(http, clock)[kind].send(delivery, subscription)
+            channels = make_channels(http, clock, telegram_api_url=url.removesuffix("/hook"))
+            result = await channels[kind].send(delivery, subscription)
     finally:
         release.set()
         server.stop()
     return result, server.requests
 
 
-@pytest.mark.parametrize("kind", ["slack", "webhook"])
+@pytest.mark.parametrize("kind", HTTP_CHANNELS)
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 async def test_every_channel_reports_the_table_outcome(kind: str, case: Case):
     result, requests = await send_once(kind, case)

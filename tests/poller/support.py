@@ -42,7 +42,9 @@ class ManualClock:
 
 def poller_config(base: TripwireConfig, urls: list[str], **poller: Any) -> TripwireConfig:
     """``base`` with these feeds and poller settings, loopback allowed."""
-    return config_with(base, feeds=[{"url": url} for url in urls], poller={"jitter": 0, **poller})
+    # No article pages unless a test asks (tests/poller/test_fulltext.py): their links point at hosts that do not exist.
+    settings = {"jitter": 0, "fulltext_below": 0, **poller}
+    return config_with(base, feeds=[{"url": url} for url in urls], poller=settings)
 
 
 @asynccontextmanager

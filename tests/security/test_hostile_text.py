@@ -129,3 +129,85 @@ async def test_webhook_carries_hostile_text_verbatim_in_valid_signed_json():
     assert data == json.loads(alert.to_json())
     assert data["item"]["title"] == HOSTILE and data["reasons"]["keywords"][0] == HOSTILE  # verbatim, as data
     assert body == webhook_body(Delivery("msg_1", "s", (alert,)))
+
+
+# The other channels: each escapes feed text for its own format (Teams TextRuns, Telegram HTML, Discord Markdown,
+# email HTML), so the same hostile alert shows literally everywhere and only our own links are links.
+def _our_links(link: str | None) -> set[str]:
+    from services.notifier.alert_view import safe_link
+
+    made = safe_link(link)
+    return {made} if made else set()
+
+
+@pytest.mark.parametrize("link", [*HOSTILE_LINKS, None])
+def test_teams_cards_keep_feed_text_out_of_markdown(link):
+    from services.notifier.teams import teams_payload
+    from tests.notifier.chat_checks import card_text, check_teams, walk
+
+    alerts = tuple(hostile_alert(link, n) for n in range(3))
+    for delivery in (Delivery("d1", "s", alerts[:1]), Delivery("d2", "s", alerts, digest=True)):
+        card = check_teams(json.dumps(teams_payload(delivery)).encode())
+        assert not INVISIBLE.search(card_text(card))
+        urls = {e["url"] for e in walk(card) if "url" in e}
+        assert urls <= _our_links(link)
+    text = card_text(check_teams(json.dumps(teams_payload(Delivery("d", "s", alerts[:1]))).encode()))
+    assert "<!channel>" in text and "*bold*" in text and "alert(1)" in text  # literal text (tags were stripped)
+
+
+@pytest.mark.parametrize("link", [*HOSTILE_LINKS, None])
+def test_telegram_html_has_only_our_tags_and_links(link):
+    from services.notifier.telegram import telegram_text
+    from tests.notifier.chat_checks import _TelegramHtml
+
+    alerts = tuple(hostile_alert(link, n) for n in range(3))
+    for delivery in (Delivery("d1", "s", alerts[:1]), Delivery("d2", "s", alerts, digest=True)):
+        parser = _TelegramHtml()
+        parser.feed(telegram_text(delivery))
+        parser.close()
+        assert set(parser.tags) <= {"b", "i", "a"}, parser.tags  # never the feed's <script> or <b>
+        assert set(parser.hrefs) <= _our_links(link)
+        shown = "".join(parser.text)
+        assert not INVISIBLE.search(shown)
+    assert "<!channel>" in shown and "*bold*" in shown and "alert(1)" in shown  # literal text (tags were stripped)
+
+
+_UNESCAPED_MD = re.compile(r"(?<!\\)[@<\[\]()*_~`|>#]")
+
+
+@pytest.mark.parametrize("link", [*HOSTILE_LINKS, None])
+def test_discord_embeds_escape_markdown_and_mention_nobody(link):
+    from services.notifier.discord import discord_payload
+    from tests.notifier.chat_checks import check_discord
+
+    alerts = tuple(hostile_alert(link, n) for n in range(3))
+    for delivery in (Delivery("d1", "s", alerts[:1]), Delivery("d2", "s", alerts, digest=True)):
+        body = check_discord(json.dumps(discord_payload(delivery)).encode())
+        for embed in body["embeds"]:
+            assert set(filter(None, [embed.get("url")])) <= _our_links(link)
+            for text in (embed["title"], embed["description"]):
+                assert not INVISIBLE.search(text)
+                bare = text.replace("\\\\", "")  # an escaped backslash is not an escape
+                # Our own markup is **bold** around the score only; everything else from the feed is escaped.
+                assert not _UNESCAPED_MD.search(bare.replace("**", "")), bare[:200]
+
+
+@pytest.mark.parametrize("link", [*HOSTILE_LINKS, None])
+def test_email_html_part_has_only_our_markup(link):
+    from email.message import EmailMessage
+
+    from services.notifier.mail import email_message
+    from tests.notifier.chat_checks import _TelegramHtml
+
+    alerts = tuple(hostile_alert(link, n) for n in range(3))
+    for delivery in (Delivery("d1", "s", alerts[:1]), Delivery("d2", "s", alerts, digest=True)):
+        message = email_message(delivery, "t@example.org", ["d@example.org"], {}, FakeClock(T0))
+        assert isinstance(message, EmailMessage)
+        assert "\n" not in message["Subject"] and not INVISIBLE.search(message["Subject"])
+        page = message.get_body(("html",)).get_content()
+        parser = _TelegramHtml()
+        parser.feed(page)
+        parser.close()
+        assert set(parser.tags) <= {"html", "body", "h3", "a", "p", "b", "i", "ul", "li", "hr"}, set(parser.tags)
+        assert set(parser.hrefs) <= _our_links(link)
+        assert not INVISIBLE.search(message.get_body(("plain",)).get_content())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ class Secrets:
         self.slack_token = secrets.token_urlsafe(18)
         self.internal_token = secrets.token_urlsafe(18)
         self.vote_secret = "vote-" + secrets.token_urlsafe(24)
+        self.teams_token = secrets.token_urlsafe(18)
+        self.discord_token = secrets.token_urlsafe(18)
+        self.telegram_token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(24)}"
+        self.smtp_password = "smtp-" + secrets.token_urlsafe(18)
         self.env = {
             "TRIPWIRE_VOTE_SECRET": self.vote_secret,
             "TRIPWIRE_WEBHOOK_URL": f"{receiver}/hooks/{self.hook_token}",
@@ -60,6 +65,12 @@ class Secrets:
             "SLACK_WEBHOOK_URL": f"{receiver}/services/T000/B000/{self.slack_token}",
             # Refused by the guard (only 127.0.0.0/8 is allowed): the refusal must not show the path either.
             "INTERNAL_WEBHOOK_URL": f"http://10.9.8.7/hooks/{self.internal_token}",
+            # The chat platforms and email: each fails (500, 400, 403, nothing listening) and is dead-lettered.
+            "TEAMS_WEBHOOK_URL": f"{receiver}/teams/{self.teams_token}",
+            "DISCORD_WEBHOOK_URL": f"{receiver}/discord/{self.discord_token}",
+            "TELEGRAM_BOT_TOKEN": self.telegram_token,
+            "TELEGRAM_API_URL": receiver,
+            "SMTP_URL": f"smtp://alerts:{self.smtp_password}@127.0.0.1:{_closed_port()}",
             # Read by the shipped config's console section (TRIPWIRE_VOTE_SECRET is above).
             "TRIPWIRE_CONSOLE_PASSWORD": "console-pw-" + secrets.token_urlsafe(18),
             "TRIPWIRE_CONSOLE_SECRET": "console-key-" + secrets.token_urlsafe(18),
@@ -72,7 +83,9 @@ class Secrets:
         """Every secret, and the parts of each that would give it away on their own."""
         tokens = [self.redis_password, self.hook_token, self.hook_secret_b64, self.broken_token]
         tokens += [self.broken_secret_b64, self.slack_token, self.internal_token, self.vote_secret]
-        return tokens + list(self.env.values())
+        tokens += [self.teams_token, self.discord_token, self.telegram_token, self.smtp_password]
+        tokens += [self.telegram_token.split(":", 1)[1]]
+        return tokens + [value for name, value in self.env.items() if name != "TELEGRAM_API_URL"]
 
 
 def receiver_reply(request: ReceivedRequest) -> Reply:
@@ -81,7 +94,19 @@ def receiver_reply(request: ReceivedRequest) -> Reply:
         return Reply(500, b"internal error")
     if request.path.startswith("/services/"):
         return Reply(403, b"invalid_token")
+    if request.path.startswith("/teams/"):
+        return Reply(500, b"boom")
+    if request.path.startswith("/discord/"):
+        return Reply(400, b'{"message": "Invalid Webhook Token", "code": 50027}')
+    if request.path.startswith("/bot"):
+        return Reply(403, b'{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}')
     return Reply(204)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def write_config(tmp_path: Path, feed_url: str) -> Path:
@@ -91,7 +116,7 @@ def write_config(tmp_path: Path, feed_url: str) -> Path:
     doc["feeds"] = [{"url": feed_url, "name": "local"}]
     doc["network"] = {"allow_private": ["127.0.0.0/8"]}
     # No retries: the 500 is dead-lettered in this run, so its failure path is logged and stored too.
-    doc["notifier"] = {"retry_delays": []}
+    doc["notifier"] = {"retry_delays": [], "telegram_api_url": "${TELEGRAM_API_URL}"}
     # Alerts carry signed vote links: the secret that signs them must show nowhere, the links only in deliveries.
     # (Added to the shipped console section, whose password and session key the console test needs.)
     doc["console"].update({"url": "https://tripwire.example.com", "vote_secret": "${TRIPWIRE_VOTE_SECRET}"})
@@ -105,6 +130,16 @@ def write_config(tmp_path: Path, feed_url: str) -> Path:
         {"name": "broken", "type": "webhook", "url": "${BROKEN_WEBHOOK_URL}", "secret": "${BROKEN_WEBHOOK_SECRET}"},
         {"name": "newsroom", "type": "slack", "url": "${SLACK_WEBHOOK_URL}"},
         {"name": "internal", "type": "webhook", "url": "${INTERNAL_WEBHOOK_URL}"},
+        {"name": "teams", "type": "teams", "url": "${TEAMS_WEBHOOK_URL}"},
+        {"name": "discord", "type": "discord", "url": "${DISCORD_WEBHOOK_URL}"},
+        {"name": "telegram", "type": "telegram", "bot_token": "${TELEGRAM_BOT_TOKEN}", "chat_id": "-100200"},
+        {
+            "name": "mail",
+            "type": "email",
+            "url": "${SMTP_URL}",
+            "email_from": "t@example.org",
+            "email_to": ["desk@example.org"],
+        },
     ]
     path = tmp_path / "tripwire.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -177,10 +212,12 @@ async def test_a_full_run_logs_and_stores_no_secret(
         dead_letters = await full_run(settings, embedder)
         captured = capsys.readouterr()
 
-    delivered = {request.path.split("/")[1] for request in receiver.requests}
-    assert delivered == {"hooks", "broken", "services"}  # every reachable subscription was tried
-    assert vote_links_delivered(receiver) >= 6  # two per alert, in each of the three deliveries
-    assert len(dead_letters) == 3  # broken (500), newsroom (403), internal (refused by the guard)
+    delivered = {request.path.split("/")[1][:3] for request in receiver.requests}
+    assert delivered == {"hoo", "bro", "ser", "tea", "dis", "bot"}  # every reachable subscription was tried
+    assert vote_links_delivered(receiver) >= 12  # two per alert, in each of the six deliveries
+    # broken (500), newsroom (403), internal (refused by the guard), teams (500), discord (400), telegram (403),
+    # mail (nothing listening)
+    assert len(dead_letters) == 7
     assert any(b"OutboundRefused" in letter for letter in dead_letters)
     assert "delivery_dead_lettered" in captured.err and "feed_polled" in captured.err
     assert_no_secret(f"the {log_format} log", captured.err + captured.out, run)
