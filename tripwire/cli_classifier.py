@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from services.classifier.article import ArticleError, fetch_article
+from services.classifier.backends import make_embedder
 from services.classifier.backtest import backtest
-from services.classifier.embedder import SentenceEmbedder
 from services.classifier.evaluation import EvalDataError, evaluate, load_labeled, report_json
 from services.classifier.report import format_backtest, format_eval, format_scores, plot_curves
 from services.classifier.scoring import Scorer, score_matrix
@@ -50,8 +50,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The model and the example embeddings, loaded once."""
-    classifier = settings.config.classifier
-    return Scorer(settings.config.topics, SentenceEmbedder(classifier.model_path, classifier.batch_size))
+    return Scorer(settings.config.topics, make_embedder(settings.config))
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:

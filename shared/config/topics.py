@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,12 +77,22 @@ class TopicConfig(BaseModel):
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Score at or above which an item alerts.")
 
 
+# One name per entry of services/classifier/backends.py's BACKENDS.
+BackendName = Literal["torch", "onnx", "onnx-int8"]
+
+
 class ClassifierSettings(BaseModel):
     """How the classifier runs the model."""
 
     model_config = ConfigDict(extra="forbid")
 
     model_path: str | None = Field(default=None, description="A local model folder; default: the packaged MiniLM.")
+    backend: BackendName = Field(
+        default="onnx",
+        description="How the model runs: onnx (fp32 on onnxruntime; the same alerts as torch, faster, exported once "
+        "from the model folder into <data_dir>/models), onnx-int8 (int8 weights: faster, scores move by up to a few "
+        "hundredths) or torch (sentence-transformers).",
+    )
     batch_size: int = Field(default=32, ge=1, le=512, description="Most texts in one forward pass of the model.")
     read_count: int = Field(
         default=256,
