@@ -42,8 +42,8 @@ BACKENDS: dict[str, BackendFactory] = {
 
 
 def model_cache(config: TripwireConfig) -> Path:
-    """Where exported model files are kept: ``<data_dir>/models``."""
-    return config.data_dir / "models"
+    """Where exported model files are kept (``classifier.model_cache``, ``~`` expanded)."""
+    return config.classifier.model_cache.expanduser()
 
 
 def make_embedder(config: TripwireConfig, backend: str | None = None, batch_size: int | None = None) -> Embedder:
