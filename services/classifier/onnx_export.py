@@ -97,6 +97,16 @@ def _build(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
             "or set classifier.backend: torch"
         ) from None
     log.info("onnx_building", model=str(model_dir), variant=variant, into=str(folder))
+    try:
+        return _export_into(model_dir, variant, folder)
+    except OSError as exc:
+        raise OnnxModelError(
+            f"cannot write the ONNX file into {folder} ({exc.strerror}); make classifier.model_cache writable "
+            "or point it at a writable folder"
+        ) from None
+
+
+def _export_into(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as scratch:
         fp32 = Path(scratch) / "fp32.onnx"
