@@ -7,8 +7,9 @@ service on a real Redis (items stream in, alerts stream out), at 1,000 items and
 against torch's raw encode, and its service rate against its own raw encode. Then the wall time of
 ``tripwire score "one text"`` (the default backend, its ONNX file already cached).
 
-Texts: the real RSS items of the labeled dev set (``../shared/data/dev.jsonl`` beside the repo, or ``--dev-set``),
-repeated to N with distinct ids; without it, the shipped eval set (invented leads, a harder mix) is used and said.
+Texts: bench/e2e's real-news mix (RSS items of the labeled dev set, ``../shared/data/dev.jsonl`` beside the repo or
+``--dev-set``: 5% on-topic, 20% hard negatives, 75% negatives) cycled to N with distinct ids; without the dev set,
+its near-miss mix of the shipped eval set (a third of items near a threshold: harder), as the output says.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ SIZES = (1000,)
 DEFAULT_SIZES = (1000, 10_000)
 
 
-def _texts(dev_set: Path | None) -> tuple[list[tuple[str, str]], str]:
-    from services.classifier.evaluation import load_labeled
+def _texts(dev_set: Path | None, n: int = 1000) -> tuple[list[tuple[str, str]], str]:
+    """N (title, summary) pairs of bench/e2e's real-news mix (5% on-topic); without the dev set, its near-miss mix."""
+    from bench.e2e import mix, mix_groups, mix_line
 
     path = dev_set or next((p for p in DEV_CANDIDATES if p.exists()), None)
-    if path is not None and path.exists():
-        return [(i.title, i.summary) for i in load_labeled(path)], f"real news ({path.name})"
-    labeled = load_labeled(ROOT / "data" / "eval" / "topics.jsonl")
-    return [(i.title, i.summary) for i in labeled], "the shipped eval set (dev set not found)"
+    kind = "real" if path is not None and path.exists() else "near-miss"
+    groups = mix_groups(kind, path) if path is not None else mix_groups(kind)
+    return mix(n, groups), mix_line(kind, groups)
 
 
 def _peak_rss_mb() -> float:
@@ -87,9 +88,8 @@ def worker(backend: str, redis_url: str, sizes: list[int], dev_set: Path | None)
     embedder = make_embedder(config, backend)
     scorer = Scorer(config.topics, embedder)
     ready = time.perf_counter() - started
-    pairs, _ = _texts(dev_set)
-    texts = [f"{t}. {s}".strip(". ") if s else t for t, s in pairs]
-    texts = [texts[k % len(texts)] for k in range(1000)]
+    pairs, _ = _texts(dev_set, max(sizes))
+    texts = [f"{t}. {s}".strip(". ") if s else t for t, s in pairs[:1000]]
     embedder.encode(texts[:64])  # warm-up, excluded
     raw, raw_cpu = 0.0, float("inf")
     for _round in range(2):
@@ -152,7 +152,7 @@ def main(arguments: list[str] | None = None) -> None:
             results.append(_run_worker(backend, server.url, sizes, args.dev_set))
     score_wall = _score_wall()
     torch_raw = next(r["raw"] for r in results if r["backend"] == "torch")
-    print(f"texts: {source}, repeated to N; batch size {config.classifier.batch_size}; each backend in its own process")
+    print(f"texts: {source}; batch size {config.classifier.batch_size}; each backend in its own process")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the machine may be shared)")
     torch_cpu = next(r["raw_cpu_ms"] for r in results if r["backend"] == "torch")
     print("raw: one encode call over 1,000 texts, best of 2; service: 1,000 items drained through the classifier")

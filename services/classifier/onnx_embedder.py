@@ -31,6 +31,9 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per physical core
         options.log_severity_level = 3
+        # onnxruntime's workers spin-wait between ops by default; beside Redis, the event loop and other services
+        # on few cores that burnt CPU for nothing: raw encode took 13.1 instead of 17.9 ms of CPU per text without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             data = Path(model.path).read_bytes()
             self._session: Any = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
