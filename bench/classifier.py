@@ -102,7 +102,9 @@ def worker(backend: str, redis_url: str, sizes: list[int], dev_set: Path | None)
         cpu = time.process_time()
         rate = asyncio.run(_service_rate(config, redis_url, scorer, pairs, n))
         rates[str(n)] = {"items_s": rate, "cpu_ms_per_item": (time.process_time() - cpu) * 1000 / n}
+    labeled = _labeled_scores(scorer, dev_set)
     return {
+        "labeled": labeled,
         "backend": backend,
         "ready_s": ready,
         "raw": raw,
@@ -110,6 +112,45 @@ def worker(backend: str, redis_url: str, sizes: list[int], dev_set: Path | None)
         "service": rates,
         "rss_mb": _peak_rss_mb(),
     }
+
+
+def _labeled_scores(scorer: Any, dev_set: Path | None) -> dict[str, dict[str, list[list[float]]]]:
+    """Scores of every labeled set at hand, exact and pruned, for the decision check against torch."""
+    from services.classifier.evaluation import load_labeled
+    from services.classifier.scoring import score_matrix
+
+    sets = {"eval": ROOT / "data" / "eval" / "topics.jsonl"}
+    dev = dev_set or next((p for p in DEV_CANDIDATES if p.exists()), None)
+    if dev is not None and dev.exists():
+        sets["dev"] = dev
+    out = {}
+    for name, path in sets.items():
+        texts = [item.text for item in load_labeled(path)]
+        out[name] = {
+            "exact": score_matrix(scorer.score_texts(texts)).tolist(),
+            "pruned": score_matrix(scorer.score_texts_pruned(texts)[0]).tolist(),
+        }
+    return out
+
+
+def _decision_lines(results: list[dict[str, Any]], thresholds: list[float]) -> list[str]:
+    """Per backend and labeled set: decisions that differ from torch's, and the largest score difference."""
+    import numpy as np
+
+    reference = next(r for r in results if r["backend"] == "torch")["labeled"]
+    limit = np.array(thresholds)
+    lines = []
+    for r in results:
+        if r["backend"] == "torch":
+            continue
+        for name, kinds in r["labeled"].items():
+            parts = []
+            for kind in ("exact", "pruned"):
+                ours, theirs = np.array(kinds[kind]), np.array(reference[name][kind])
+                flips = int(((ours >= limit) != (theirs >= limit)).sum())
+                parts.append(f"{kind}: {flips} decisions differ, max |score diff| {np.abs(ours - theirs).max():.2g}")
+            lines.append(f"{r['backend']} vs torch on {name} ({len(theirs)} items): " + "; ".join(parts))
+    return lines
 
 
 def _run_worker(backend: str, redis_url: str, sizes: tuple[int, ...], dev_set: Path | None) -> dict[str, Any]:
@@ -174,6 +215,8 @@ def main(arguments: list[str] | None = None) -> None:
             f"{small['cpu_ms_per_item']:.1f} / {big['cpu_ms_per_item']:.1f} ms CPU per item "
             f"(ratio {big['cpu_ms_per_item'] / small['cpu_ms_per_item']:.2f})"
         )
+    for line in _decision_lines(results, [topic.threshold for topic in config.topics.values()]):
+        print(line)
     print(f"default backend service / raw torch encode: {default['service']['1000']['items_s'] / torch_raw:.2f}x")
     print(f'tripwire score "one text" (default backend, cached file): {score_wall:.2f} s wall (best of 3)')
 
