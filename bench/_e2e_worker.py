@@ -71,11 +71,11 @@ async def _serve(role: str, redis_url: str, hook_url: str, name: str) -> dict[st
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
         if role == "classifier":
-            from services.classifier.embedder import SentenceEmbedder
+            from services.classifier.backends import make_embedder
             from services.classifier.scoring import Scorer
             from services.classifier.service import Classifier
 
-            embedder = SentenceEmbedder(config.classifier.model_path, config.classifier.batch_size)
+            embedder = make_embedder(config)
             embedder.encode(["warm-up"])
             classifier = Classifier(config, redis, Scorer(config.topics, embedder), name)
             started = _cpu_seconds()
@@ -98,12 +98,12 @@ async def _serve(role: str, redis_url: str, hook_url: str, name: str) -> dict[st
 def ceiling(texts_path: str, batch_size: int) -> dict[str, float]:
     """Items/s of raw model.encode in a fresh process like a classifier's: item texts, then the scorer's units;
     and ``sentences_share``, the share of texts whose sentences the service embeds too."""
-    from services.classifier.embedder import SentenceEmbedder
+    from services.classifier.backends import make_embedder
     from services.classifier.scoring import Scorer, near_threshold, text_units
 
     texts: list[str] = json.loads(Path(texts_path).read_text())
     config = bench_config("http://127.0.0.1/")
-    embedder = SentenceEmbedder(config.classifier.model_path, batch_size)
+    embedder = make_embedder(config, batch_size=batch_size)
     scorer, with_sentences = Scorer(config.topics, embedder), 0
     for start in range(0, len(texts), batch_size):  # warm-up pass: every batch shape once, excluded from the figures
         batch = texts[start : start + batch_size]  # scored as the service's first step: which texts are near?

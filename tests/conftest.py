@@ -34,8 +34,16 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-def embedder():  # type: ignore[no-untyped-def]
-    """The real all-MiniLM-L6-v2, loaded once per session."""
+def embedder(default_config: TripwireConfig):  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2 on the default backend (as the service runs it), loaded once per session."""
+    from services.classifier.backends import make_embedder
+
+    return make_embedder(default_config)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2 on sentence-transformers and torch: the reference the other backends must match."""
     from services.classifier.embedder import SentenceEmbedder
 
     return SentenceEmbedder()

@@ -9,12 +9,30 @@ from collections.abc import Sequence
 
 from shared.config import ConfigError, load_settings
 from shared.logging import setup_logging
-from tripwire import cli_classifier, cli_config, cli_console, cli_feeds, cli_notifier, cli_services, cli_stories
+from tripwire import (
+    cli_classifier,
+    cli_config,
+    cli_console,
+    cli_feeds,
+    cli_model,
+    cli_notifier,
+    cli_services,
+    cli_stories,
+)
 from tripwire.runtime import UsageError
 
 EXIT_USAGE = 2
 # Modules with ``register(subparsers, common)``; each subcommand sets ``handler(args, settings)``.
-COMMAND_MODULES = (cli_services, cli_feeds, cli_classifier, cli_stories, cli_notifier, cli_config, cli_console)
+COMMAND_MODULES = (
+    cli_services,
+    cli_feeds,
+    cli_classifier,
+    cli_stories,
+    cli_notifier,
+    cli_config,
+    cli_console,
+    cli_model,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from services.classifier.article import ArticleError, fetch_article
+from services.classifier.backends import make_embedder
 from services.classifier.backtest import backtest
-from services.classifier.embedder import SentenceEmbedder
+from services.classifier.batch_scoring import score_in_reads
 from services.classifier.evaluation import EvalDataError, evaluate, load_labeled, report_json
 from services.classifier.report import format_backtest, format_eval, format_scores, plot_curves
 from services.classifier.scoring import Scorer, score_matrix
@@ -21,6 +22,7 @@ from shared.config import Settings, parse_duration
 from shared.http import make_http_client
 from shared.streams import StreamNames
 from tripwire import __version__
+from tripwire.progress import progress_bar
 from tripwire.runtime import UsageError, redis_connection
 
 ARTICLE_TIMEOUT = 15.0
@@ -41,6 +43,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     evaluate_.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate_.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the precision-recall curves")
     evaluate_.add_argument("--min-precision", type=float, metavar="P", help="also find the threshold reaching P")
+    evaluate_.add_argument(
+        "--exact",
+        action="store_true",
+        help="embed every sentence of every item (slower); by default, as the service does, only of items within "
+        "the sentence margin of a threshold, which changes no decision but lowers scores far below the thresholds",
+    )
     evaluate_.set_defaults(handler=_eval)
 
     replay = subparsers.add_parser("backtest", parents=[common], help="re-score recent items with this config")
@@ -50,8 +58,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The model and the example embeddings, loaded once."""
-    classifier = settings.config.classifier
-    return Scorer(settings.config.topics, SentenceEmbedder(classifier.model_path, classifier.batch_size))
+    return Scorer(settings.config.topics, make_embedder(settings.config))
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,7 +98,10 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     except EvalDataError as exc:
         raise UsageError(str(exc)) from None
     scorer = await asyncio.to_thread(load_scorer, settings)
-    results = await asyncio.to_thread(scorer.score_texts, [item.text for item in items])
+    read_count = settings.config.classifier.read_count
+    with progress_bar(len(items), "eval") as progress:
+        texts = [item.text for item in items]
+        results = await asyncio.to_thread(score_in_reads, scorer, texts, read_count, progress, exact=args.exact)
     names = list(topics)
     reports, any_topic = evaluate(
         score_matrix(results), items, names, [topics[name].threshold for name in names], args.min_precision
@@ -116,7 +126,14 @@ async def _backtest(args: argparse.Namespace, settings: Settings, clock: Clock |
     async with redis_connection(settings, allow_embedded=False, command="backtest") as redis:
         scorer = await asyncio.to_thread(load_scorer, settings)
         names = StreamNames(settings.config.redis.stream_prefix)
-        report = await backtest(redis, names, scorer, since, settings.config.classifier.batch_size)
+        report = await backtest(
+            redis,
+            names,
+            scorer,
+            since,
+            settings.config.classifier.read_count,
+            progress=lambda total: progress_bar(total, "backtest"),
+        )
     print(format_backtest(report, f"{since:%Y-%m-%d %H:%M} UTC"))
     sys.stdout.flush()
     return 0

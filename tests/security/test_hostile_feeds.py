@@ -162,12 +162,14 @@ def entries(count: int, pad: int = 0) -> bytes:
 
 
 # Parses stdin in a fresh interpreter and reports the item count and the process's peak RSS: tracemalloc would slow
-# a 15 s parse several-fold, and a child's peak is not mixed with the test run's own memory.
+# a 15 s parse several-fold. VmHWM, not ru_maxrss: ru_maxrss keeps the parent's peak across fork and exec, and the
+# test run's own process holds the embedding models (torch and ONNX, >1 GiB together).
 CHILD = """
-import resource, sys
+import sys
 from tests.security.hostile import parse
 parsed = parse(sys.stdin.buffer.read())
-print(len(parsed.items), len({i.id for i in parsed.items}), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(len(parsed.items), len({i.id for i in parsed.items}), hwm)
 """
 
 

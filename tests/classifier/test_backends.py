@@ -1,0 +1,140 @@
+"""The embedding backends: ONNX gives torch's alerts, its file is exported once, checked by hash, rebuilt when bad."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.classifier import onnx_export
+from services.classifier.batch_scoring import score_in_reads
+from services.classifier.embedder import Embedder, packaged_model_path
+from services.classifier.evaluation import load_labeled
+from services.classifier.onnx_embedder import OnnxEmbedder
+from services.classifier.onnx_export import OnnxModelError, ensure_onnx, file_sha256
+from services.classifier.scoring import Scorer, score_matrix
+from shared.config import TripwireConfig
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.model
+MODEL_DIR = Path(packaged_model_path())
+
+
+def _decisions_and_scores(
+    embedder: Embedder, config: TripwireConfig, texts: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = score_matrix(Scorer(config.topics, embedder).score_texts(texts))
+    thresholds = np.array([topic.threshold for topic in config.topics.values()])
+    return scores >= thresholds, scores
+
+
+def test_default_backend_gives_torchs_decisions_and_scores_on_the_eval_set(
+    embedder: Embedder, torch_embedder: Embedder, default_config: TripwireConfig
+) -> None:
+    assert default_config.classifier.backend == "onnx"
+    texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")]
+    ours, our_scores = _decisions_and_scores(embedder, default_config, texts)
+    theirs, their_scores = _decisions_and_scores(torch_embedder, default_config, texts)
+    assert (ours == theirs).all()
+    assert np.abs(our_scores - their_scores).max() < 1e-4
+    vectors, reference = embedder.encode(texts), torch_embedder.encode(texts)
+    assert np.abs(np.linalg.norm(vectors, axis=1) - 1).max() < 1e-5
+    assert (1 - (vectors * reference).sum(axis=1)).max() < 1e-5
+
+
+def test_long_texts_are_truncated_at_256_tokens_as_sentence_transformers_does(
+    embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    long_text = " ".join(["Russian and US convoys met near Derik before dawn."] * 60)  # ~700 tokens
+    short = "A joint patrol on the M4 highway."
+    got, want = embedder.encode([short, long_text]), torch_embedder.encode([short, long_text])
+    assert (1 - (got * want).sum(axis=1)).max() < 1e-5
+
+
+def test_batched_read_scoring_gives_the_exact_decisions(embedder: Embedder, default_config: TripwireConfig) -> None:
+    scorer = Scorer(default_config.topics, embedder)
+    texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")]
+    seen: list[int] = []
+    pruned = score_in_reads(scorer, texts, 50, seen.append)
+    exact = scorer.score_texts(texts)
+    assert seen == [50, 50, 50, len(texts) - 150]
+    assert [[r.matched for r in row] for row in pruned] == [[r.matched for r in row] for row in exact]
+
+
+@pytest.mark.slow
+def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    built = ensure_onnx(MODEL_DIR, "fp32", tmp_path)
+    manifest = json.loads((built.path.parent / "manifest.json").read_text())
+    assert manifest["sha256"] == file_sha256(built.path) == built.sha256
+    assert manifest["source"] == str(MODEL_DIR)
+    mtime = built.path.stat().st_mtime_ns
+    assert ensure_onnx(MODEL_DIR, "fp32", tmp_path).path.stat().st_mtime_ns == mtime  # cached: not rebuilt
+
+    with built.path.open("r+b") as handle:  # one flipped byte in the weights
+        handle.seek(built.path.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(OnnxModelError, match="tripwire model build"):
+        ensure_onnx(MODEL_DIR, "fp32", tmp_path, build=False)
+    rebuilt = ensure_onnx(MODEL_DIR, "fp32", tmp_path)
+    assert file_sha256(rebuilt.path) == rebuilt.sha256 == manifest["sha256"]  # the export is deterministic
+    text = ["US and Russian convoys blocked each other near Qamishli."]
+    assert np.allclose(OnnxEmbedder(rebuilt).encode(text), embedder.encode(text), atol=1e-6)
+
+
+def test_a_missing_file_without_torch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(OnnxModelError, match="torch, which exports it, is not installed"):
+        ensure_onnx(MODEL_DIR, "int8", tmp_path)
+
+
+def test_cache_key_changes_with_the_model_files_and_the_exporter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, model, ignore=shutil.ignore_patterns("*.safetensors"))
+    key = onnx_export.cache_key(model, "fp32")
+    assert onnx_export.cache_key(model, "int8") != key
+    (model / "config.json").write_text((model / "config.json").read_text() + " ")
+    assert onnx_export.cache_key(model, "fp32") != key
+    changed = onnx_export.cache_key(model, "fp32")
+    monkeypatch.setattr(onnx_export, "EXPORT_VERSION", onnx_export.EXPORT_VERSION + 1)
+    assert onnx_export.cache_key(model, "fp32") != changed
+
+
+def test_an_unknown_variant_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OnnxModelError, match="fp16"):
+        ensure_onnx(MODEL_DIR, "fp16", tmp_path)
+
+
+@pytest.mark.slow
+def test_int8_stays_within_two_hundredths_of_torch_in_cosine(
+    default_config: TripwireConfig, torch_embedder: Embedder
+) -> None:
+    from services.classifier.backends import make_embedder
+
+    texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")][:40]
+    got, want = make_embedder(default_config, "onnx-int8").encode(texts), torch_embedder.encode(texts)
+    assert (1 - (got * want).sum(axis=1)).max() < 0.02
+
+
+def test_model_build_prints_the_checked_file(capsys: pytest.CaptureFixture[str], embedder: Embedder) -> None:
+    from tripwire.cli import main
+
+    assert main(["model", "build", "--config", str(REPO_ROOT / "config" / "tripwire.yaml")]) == 0
+    assert f"onnx: {embedder.model.path} (sha256 {embedder.model.sha256})" in capsys.readouterr().out  # type: ignore[attr-defined]
+
+
+def test_commands_import_no_model_runtime() -> None:
+    heavy = ("torch", "onnxruntime", "sentence_transformers", "transformers", "tokenizers", "matplotlib")
+    probe = f"import sys, tripwire.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "[]"
