@@ -33,6 +33,9 @@ RETRIES = Counter("tripwire_delivery_retries_total", "Deliveries scheduled for a
 DEAD_LETTERS = Counter(
     "tripwire_dead_letters_total", "Entries and deliveries sent to the dead-letter stream", ["source"]
 )
+SETTLES_FENCED = Counter(
+    "tripwire_delivery_settles_fenced_total", "Outcomes discarded because the attempt's lease had run out"
+)
 UNROUTED = Counter("tripwire_alerts_unrouted_total", "Alerts no subscription wanted")
 
 # Streams (all consumers)

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.leases import pinned_time
 from services.notifier.overrides import load_min_scores
 from services.notifier.ratelimit import RateLimiter, Sleep
 from services.notifier.routing import delivery_id, route
@@ -74,7 +75,7 @@ class Notifier:
         self.health = health or HealthState()
         self.names = StreamNames(config.redis.stream_prefix)
         self.subscriptions = self._active_subscriptions(config.subscriptions)
-        self.store = DeliveryStore(redis, self.names, config.redis.maxlen)
+        self.store = DeliveryStore(redis, self.names, config.redis.maxlen, pinned_time(self.clock))
         self.worker = DeliveryWorker(
             self.store,
             {sub.name: sub for sub in self.subscriptions},
@@ -90,6 +91,7 @@ class Notifier:
             rng or random.Random(),  # noqa: S311 - jitter, not security
             RateLimiter(self.clock, sleep),
             self.health,
+            sleep,
         )
         self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=64, block_ms=1000)
 
@@ -146,7 +148,7 @@ class Notifier:
             did = delivery_id(message.id, sub.name)
             held = _held_until(sub, message, now)
             if held is None:
-                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), now.timestamp())
+                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)))
             else:
                 await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
 
