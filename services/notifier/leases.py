@@ -33,13 +33,19 @@ local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) + tonumber(t[2]) / 1000000 end
 """
 
+
+def _with_now(body: str) -> str:
+    """A script that starts by setting ``now`` from ARGV[1] or Redis TIME."""
+    return _NOW + body
+
+
 # KEYS: schedule. ARGV: time, limit. The ids due now, oldest first (read only: nothing is claimed).
-PEEK = _NOW + """
+PEEK = _with_now("""
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-"""
+""")
 # KEYS: schedule, leases, token counter, sending. ARGV: time, lease seconds, ids...
 # Claims each given id that is still due; returns id, token, "send started" token ('' if none) per claim.
-CLAIM = _NOW + """
+CLAIM = _with_now("""
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
@@ -54,14 +60,14 @@ for i = 3, #ARGV do
   end
 end
 return out
-"""
+""")
 # KEYS: schedule, leases, sending. ARGV: time, id, token, lease seconds, mark ('1': the send starts now).
-EXTEND = _NOW + """
+EXTEND = _with_now("""
 if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[4]), ARGV[2])
 if ARGV[5] == '1' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
 return 1
-"""
+""")
 # KEYS: schedule, records, leases, sending, dead-letter stream, state keys...
 # ARGV: id, token, state ('delivered' or 'dead'), state ttl, dlq maxlen, dlq field, dlq document.
 # Returns false (stale token), or {1, dead-letter entry id or ''}.
@@ -79,17 +85,17 @@ for i = 6, #KEYS do redis.call('SET', KEYS[i], ARGV[3], 'EX', tonumber(ARGV[4]))
 return {1, entry}
 """
 # KEYS: schedule, records, leases, sending. ARGV: time, id, token, record, delay seconds.
-RESCHEDULE = _NOW + """
+RESCHEDULE = _with_now("""
 if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[4], ARGV[2])
 return 1
-"""
+""")
 # KEYS: schedule. ARGV: time, (id, delay)... Moves unclaimed due ids later (pacing); never touches a leased one,
 # whose due time lies in the future.
-DEFER = _NOW + """
+DEFER = _with_now("""
 local moved = 0
 for i = 2, #ARGV, 2 do
   local due = redis.call('ZSCORE', KEYS[1], ARGV[i])
@@ -99,14 +105,14 @@ for i = 2, #ARGV, 2 do
   end
 end
 return moved
-"""
+""")
 # KEYS: state, records, schedule. ARGV: time, id, record, ttl, delay. Creates the delivery unless it exists.
-ENQUEUE = _NOW + """
+ENQUEUE = _with_now("""
 if not redis.call('SET', KEYS[1], 'queued', 'NX', 'EX', ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
 return 1
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,6 @@ class Leases:
         for delivery_id, delay in delays.items():
             args += [delivery_id, delay]
         return int(await self._defer(keys=[self.keys.schedule], args=args))
-
 
     @property
     def shift(self) -> str:

@@ -275,7 +275,9 @@ class DeliveryWorker:
         """A digest the receiver found too large (413) becomes two halves; one 413 dead-letters nothing."""
         delivery = tried.delivery
         half = len(delivery.messages) // 2
-        parts = [make_digest(delivery.subscription, part) for part in (delivery.messages[:half], delivery.messages[half:])]
+        parts = [
+            make_digest(delivery.subscription, part) for part in (delivery.messages[:half], delivery.messages[half:])
+        ]
         # Halves first (NX: a repeat creates nothing twice), then the parent settles; a crash in between only
         # repeats the split when the parent's lease runs out.
         async with self.store.redis.pipeline(transaction=True) as pipe:

@@ -32,9 +32,10 @@ from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, UNROUTED
+from shared.metrics import UNROUTED
 from shared.schemas import SchemaError, parse_alerts_message
-from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+from shared.stream_consume import consume, ensure_group
+from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
@@ -115,25 +116,34 @@ class Notifier:
         min_scores = await load_min_scores(self.redis, self.names)
         now = self.clock.now()
         done: list[str] = []
+        invalid: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry in entries:
-                message = self._parse(entry)
+                message = self._parse(pipe, entry, invalid)
                 if message is not None:
                     await self._schedule(pipe, message, disabled, min_scores, now)
                 done.append(entry.id)
-            # One MULTI/EXEC: every delivery of the batch becomes durable together, before any entry is acked.
+            # One MULTI/EXEC: every delivery of the batch (and every dead letter of an entry this build cannot
+            # read) becomes durable together, before any entry is acked.
             await pipe.execute()
+        for reason in invalid:
+            count_invalid(self.names.alerts, reason)
         self.worker.wake.set()
         self.health.beat()
         return done
 
-    def _parse(self, entry: StreamEntry) -> AlertsMessage | None:
+    def _parse(self, pipe: Pipeline, entry: StreamEntry, invalid: list[str]) -> AlertsMessage | None:
         # Trimmed entries never get here: the consumer acks and counts them (shared/streams.py).
         try:
             return parse_alerts_message(entry.data or "")
         except SchemaError as exc:
-            log.error("entry_invalid", stream=self.names.alerts, entry_id=entry.id, error=str(exc))
-            DEAD_LETTERS.labels(source="alerts_entry").inc()
+            # Never acked unseen: a newer producer's version or a broken body goes to the dead-letter stream with
+            # its raw fields, for 'tripwire dlq replay' after an upgrade.
+            log.error("entry_dead_lettered", stream=self.names.alerts, entry_id=entry.id, reason=str(exc))
+            dead_letter_invalid(
+                pipe, self.names.dlq, self.config.redis.maxlen, self.names.alerts, GROUP, entry, str(exc)
+            )
+            invalid.append(str(exc))
             return None
 
     async def _schedule(

@@ -44,6 +44,8 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return 1
 """
+
+
 @dataclass(frozen=True)
 class DeliveryRecord:
     """A delivery as stored in the schedule, with its history."""
@@ -159,7 +161,9 @@ class DeliveryStore:
 
     async def settle_split(self, lease: Lease) -> bool:
         """A digest replaced by smaller ones (already enqueued): drop it from the schedule if the lease is ours."""
-        applied, _ = await self.leases.settle(lease, "split", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, None)
+        applied, _ = await self.leases.settle(
+            lease, "split", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, None
+        )
         return applied
 
     async def reschedule(self, lease: Lease, record: DeliveryRecord, delay: float) -> bool:

@@ -45,6 +45,7 @@ class PollResult:
     not_modified: bool = False
     error: str | None = None
     skipped: str | None = None
+    waiting: int = 0  # items left for the next poll: the items stream was full of unread entries
 
 
 class Poller:
@@ -70,7 +71,9 @@ class Poller:
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
-        self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
+        self.publisher = ItemPublisher(
+            redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen, health=self.health
+        )
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
         # Redis connection, and a thousand of them exhaust the connection pool.
@@ -188,10 +191,18 @@ class Poller:
             if parsed.malformed:
                 FEED_ERRORS.labels(feed=feed.url, reason="malformed").inc()
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
-            result.published = await self.publisher.publish_many(parsed.items)
+            published = await self.publisher.publish_many(parsed.items)
+            result.published, result.waiting = published.published, published.waiting
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
-            # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
-            state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
+            state.items_waiting = result.waiting
+            if result.waiting:
+                # Back-pressure: the unpublished items are not marked seen and the validators stay as they were,
+                # so the next poll gets the whole feed again (no 304) and publishes them once there is room.
+                log.warning("items_waiting_stream_full", url=feed.url, waiting=result.waiting,
+                            published=result.published)  # fmt: skip
+            else:
+                # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
+                state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
         self._remember_move(state, outcome.permanent_url)
         await self._record_success(feed, state, ref, now, result.published)
         log.info("feed_polled", url=feed.url, found=result.found, published=result.published,

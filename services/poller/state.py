@@ -32,6 +32,7 @@ class FeedState(BaseModel):
     health: FeedHealth = "ok"
     gone: bool = False
     moved_to: str | None = None
+    items_waiting: int = 0  # left unpublished by the last poll: the items stream was full (back-pressure)
 
     @property
     def fetch_url(self) -> str:
