@@ -39,6 +39,7 @@ from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_inval
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
+ORDER_STEP = 1e-6
 SLACK_API = "https://slack.com/api"
 log = get_logger(__name__)
 
@@ -118,10 +119,13 @@ class Notifier:
         done: list[str] = []
         invalid: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
-            for entry in entries:
+            for position, entry in enumerate(entries):
                 message = self._parse(pipe, entry, invalid)
                 if message is not None:
-                    await self._schedule(pipe, message, disabled, min_scores, now)
+                    # A microsecond apart per entry (and not in the future): the schedule orders equal due times by
+                    # id, not by arrival.
+                    offset = (position - len(entries)) * ORDER_STEP
+                    await self._schedule(pipe, message, disabled, min_scores, now, offset)
                 done.append(entry.id)
             # One MULTI/EXEC: every delivery of the batch (and every dead letter of an entry this build cannot
             # read) becomes durable together, before any entry is acked.
@@ -147,7 +151,13 @@ class Notifier:
             return None
 
     async def _schedule(
-        self, pipe: Pipeline, message: AlertsMessage, disabled: set[str], min_scores: dict[str, float], now: datetime
+        self,
+        pipe: Pipeline,
+        message: AlertsMessage,
+        disabled: set[str],
+        min_scores: dict[str, float],
+        now: datetime,
+        delay: float = 0.0,
     ) -> None:
         targets = route(self.subscriptions, message, disabled, min_scores)
         if not targets:
@@ -158,7 +168,7 @@ class Notifier:
             did = delivery_id(message.id, sub.name)
             held = _held_until(sub, message, now)
             if held is None:
-                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)))
+                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), delay)
             else:
                 await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
 

@@ -276,6 +276,11 @@ class DeadLetter:
         """True for a notifier delivery (replayable)."""
         return self.doc.get("kind") == "delivery" and "delivery_id" in self.doc
 
+    @property
+    def is_entry(self) -> bool:
+        """True for a stream entry a consumer could not handle (invalid, unknown version, poison): replayable."""
+        return bool(self.doc.get("source")) and (bool(self.doc.get("fields")) or self.doc.get("data") is not None)
+
 
 class DeadLetters:
     """Reading, replaying and dropping dead-letter entries (the ``tripwire dlq`` commands)."""
@@ -311,6 +316,18 @@ class DeadLetters:
             pipe.xdel(self.stream, letter.entry_id)
             await pipe.execute()
         return delivery.id
+
+    async def replay_entry(self, letter: DeadLetter) -> str:
+        """Put a dead-lettered stream entry back on its stream, fields as the producer wrote them (after an upgrade
+        that reads its version, or a fix); one MULTI with its removal from the dead-letter stream."""
+        doc = letter.doc
+        fields = doc.get("fields") or {DATA_FIELD: doc["data"]}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # Appended as a new entry (new id): the consumer group reads it like any other, exactly once.
+            pipe.xadd(doc["source"], fields)
+            pipe.xdel(self.stream, letter.entry_id)
+            result = await pipe.execute()
+        return _text(result[0])
 
     async def drop(self, entry_ids: list[str]) -> int:
         """Delete entries; returns how many existed."""
