@@ -177,7 +177,7 @@ class Leases:
     async def extend(self, lease: Lease, seconds: float, *, send_starts: bool = False) -> bool:
         """Renew the lease to ``seconds`` from now; with ``send_starts`` also record that the request goes out."""
         k = self.keys
-        args = [self.shift, lease.delivery_id, lease.token, seconds, "1" if send_starts else "0"]
+        args: list[str | float] = [self.shift, lease.delivery_id, lease.token, seconds, "1" if send_starts else "0"]
         return bool(await self._extend(keys=[k.schedule, k.leases, k.sending], args=args))
 
     async def settle(
@@ -197,7 +197,7 @@ class Leases:
     async def reschedule(self, lease: Lease, record_json: str, delay: float) -> bool:
         """Store the new record and due time (``delay`` from now) if ``lease`` is current."""
         k = self.keys
-        args = [self.shift, lease.delivery_id, lease.token, record_json, delay]
+        args: list[str | float] = [self.shift, lease.delivery_id, lease.token, record_json, delay]
         return bool(await self._reschedule(keys=[k.schedule, k.records, k.leases, k.sending], args=args))
 
     async def defer(self, delays: dict[str, float]) -> int:

@@ -109,7 +109,7 @@ class DeliveryStore:
         """Add 'create this delivery unless it exists, due ``delay`` s from now (Redis time)' to a transaction."""
         record = DeliveryRecord(delivery).to_json()
         keys = [self.state_key(delivery.id), self.records, self.schedule]
-        args = [self.leases.shift, delivery.id, record, STATE_TTL_SECONDS, delay]
+        args: list[str | float] = [self.leases.shift, delivery.id, record, STATE_TTL_SECONDS, delay]
         await self._enqueue(keys=keys, args=args, client=pipe)
 
     async def queue_hold(

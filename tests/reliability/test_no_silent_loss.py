@@ -70,14 +70,14 @@ async def test_backlog_beyond_maxlen_is_delayed_never_lost(redis: Redis, default
         classifier = Classifier(config, redis, scorer, "c1")  # type: ignore[arg-type]
         async with running_poller(config, redis) as poller:
             first = (await poller.poll_all())[0]
-            assert first.published == 1000 and first.waiting == 2000, "the producer stops at the cap of unread items"
             await classifier.run(asyncio.Event(), drain=True)
             for _ in range(4):  # the second poll and drain, then until caught up
                 result = (await poller.poll_all())[0]
                 await classifier.run(asyncio.Event(), drain=True)
-                if not result.waiting:
+                if not getattr(result, "waiting", 0):
                     break
     assert len(scorer.scored) == 3000 and len(set(scorer.scored)) == 3000, f"{len(scorer.scored)} of 3000 scored"
+    assert (first.published, first.waiting) == (1000, 2000), "the producer stops at the cap of unread items"
     assert result.not_modified is False and result.waiting == 0
 
 
@@ -189,3 +189,18 @@ async def test_lost_consumer_group_is_recreated_at_its_position(redis: Redis):
     await ensure_group(redis, NAMES.alerts, "notifier")
     again = await StreamConsumer(redis, NAMES.alerts, "notifier", "n2").read(block=False)
     assert [entry.id for entry in again] == [entry.id for entry in entries[3:]], "not from 0: no re-delivery"
+
+
+async def test_an_evicting_maxmemory_policy_is_warned_about_and_shown_in_healthz(redis: Redis):
+    from shared.health import HealthState
+    from shared.redis_checks import eviction_warning, warn_if_evicting
+
+    await redis.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        state = HealthState()
+        warning = await warn_if_evicting(redis, [state])
+        assert warning is not None and "allkeys-lru" in warning
+        assert state.status()[1]["warnings"]["redis_eviction"] == warning
+    finally:
+        await redis.config_set("maxmemory-policy", "noeviction")
+    assert await eviction_warning(redis) is None
