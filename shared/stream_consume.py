@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logging import get_logger
+from shared.stream_bounds import unread_deleted
 from shared.stream_gauges import export_stream_gauges
 from shared.streams import BatchHandler, StreamConsumer, StreamEntry, StreamNames
 
@@ -117,6 +118,7 @@ class _Loop:
         self._redis_up()
         if consumer.clock() >= self.next_gauges:
             await export_stream_gauges(consumer.redis, consumer.stream, consumer.group, consumer.dead_letter_stream)
+            await self._check_unread_deleted()
             self.next_gauges = consumer.clock() + consumer.settings.sweep_interval
         if not entries:
             if not self.drain:
@@ -134,6 +136,16 @@ class _Loop:
         await consumer.ack(done)
         self.acked += len(done)
         return False
+
+    async def _check_unread_deleted(self) -> None:
+        """Say so (log, metric, /healthz) when entries this group never read were deleted: lost despite
+        back-pressure, e.g. trimmed by hand or by an older producer's MAXLEN (Redis >= 7 can tell)."""
+        consumer = self.consumer
+        if await unread_deleted(consumer.redis, consumer.stream, consumer.group):
+            log.error("unread_entries_deleted", stream=consumer.stream, group=consumer.group)
+            if consumer.health is not None:
+                message = f"entries group {consumer.group} never read were deleted from {consumer.stream}"
+                consumer.health.warn(f"{consumer.stream} unread entries deleted", message)
 
     async def _handle(self, entries: list[StreamEntry]) -> Sequence[str] | None:
         """The handler's done ids; None when the batch failed or was abandoned at shutdown (entries stay pending)."""
