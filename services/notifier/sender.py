@@ -114,6 +114,8 @@ class DeliveryWorker:
                 return attempts
             # Nothing due now but paced deliveries: wait (on the injected sleep) for the first slot.
             await self.sleep(max(0.001, min(deferred.values()) - now))
+            if self.clock.monotonic() <= now:
+                return attempts  # a pinned clock the sleep does not move: their slot never comes in this drain
             deferred = {i: t for i, t in deferred.items() if await self._still_scheduled(i)}
 
     async def _still_scheduled(self, delivery_id: str) -> bool:

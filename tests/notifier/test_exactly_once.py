@@ -194,3 +194,27 @@ async def test_slow_drip_receiver_is_cut_at_one_total_deadline(
     records = await redis.hgetall(PREFIX + "deliveries")
     [record] = records.values()
     assert b"total deadline" in record, "a retryable timeout, rescheduled"
+
+
+async def test_drain_waits_for_paced_slots_and_posts_each_once(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    # Pacing beyond the lease in drain mode: 6 alerts at 0.2/s take 25 s of the pinned clock, the lease is 10 s.
+    clock = FakeClock()
+    start = clock.monotonic()
+
+    async def paced_sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    with LocalServer(lambda _r: Reply(200, b"ok")) as slack:
+        config = notifier_config(
+            default_config, [sub("chat", f"{slack.url}/slack", "slack")], slack_rate=0.2, slack_burst=1, lease=10,
+            timeout=3,
+        )  # fmt: skip
+        notifier = Notifier(config, redis, http, "n1", clock=clock, rng=random.Random(7), sleep=paced_sleep)
+        await publish_messages(redis, *(make_alert(n) for n in range(1, 7)))
+        await notifier.run(asyncio.Event(), drain=True)
+        posts = alert_numbers(slack.requests)
+    assert sorted(posts) == [1, 2, 3, 4, 5, 6]
+    assert clock.monotonic() - start == pytest.approx(25, abs=0.5), "paced at 0.2/s, not faster"
+    assert await schedule_size(redis) == 0
