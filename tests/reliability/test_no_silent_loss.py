@@ -81,7 +81,8 @@ async def test_backlog_beyond_maxlen_is_delayed_never_lost(redis: Redis, default
     assert result.not_modified is False and result.waiting == 0
 
 
-async def test_full_stream_shows_in_healthz_details_and_feeds(redis: Redis, default_config: TripwireConfig):
+async def test_full_stream_shows_in_healthz_details_and_feeds(any_redis: Redis, default_config: TripwireConfig):
+    redis = any_redis  # Redis 7 and 6.2: XTRIM MINID and the publish script on both
     body = rss([{"title": f"Story {n}", "description": "t", "guid": f"s-{n}"} for n in range(1010)])
     with LocalServer(versioned_feed('"v1"', body)) as server:
         config = config_with(poller_config(default_config, [f"{server.url}/feed"]), redis={"maxlen": 1000})
@@ -178,7 +179,8 @@ def test_rolling_upgrade_newer_producer_first_loses_nothing(
     assert sorted(ids) == ["alert-1-us_russia_standoff", "alert-2-us_russia_standoff", "alert-3-us_russia_standoff"]
 
 
-async def test_lost_consumer_group_is_recreated_at_its_position(redis: Redis):
+async def test_lost_consumer_group_is_recreated_at_its_position(any_redis: Redis):
+    redis = any_redis
     for n in range(5):
         await redis.xadd(NAMES.alerts, {"data": str(n)})
     await ensure_group(redis, NAMES.alerts, "notifier")
@@ -204,3 +206,21 @@ async def test_an_evicting_maxmemory_policy_is_warned_about_and_shown_in_healthz
     finally:
         await redis.config_set("maxmemory-policy", "noeviction")
     assert await eviction_warning(redis) is None
+
+
+async def test_fenced_lease_scripts_on_redis_7_and_6_2(any_redis: Redis):
+    from services.notifier.leases import LeaseKeys, Leases
+
+    redis, keys = any_redis, LeaseKeys(NAMES)
+    leases = Leases(redis, keys)  # the real clock: Redis TIME decides
+    await redis.zadd(keys.schedule, {"d1": 0})
+    [first] = await leases.claim(await leases.peek_due(10), lease=0.05)
+    assert await leases.claim(["d1"], lease=60) == [], "not claimable while leased"
+    assert await leases.extend(first, 0.05, send_starts=True)
+    await asyncio.sleep(0.1)  # the only way to let Redis TIME pass a lease
+    [second] = await leases.claim(await leases.peek_due(10), lease=60)
+    assert second.token != first.token and second.was_in_flight
+    assert await leases.settle(first, "delivered", [], 60, None) == (False, ""), "a stale token settles nothing"
+    assert not await leases.reschedule(first, "{}", 0) and not await leases.extend(first, 60)
+    assert await leases.settle(second, "delivered", [NAMES.key("delivery", "d1")], 60, None) == (True, "")
+    assert await redis.zcard(keys.schedule) == 0 and await redis.get(NAMES.key("delivery", "d1")) == b"delivered"
