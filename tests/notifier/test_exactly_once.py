@@ -218,3 +218,40 @@ async def test_drain_waits_for_paced_slots_and_posts_each_once(
     assert sorted(posts) == [1, 2, 3, 4, 5, 6]
     assert clock.monotonic() - start == pytest.approx(25, abs=0.5), "paced at 0.2/s, not faster"
     assert await schedule_size(redis) == 0
+
+
+async def test_a_slow_subscription_cannot_hold_every_slot(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    # Two slots: the stuck endpoint may take one (half of concurrency), never both, so the other subscription's
+    # alerts go out while it hangs (no head-of-line blocking across subscriptions).
+    release = threading.Event()
+
+    def stuck(_request: ReceivedRequest) -> Reply:
+        release.wait(10)
+        return Reply(204)
+
+    with LocalServer(stuck) as slow, LocalServer(lambda _r: Reply(204)) as fast:
+        config = notifier_config(
+            default_config,
+            [sub("slow", f"{slow.url}/h", keywords=["Derik"]), sub("fast", f"{fast.url}/h", keywords=["Idlib"])],
+            concurrency=2, poll_interval=0.01, timeout=15, lease=20,
+        )  # fmt: skip
+        clock = FakeClock()
+        notifier = make_notifier(config, redis, http, clock)
+        slow_alerts = [make_alert(n, title=f"Convoy standoff number {n} near Derik") for n in range(1, 4)]
+        fast_alerts = [make_alert(n, title=f"Convoy standoff number {n} near Idlib") for n in range(4, 7)]
+        await publish_messages(redis, *slow_alerts, *fast_alerts)
+        stop = asyncio.Event()
+        task = asyncio.create_task(notifier.run(stop))
+        try:
+            for _ in range(1000):
+                if len(fast.requests) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert sorted(alert_numbers(fast.requests)) == [4, 5, 6], "the other subscription was not held up"
+            assert len(slow.requests) == 1, "the stuck endpoint holds one slot, not both"
+        finally:
+            release.set()
+            stop.set()
+            await task
