@@ -47,7 +47,6 @@ PROCESSING_SECONDS = Histogram(
     "tripwire_processing_seconds", "From publish to processed, per stage", ["stage"], buckets=LATENCY_BUCKETS
 )
 ENTRIES_RECLAIMED = Counter("tripwire_entries_reclaimed_total", "Entries taken over from dead consumers", ["stream"])
-STREAM_BACKLOG = Gauge("tripwire_stream_backlog", "Entries some group has not yet read and acked", ["stream"])
 STREAM_FULL = Gauge("tripwire_stream_full", "1 while the backlog is at redis.maxlen (producers wait)", ["stream"])
 STREAM_WAITS = Counter(
     "tripwire_stream_waits_total", "Entries a producer held back (or waits) because the stream was full", ["stream"]

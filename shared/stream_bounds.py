@@ -3,16 +3,17 @@
 ``XADD ... MAXLEN`` trims the oldest entries whether or not a consumer read them, so a backlog larger than the
 cap (a classifier down for an hour) silently lost items. Instead:
 
-- producers append without MAXLEN, and trim with ``XTRIM MINID`` up to the oldest entry some group still needs
-  (its oldest pending entry, or the one after its last-delivered id). Works on Redis 6.2 and 7 (no ACKED option,
-  which needs 8.2);
-- what is left is the backlog: entries some group has not yet read and acked. When it reaches ``redis.maxlen``
-  the stream is full: the poller leaves items unpublished (and unseen, its validators unsaved, so the next poll
-  fetches them again) and the classifier waits before publishing alerts;
+- producers append without MAXLEN, and trim with ``XTRIM MINID`` the oldest entries, never past the oldest entry
+  some group still needs (its oldest pending entry, or the one after its last-delivered id), keeping acked ones as
+  history up to ``redis.maxlen``. Works on Redis 6.2 and 7 (no ACKED option, which needs 8.2);
+- when ``redis.maxlen`` entries are left that cannot be trimmed (unread or unacked), the stream is full: the poller
+  leaves items unpublished (and unseen, its validators unsaved, so the next poll fetches them again) and the
+  classifier waits before publishing alerts;
 - a stream with no group yet is never trimmed: nobody has read anything.
 
-Backlog, full state and waits are metrics (``tripwire_stream_backlog``, ``tripwire_stream_full``,
-``tripwire_stream_waits_total``) and appear in /healthz through ``HealthState.set_detail``.
+The full state and waits are metrics (``tripwire_stream_full``, ``tripwire_stream_waits_total``; the backlog per
+group is ``tripwire_consumer_lag`` plus ``tripwire_pending_entries``) and appear in /healthz through
+``HealthState.set_detail``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from redis.exceptions import ResponseError
 
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import STREAM_BACKLOG, STREAM_FULL, STREAM_UNREAD_DELETED, STREAM_WAITS
+from shared.metrics import STREAM_FULL, STREAM_UNREAD_DELETED, STREAM_WAITS
 
 log = get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,15 +64,38 @@ async def acked_floor(redis: Redis, stream: str) -> str | None:
     return f"{floor[0]}-{floor[1]}" if floor is not None else None
 
 
-async def trim_acked(redis: Redis, stream: str) -> int:
-    """Delete the entries every group is done with; returns the backlog (entries left: unread or unacked)."""
+# KEYS: stream. ARGV: last id that may go ('' when none may), keep. Deletes the oldest entries, only ones below
+# the floor (acked by every group), until at most ``keep`` are left; returns the length left. Acked entries are kept as
+# history up to the cap (the console shows recent alerts from the stream); unread ones are never deleted.
+_TRIM_ACKED = """
+local len = redis.call('XLEN', KEYS[1])
+local excess = len - tonumber(ARGV[2])
+if ARGV[1] == '' or excess <= 0 then return len end
+local oldest = redis.call('XRANGE', KEYS[1], '-', ARGV[1], 'COUNT', excess)
+if #oldest == 0 then return len end
+local last = oldest[#oldest][1]
+local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+return redis.call('XLEN', KEYS[1])
+"""
+
+
+async def trim_acked(redis: Redis, stream: str, keep: int) -> int:
+    """Delete the oldest entries every group is done with until at most ``keep`` are left; returns the length left.
+
+    Never deletes an entry some group has not read and acked, so the length may stay above ``keep``.
+    """
     floor = await acked_floor(redis, stream)
-    if floor is not None:
-        # Exact, not "~": the length left is then the true backlog the producers compare with the cap.
-        await redis.xtrim(stream, minid=floor, approximate=False)
-    backlog = int(await redis.xlen(stream))
-    STREAM_BACKLOG.labels(stream=stream).set(backlog)
-    return backlog
+    # The floor is the first entry some group needs; XRANGE's end is inclusive, so pass the id just below it.
+    bound = _before(floor) if floor is not None else ""
+    return int(await redis.eval(_TRIM_ACKED, 1, stream, bound, max(0, keep)))
+
+
+def _before(entry_id: str) -> str:
+    ms, seq = _parse(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-18446744073709551615" if ms > 0 else ""
 
 
 class StreamRoom:
@@ -83,11 +107,12 @@ class StreamRoom:
         self.redis, self.stream, self.maxlen, self.health, self.sleep = redis, stream, maxlen, health, sleep
         self.full = False
 
-    async def free(self) -> int:
-        """Entries that may be added now without exceeding the cap of unread work."""
-        backlog = await trim_acked(self.redis, self.stream)
-        self._report(backlog)
-        return max(0, self.maxlen - backlog)
+    async def free(self, needed: int = 1) -> int:
+        """Make room for ``needed`` entries by trimming acked ones; returns how many may be added now."""
+        length = await trim_acked(self.redis, self.stream, self.maxlen - needed)
+        free = max(0, self.maxlen - length)
+        self._set_full(free == 0, length)
+        return free
 
     def refused(self, count: int) -> None:
         """A producer left ``count`` entries unpublished for lack of room (they are fetched again later)."""
@@ -96,10 +121,10 @@ class StreamRoom:
             self._set_full(True, self.maxlen)
 
     async def wait_for(self, needed: int, poll: float = 1.0) -> None:
-        """Wait until ``needed`` entries fit (at least one slot when more are needed than the cap allows)."""
+        """Wait until ``needed`` entries fit (a batch larger than the cap waits for an empty stream)."""
         needed = min(needed, self.maxlen)
         waited = False
-        while await self.free() < needed:
+        while await self.free(needed) < needed:
             if not waited:
                 log.warning("stream_full_waiting", stream=self.stream, maxlen=self.maxlen, needed=needed)
                 STREAM_WAITS.labels(stream=self.stream).inc()
@@ -108,17 +133,14 @@ class StreamRoom:
         if waited:
             log.info("stream_room_again", stream=self.stream)
 
-    def _report(self, backlog: int) -> None:
-        self._set_full(backlog >= self.maxlen, backlog)
-
-    def _set_full(self, full: bool, backlog: int) -> None:
+    def _set_full(self, full: bool, length: int) -> None:
         if full != self.full:
             self.full = full
             if full:
-                log.warning("stream_full", stream=self.stream, backlog=backlog, maxlen=self.maxlen)
+                log.warning("stream_full", stream=self.stream, length=length, maxlen=self.maxlen)
         STREAM_FULL.labels(stream=self.stream).set(1 if full else 0)
         if self.health is not None:
-            self.health.set_detail(f"stream {self.stream}", {"backlog": backlog, "maxlen": self.maxlen, "full": full})
+            self.health.set_detail(f"stream {self.stream}", {"length": length, "maxlen": self.maxlen, "full": full})
 
 
 async def unread_deleted(redis: Redis, stream: str, group: str) -> bool | None:

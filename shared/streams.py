@@ -98,7 +98,7 @@ async def publish(redis: Redis, stream: str, document: str, maxlen: int) -> str:
     """Append one JSON document; past ``maxlen`` entries, trim those every group has acked (never unread ones)."""
     entry_id = await redis.xadd(stream, {DATA_FIELD: document})
     if await redis.xlen(stream) > maxlen:
-        await trim_acked(redis, stream)
+        await trim_acked(redis, stream, maxlen)
     return _text(entry_id)
 
 

@@ -53,7 +53,7 @@ class ItemPublisher:
         """Publish the new ones of ``items`` in one round trip, each atomically, while the stream has room."""
         if not items:
             return Published(0, 0)
-        await self.room.free()  # trims what the classifier has acked, and reports the backlog
+        await self.room.free(len(items))  # trims what the classifier has acked, to make room for the batch
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 keys = [self.names.key("seen", item.id), self.names.items]

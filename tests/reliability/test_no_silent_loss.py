@@ -91,7 +91,7 @@ async def test_full_stream_shows_in_healthz_details_and_feeds(any_redis: Redis, 
             _ok, details = poller.health.status()
             state = await poller.states.load(f"{server.url}/feed")
     assert result.waiting == 10
-    assert details["stream tripwire:items"] == {"backlog": 1000, "maxlen": 1000, "full": True}
+    assert details["stream tripwire:items"] == {"length": 1000, "maxlen": 1000, "full": True}
     assert state.items_waiting == 10 and state.etag is None, "validators unsaved: the next poll fetches again"
     from tripwire.cli_feeds import feed_status
 
@@ -224,3 +224,19 @@ async def test_fenced_lease_scripts_on_redis_7_and_6_2(any_redis: Redis):
     assert not await leases.reschedule(first, "{}", 0) and not await leases.extend(first, 60)
     assert await leases.settle(second, "delivered", [NAMES.key("delivery", "d1")], 60, None) == (True, "")
     assert await redis.zcard(keys.schedule) == 0 and await redis.get(NAMES.key("delivery", "d1")) == b"delivered"
+
+
+async def test_acked_entries_stay_as_history_up_to_the_cap_and_unread_ones_are_never_trimmed(any_redis: Redis):
+    from shared.stream_bounds import trim_acked
+
+    redis = any_redis
+    for n in range(10):
+        await redis.xadd(NAMES.items, {"data": str(n)})
+    await ensure_group(redis, NAMES.items, "classifier")
+    consumer = StreamConsumer(redis, NAMES.items, "classifier", "c1", count=6)
+    read = await consumer.read(block=False)
+    await consumer.ack([entry.id for entry in read[:4]])  # 4 acked, 2 pending, 4 unread
+    assert await trim_acked(redis, NAMES.items, keep=8) == 8, "the two oldest acked go, history stays"
+    assert await trim_acked(redis, NAMES.items, keep=0) == 6, "only acked entries are ever trimmed"
+    remaining = [entry_id.decode() for entry_id, _ in await redis.xrange(NAMES.items)]
+    assert remaining[:2] == [entry.id for entry in read[4:]], "the pending ones are the oldest left"
