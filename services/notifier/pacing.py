@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services.notifier.ratelimit import Pacer
-from services.notifier.store import DeliveryRecord
 from shared.config import NotifierSettings, SubscriptionConfig
 
 # Deliveries held back by the per-subscription cap move this much later per place in line, keeping their order.
@@ -38,7 +37,7 @@ def pace_of(sub: SubscriptionConfig, settings: NotifierSettings) -> tuple[float 
 
 async def plan_round(
     ids: list[str],
-    records: Mapping[str, DeliveryRecord],
+    owners: Mapping[str, str],
     subscriptions: Mapping[str, SubscriptionConfig],
     in_flight: Counter[str],
     *,
@@ -54,10 +53,9 @@ async def plan_round(
     waiting: dict[str, tuple[float, float, int]] = {}  # subscription -> (first wait, seconds per slot, queued)
     capped: Counter[str] = Counter()
     for delivery_id in ids:
-        record = records.get(delivery_id)
-        if record is None:
+        name = owners.get(delivery_id)
+        if name is None:
             continue
-        name = record.delivery.subscription
         sub = subscriptions.get(name)
         if name in waiting:
             first, step, queued = waiting[name]

@@ -160,12 +160,13 @@ class DeliveryWorker:
 
     async def _claim_ready(self, free: int, *, capped_delay: float | None) -> tuple[list[Claimed], dict[str, float]]:
         """Claim the due deliveries whose subscription has a slot; move the others later. (claimed, deferred)."""
-        ids = await self.store.leases.peek_due(max(64, 4 * self.settings.concurrency))
+        # A window a few times the free slots: paced ones are moved out of it (deferred), so it does not clog.
+        ids = await self.store.leases.peek_due(max(16, 4 * free))
         if not ids:
             return [], {}
-        records = await self.store.records_of(ids)
+        owners = await self.store.subscriptions_of(ids)
         plan = await plan_round(
-            ids, records, self.subscriptions, self._in_flight, free=free, settings=self.settings,
+            ids, owners, self.subscriptions, self._in_flight, free=free, settings=self.settings,
             pacer=self.limiter, capped_delay=capped_delay,
         )  # fmt: skip
         await self.store.leases.defer(plan.defer)

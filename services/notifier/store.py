@@ -128,12 +128,15 @@ class DeliveryStore:
         raw = cast(list[bytes | None], await self.redis.hmget(self.records, [lease.delivery_id for lease in leases]))
         return [(lease, DeliveryRecord.from_json(data)) for lease, data in zip(leases, raw, strict=True) if data]
 
-    async def records_of(self, ids: list[str]) -> dict[str, DeliveryRecord]:
-        """The stored records of ``ids`` (to see whose they are before claiming); missing ones are left out."""
+    async def subscriptions_of(self, ids: list[str]) -> dict[str, str]:
+        """Whose deliveries ``ids`` are (to pace them before claiming); missing ones are left out.
+
+        Plain JSON, not the full record: the worker looks at a window of due ids on every turn.
+        """
         if not ids:
             return {}
         raw = cast(list[bytes | None], await self.redis.hmget(self.records, ids))
-        return {i: DeliveryRecord.from_json(data) for i, data in zip(ids, raw, strict=True) if data}
+        return {i: str(json.loads(data)["subscription"]) for i, data in zip(ids, raw, strict=True) if data}
 
     async def due_count(self, now: float) -> int:
         """Deliveries due at ``now``."""
