@@ -36,7 +36,24 @@ class HealthState:
         self._redis_ok: bool | None = None  # None: not known yet (no log line for the first answer)
         self._down_since: float | None = None
         self._last_observed = float("-inf")
+        self._details: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    def set_detail(self, name: str, value: Any) -> None:
+        """Show ``value`` under ``name`` in /healthz (a stream's backlog, a warning); None removes it.
+
+        Details inform; they do not make the service unhealthy (a full stream is back-pressure, not a failure).
+        """
+        with self._lock:
+            if value is None:
+                self._details.pop(name, None)
+            else:
+                self._details[name] = value
+
+    def warn(self, name: str, message: str) -> None:
+        """A standing warning for /healthz (e.g. an eviction policy that can drop de-duplication keys)."""
+        with self._lock:
+            self._details.setdefault("warnings", {})[name] = message
 
     def beat(self, redis_ok: bool | None = None) -> None:
         """The loop ran an iteration; ``redis_ok``, when given, says whether Redis answered in it.
@@ -82,7 +99,7 @@ class HealthState:
         with self._lock:
             age = self._clock() - self._last_beat
             redis_ok = bool(self._redis_ok)
-            details = {"redis": redis_ok, "loop_age_seconds": round(age, 1)}
+            details = {"redis": redis_ok, "loop_age_seconds": round(age, 1), **self._details}
             return redis_ok and age < self.stale_after, details
 
 

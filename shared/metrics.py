@@ -33,6 +33,9 @@ RETRIES = Counter("tripwire_delivery_retries_total", "Deliveries scheduled for a
 DEAD_LETTERS = Counter(
     "tripwire_dead_letters_total", "Entries and deliveries sent to the dead-letter stream", ["source"]
 )
+SETTLES_FENCED = Counter(
+    "tripwire_delivery_settles_fenced_total", "Outcomes discarded because the attempt's lease had run out"
+)
 UNROUTED = Counter("tripwire_alerts_unrouted_total", "Alerts no subscription wanted")
 
 # Streams (all consumers)
@@ -44,4 +47,14 @@ PROCESSING_SECONDS = Histogram(
     "tripwire_processing_seconds", "From publish to processed, per stage", ["stage"], buckets=LATENCY_BUCKETS
 )
 ENTRIES_RECLAIMED = Counter("tripwire_entries_reclaimed_total", "Entries taken over from dead consumers", ["stream"])
+STREAM_FULL = Gauge("tripwire_stream_full", "1 while the backlog is at redis.maxlen (producers wait)", ["stream"])
+STREAM_WAITS = Counter(
+    "tripwire_stream_waits_total", "Entries a producer held back (or waits) because the stream was full", ["stream"]
+)
+STREAM_UNREAD_DELETED = Gauge(
+    "tripwire_stream_unread_deleted", "1 when entries a group never read were deleted (Redis >= 7)", ["stream", "group"]
+)
+ENTRIES_INVALID = Counter(
+    "tripwire_entries_invalid_total", "Unparseable or unknown-version entries dead-lettered", ["stream", "reason"]
+)
 ENTRIES_TRIMMED = Counter("tripwire_entries_trimmed_total", "Pending entries found trimmed", ["stream"])

@@ -1,6 +1,6 @@
 """The consume loop every service runs: read, handle, ack; ride out Redis outages; stop gracefully.
 
-``shared.streams`` re-exports ``consume`` and ``ensure_group``; import them from there.
+It sits above shared/streams.py (the reader and its types) and imports it; streams.py never imports this module.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -18,10 +17,9 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logging import get_logger
+from shared.stream_bounds import unread_deleted
 from shared.stream_gauges import export_stream_gauges
-
-if TYPE_CHECKING:
-    from shared.streams import BatchHandler, StreamConsumer, StreamEntry
+from shared.streams import BatchHandler, StreamConsumer, StreamEntry, StreamNames
 
 # What "Redis is down or restarting" looks like to a client: refused or reset connections, timeouts, and
 # LOADING while a restarted server replays its AOF (BusyLoadingError is a ConnectionError).
@@ -30,12 +28,21 @@ log = get_logger(__name__)
 
 
 async def ensure_group(redis: Redis, stream: str, group: str) -> None:
-    """Create the consumer group (and the stream) if missing; reading starts at the stream's beginning."""
+    """Create the consumer group (and the stream) if missing, at its stored position, else at the beginning.
+
+    A group Redis lost (restored from an old snapshot, destroyed by hand) starts where its acks had got to: from 0
+    it would re-deliver every entry, including alerts older than the notifier's delivery-state TTL.
+    """
+    stored = await redis.get(StreamNames.group_position(stream, group))
+    position = stored.decode() if isinstance(stored, bytes) else (stored or "0")
     try:
-        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+        await redis.xgroup_create(stream, group, id=position, mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+        return
+    if stored:
+        log.warning("consumer_group_created_at_position", stream=stream, group=group, position=position)
 
 
 async def answers_ping(redis: Redis) -> bool:
@@ -111,6 +118,7 @@ class _Loop:
         self._redis_up()
         if consumer.clock() >= self.next_gauges:
             await export_stream_gauges(consumer.redis, consumer.stream, consumer.group, consumer.dead_letter_stream)
+            await self._check_unread_deleted()
             self.next_gauges = consumer.clock() + consumer.settings.sweep_interval
         if not entries:
             if not self.drain:
@@ -128,6 +136,16 @@ class _Loop:
         await consumer.ack(done)
         self.acked += len(done)
         return False
+
+    async def _check_unread_deleted(self) -> None:
+        """Say so (log, metric, /healthz) when entries this group never read were deleted: lost despite
+        back-pressure, e.g. trimmed by hand or by an older producer's MAXLEN (Redis >= 7 can tell)."""
+        consumer = self.consumer
+        if await unread_deleted(consumer.redis, consumer.stream, consumer.group):
+            log.error("unread_entries_deleted", stream=consumer.stream, group=consumer.group)
+            if consumer.health is not None:
+                message = f"entries group {consumer.group} never read were deleted from {consumer.stream}"
+                consumer.health.warn(f"{consumer.stream} unread entries deleted", message)
 
     async def _handle(self, entries: list[StreamEntry]) -> Sequence[str] | None:
         """The handler's done ids; None when the batch failed or was abandoned at shutdown (entries stay pending)."""

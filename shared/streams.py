@@ -10,8 +10,13 @@ Delivery semantics (at least once; downstream deduplicates on stable ids):
   consumer only raises its own delivery count, never its neighbours';
 - an entry delivered more than ``max_deliveries`` times is poison: it is copied to the dead-letter
   stream with its error and acked in one MULTI, so it is never lost nor retried forever;
-- an entry trimmed (MAXLEN) or deleted while pending comes back with no fields: it is acked, counted and
-  logged, never passed to the handler.
+- an entry trimmed or deleted while pending comes back with no fields: it is acked, counted and
+  logged, never passed to the handler (producers never trim unread entries: shared/stream_bounds.py);
+- an entry a handler cannot parse (bad JSON, unknown schema version) is not acked unseen: the handler queues
+  ``dead_letter_invalid`` with its reason and raw fields, so ``tripwire dlq replay`` can put it back after an
+  upgrade;
+- every ack also records the group's position (everything at or before it is acked), so a group that Redis lost
+  is recreated there (``ensure_group`` in shared/stream_consume.py), not at 0.
 """
 
 from __future__ import annotations
@@ -19,16 +24,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared.config.streams import StreamSettings
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, ENTRIES_RECLAIMED, ENTRIES_TRIMMED, PROCESSING_SECONDS
-from shared.stream_consume import consume, ensure_group
+from shared.metrics import DEAD_LETTERS, ENTRIES_INVALID, ENTRIES_RECLAIMED, ENTRIES_TRIMMED, PROCESSING_SECONDS
+from shared.stream_bounds import trim_acked
 
 DATA_FIELD = "data"
 DEAD_LETTER_MAXLEN = 100_000  # the default of redis.maxlen; the runtime passes the configured one
@@ -61,6 +67,11 @@ class StreamNames:
         """Any other key, e.g. ``key("seen", item_id)``."""
         return self.prefix + ":".join(parts)
 
+    @staticmethod
+    def group_position(stream: str, group: str) -> str:
+        """Where a group's position (last id with everything up to it acked) is kept, to recreate the group."""
+        return f"{stream}:position:{group}"
+
     @classmethod
     def dead_letters_for(cls, stream: str) -> str:
         """The dead-letter stream under the same prefix as ``stream`` (``tripwire:items`` -> ``tripwire:dlq``)."""
@@ -76,6 +87,7 @@ class StreamEntry:
 
     id: str
     data: str | None
+    fields: dict[str, str] = field(default_factory=dict, compare=False)  # every raw field, for dead letters
 
 
 BatchHandler = Callable[[list[StreamEntry]], Awaitable[Sequence[str]]]
@@ -83,9 +95,63 @@ BatchHandler = Callable[[list[StreamEntry]], Awaitable[Sequence[str]]]
 
 
 async def publish(redis: Redis, stream: str, document: str, maxlen: int) -> str:
-    """Append one JSON document; the stream is capped near ``maxlen`` entries."""
-    entry_id = await redis.xadd(stream, {DATA_FIELD: document}, maxlen=maxlen, approximate=True)
+    """Append one JSON document; past ``maxlen`` entries, trim those every group has acked (never unread ones)."""
+    entry_id = await redis.xadd(stream, {DATA_FIELD: document})
+    if await redis.xlen(stream) > maxlen:
+        await trim_acked(redis, stream, maxlen)
     return _text(entry_id)
+
+
+def dead_letter_invalid(
+    pipe: Pipeline, dead_letters: str, maxlen: int, stream: str, group: str, entry: StreamEntry, reason: str
+) -> None:
+    """Queue the dead letter of an entry that cannot be parsed (bad JSON, unknown schema version) on ``pipe``.
+
+    Run it in the same transaction as the batch's other work, then ack: the entry is never acked unseen. The
+    record keeps the raw fields, so ``tripwire dlq replay`` can put it back on ``stream`` after an upgrade.
+    """
+    record = {
+        "kind": "entry", "source": stream, "group": group, "entry_id": entry.id, "reason": reason,
+        "error": reason, "data": entry.data, "fields": entry.fields,
+    }  # fmt: skip
+    pipe.xadd(dead_letters, {DATA_FIELD: json.dumps(record, ensure_ascii=False)}, maxlen=maxlen, approximate=True)
+
+
+def count_invalid(stream: str, reason: str) -> None:
+    """Count a dead-lettered invalid entry (after the transaction that wrote it succeeded)."""
+    kind = "unknown_version" if "schema version" in reason else "invalid"
+    ENTRIES_INVALID.labels(stream=stream, reason=kind).inc()
+    DEAD_LETTERS.labels(source=stream).inc()
+
+
+# KEYS: stream, position key. ARGV: group, ids... Acks, then records the group's position: the entry before its
+# oldest pending one, or the newest id acked when nothing is pending; it only moves forward.
+_ACK = """
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function greater(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am > bm or (am == bm and as > bs)
+end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+local position
+if pending[1] > 0 then
+  local ms, seq = parse(pending[2])
+  if seq > 0 then position = ms .. '-' .. (seq - 1) else position = (ms - 1) .. '-18446744073709551615' end
+else
+  position = ids[1]
+  for _, id in ipairs(ids) do if greater(id, position) then position = id end end
+end
+local stored = redis.call('GET', KEYS[2])
+if not stored or greater(position, stored) then redis.call('SET', KEYS[2], position) end
+return acked
+"""
 
 
 class StreamConsumer:
@@ -118,6 +184,8 @@ class StreamConsumer:
         self._claim_cursor: str | None = None
         self._next_sweep = clock()  # the first sweep runs right after the own pending entries
         self._errors: dict[str, str] = {}  # last handler error per entry id, for the dead-letter record
+        self.position_key = StreamNames.group_position(stream, group)
+        self._ack = redis.register_script(_ACK)
 
     def configure(
         self,
@@ -151,7 +219,7 @@ class StreamConsumer:
     async def ack(self, ids: Sequence[str]) -> None:
         """Acknowledge finished entries, and record how long each took from publish to done."""
         if ids:
-            await self.redis.xack(self.stream, self.group, *ids)
+            await self._ack(keys=[self.stream, self.position_key], args=[self.group, *ids])
             now_ms = self.wall_clock() * 1000
             latency = PROCESSING_SECONDS.labels(stage=self.group)
             for entry_id in ids:
@@ -212,7 +280,7 @@ class StreamConsumer:
                 # re-read of our own pending entries finds it (with no fields) and acks it as trimmed.
                 self.reread_pending()
                 continue
-            entries.append(StreamEntry(_text(entry_id), _field(fields)))
+            entries.append(StreamEntry(_text(entry_id), _field(fields), _fields(fields)))
         # Redis >= 7 drops deleted entries from the PEL itself and lists their ids third: count them.
         deleted = reply[2] if len(reply) > 2 else []
         for entry_id in deleted:
@@ -247,8 +315,8 @@ class StreamConsumer:
             f"not acknowledged after {deliveries} deliveries (its consumer crashed or never finished it)"
         )
         record = {
-            "source": self.stream, "group": self.group, "entry_id": entry.id, "error": error,
-            "deliveries": deliveries, "data": entry.data,
+            "kind": "entry", "source": self.stream, "group": self.group, "entry_id": entry.id, "error": error,
+            "reason": error, "deliveries": deliveries, "data": entry.data, "fields": entry.fields,
         }  # fmt: skip
         # One MULTI: the copy and the ack happen together, so the entry is neither lost nor left to retry.
         pipe = self.redis.pipeline(transaction=True)
@@ -272,7 +340,7 @@ class StreamConsumer:
         entries: list[StreamEntry] = []
         for _stream, messages in reply or []:
             for entry_id, fields in messages:
-                entries.append(StreamEntry(_text(entry_id), _field(fields)))
+                entries.append(StreamEntry(_text(entry_id), _field(fields), _fields(fields)))
         return entries
 
 
@@ -282,8 +350,20 @@ def _field(fields: dict[bytes, bytes] | None) -> str | None:
     return _text(raw) if raw is not None else None
 
 
+def _fields(fields: dict[bytes, bytes] | None) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in (fields or {}).items()}
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-__all__ = ["BatchHandler", "StreamConsumer", "StreamEntry", "StreamNames", "consume", "ensure_group", "publish"]
+__all__ = [
+    "BatchHandler",
+    "StreamConsumer",
+    "StreamEntry",
+    "StreamNames",
+    "count_invalid",
+    "dead_letter_invalid",
+    "publish",
+]

@@ -26,7 +26,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def feed_status(feed: FeedConfig, state: FeedState) -> str:
-    """One word for the table: disabled, gone, failing, stale, error (below the alert threshold), ok, or new."""
+    """One word for the table: disabled, gone, failing, stale, error (below the alert threshold), waiting (items
+    held back because the items stream is full of unread entries), ok, or new."""
     if not feed.enabled:
         return "disabled"
     if state.gone:
@@ -35,6 +36,8 @@ def feed_status(feed: FeedConfig, state: FeedState) -> str:
         return state.health
     if state.consecutive_failures:
         return "error"
+    if state.items_waiting:
+        return f"waiting ({state.items_waiting} items: stream full)"
     return "ok" if state.last_success else "new"
 
 

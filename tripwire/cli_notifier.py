@@ -6,6 +6,7 @@ Output names subscriptions, never their URLs or secrets (those are credentials).
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from services.notifier.sample_alert import send_test_alert
@@ -45,8 +46,10 @@ def describe(letter: DeadLetter) -> str:
     """One line per dead letter: id, subscription, status, attempts, reason, first title."""
     doc = letter.doc
     if not letter.is_delivery:
-        what = doc.get("kind") or doc.get("source") or "entry"
-        return f"{letter.entry_id}  [{what}]  {doc.get('reason') or doc.get('error') or ''}".rstrip()
+        what = f"entry of {doc['source']}" if letter.is_entry else doc.get("kind") or "entry"
+        raw = json.dumps(doc.get("fields") or {"data": doc.get("data")}, ensure_ascii=False)
+        raw = raw if len(raw) <= 120 else raw[:119] + "…"
+        return f"{letter.entry_id}  [{what}]  {doc.get('reason') or doc.get('error') or ''}  | raw: {raw}".rstrip()
     titles = [m.get("item", {}).get("title") or m.get("message") or "" for m in doc.get("messages", [])]
     first = titles[0][:60] if titles else ""
     more = f" (+{len(titles) - 1} more)" if len(titles) > 1 else ""
@@ -85,15 +88,20 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
         disabled = await store.disabled()
         replayed = 0
         for letter in await _selected(letters, args):
+            if letter.is_entry:
+                new_id = await letters.replay_entry(letter)
+                print(f"{letter.entry_id}: put back on {letter.doc['source']} as {new_id}")
+                replayed += 1
+                continue
             if not letter.is_delivery:
-                print(f"{letter.entry_id}: not a delivery, skipped (use 'tripwire dlq drop')")
+                print(f"{letter.entry_id}: not replayable, skipped (use 'tripwire dlq drop')")
                 continue
             await letters.replay(letter, SystemClock().now().timestamp())
             replayed += 1
             sub = letter.doc["subscription"]
             if sub in disabled:
                 print(f"note: subscription {sub} is disabled; run 'tripwire dlq enable {sub}' or it fails again")
-        print(f"replayed {replayed} delivery(ies); the running notifier sends them now")
+        print(f"replayed {replayed} dead letter(s); the running services pick them up now")
     return 0
 
 

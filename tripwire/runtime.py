@@ -17,6 +17,7 @@ from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArg
 from shared.config import Settings
 from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
+from shared.redis_checks import warn_if_evicting
 from shared.redis_server import RedisServer
 from shared.stream_consume import REDIS_DOWN, answers_ping
 from shared.stream_gauges import export_stream_bounds
@@ -109,6 +110,7 @@ def misconfiguration(exc: BaseException) -> str | None:
 async def watch_redis(client: Redis, states: Iterable[HealthState], stop: asyncio.Event) -> None:
     """PING Redis every few seconds and record the answer, so /healthz follows Redis even when a loop is idle."""
     states = list(states)
+    await warn_if_evicting(client, states)  # at start: /healthz keeps saying so while the setting stands
     while not stop.is_set():
         asked_at = time.monotonic()
         ok = await answers_ping(client)

@@ -22,7 +22,9 @@ from shared.logging import get_logger
 from shared.metrics import ALERTS_CREATED, BATCH_SIZE, ITEMS_CLASSIFIED, TOPIC_SCORES
 from shared.schemas import Alert, Item, SchemaError
 from shared.stats import count_alerts, count_items
-from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+from shared.stream_bounds import StreamRoom
+from shared.stream_consume import consume, ensure_group
+from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
 
 GROUP = "classifier"
 log = get_logger(__name__)
@@ -54,17 +56,29 @@ class Classifier:
             redis, self.names.items, GROUP, consumer_name, count=config.classifier.read_count, block_ms=1000
         )
         self.gazetteer = Gazetteer(config.topics)
+        self.alerts_room = StreamRoom(redis, self.names.alerts, config.redis.maxlen, health=self.health)
         self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Score a batch of entries and publish their alerts; returns the ids to ack."""
-        items, done = [], []
+        items, done, invalid = [], [], []
         for entry in entries:
             # Trimmed entries never get here: the consumer acks and counts them (shared/streams.py).
             try:
                 items.append((entry.id, Item.from_json(entry.data or "")))
             except SchemaError as exc:
-                log.error("entry_invalid", stream=self.names.items, entry_id=entry.id, error=str(exc))
+                invalid.append((entry, str(exc)))
+        if invalid:
+            # Never acked unseen: dead-lettered with the raw fields first (replayable after an upgrade), then acked.
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for entry, reason in invalid:
+                    log.error("entry_dead_lettered", stream=self.names.items, entry_id=entry.id, reason=reason)
+                    dead_letter_invalid(
+                        pipe, self.names.dlq, self.config.redis.maxlen, self.names.items, GROUP, entry, reason
+                    )
+                await pipe.execute()
+            for entry, reason in invalid:
+                count_invalid(self.names.items, reason)
                 done.append(entry.id)
         if items:
             # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
@@ -80,6 +94,8 @@ class Classifier:
 
     async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]], vectors: Vectors) -> None:
         now = self.clock.now()
+        # Back-pressure: wait while the alerts stream is full of entries the notifier has not read (never trim them).
+        await self.alerts_room.wait_for(sum(1 for row in scores for result in row if result.matched))
         pipe = self.redis.pipeline(transaction=False)
         created: list[str] = []
         for row, (item, topic_scores) in enumerate(zip(items, scores, strict=True)):
@@ -98,10 +114,8 @@ class Classifier:
                         update={"story_id": story.story_id, "event": story.event, "story_sources": story.sources,
                                 "story_title": story.title}
                     )  # fmt: skip
-                # Approximate MAXLEN, like every other XADD: Redis trims whole nodes instead of one entry per add.
-                pipe.xadd(
-                    self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen, approximate=True
-                )
+                # No MAXLEN: the bound is the wait above (shared/stream_bounds.py), not trimming unread alerts.
+                pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()})
                 created.append(result.topic)
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
         count_items(pipe, self.names, items, now)  # the console's overview counters (shared/stats.py)

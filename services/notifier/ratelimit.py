@@ -1,5 +1,9 @@
 """Per-URL pacing: a token bucket that queues senders instead of dropping messages.
 
+The delivery worker asks ``try_acquire`` ("may I send now, else in how many seconds?") before it claims a
+delivery, so no lease runs while a delivery waits for its slot (services/notifier/pacing.py). Anything with
+that one method (the ``Pacer`` protocol) can replace the in-process buckets, e.g. buckets shared in Redis.
+
 The buckets live in the notifier process (not in Redis): one notifier process per deployment is the supported
 setup, and Slack's limit (about one message per second per incoming webhook, short bursts allowed) is forgiving
 enough that two processes briefly doubling the rate only costs a 429, which is retried with its Retry-After.
@@ -10,10 +14,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from shared.clock import Clock
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pacer(Protocol):
+    """Decides when a destination may get its next message."""
+
+    async def try_acquire(self, url: str, rate: float | None, burst: int) -> float:
+        """0.0 when a slot was taken for a send now; else the seconds until one is free (nothing taken)."""
+        ...
 
 
 class TokenBucket:
@@ -39,6 +52,14 @@ class TokenBucket:
             self.tokens -= 1
             return waited
 
+    def try_take(self) -> float:
+        """Take a token if one is there (0.0); else the seconds until one will be, taking nothing."""
+        self._refill()
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
     def _refill(self) -> None:
         now = self.clock.monotonic()
         self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
@@ -56,8 +77,17 @@ class RateLimiter:
         """Wait for the URL's turn (no wait when ``rate`` is None); returns the seconds waited."""
         if rate is None:
             return 0.0
+        return await self._bucket(url, rate, burst).acquire()
+
+    async def try_acquire(self, url: str, rate: float | None, burst: int) -> float:
+        """Take the URL's next slot if it is free now (0.0), else say in how many seconds it will be."""
+        if rate is None:
+            return 0.0
+        return self._bucket(url, rate, burst).try_take()
+
+    def _bucket(self, url: str, rate: float, burst: int) -> TokenBucket:
         key = hashlib.sha256(url.encode()).hexdigest()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(rate, burst, self.clock, self.sleep)
-        return await bucket.acquire()
+        return bucket

@@ -2,6 +2,18 @@
 
 Deliveries run as independent tasks, so an endpoint that is down or slow delays only its own deliveries:
 a failed attempt goes back to the durable schedule with its next due time and frees its slot at once.
+
+Exactly-once rules (see services/notifier/leases.py for the fencing):
+- pacing is decided before a claim (services/notifier/pacing.py): a lease never runs out while a delivery waits
+  for its rate-limit slot, so pacing alone never causes a second send;
+- each request has one total deadline (connect + send + receive) of ``notifier.timeout``, enforced around the
+  whole send; the lease (longer than the timeout, checked by the config) is renewed when the request starts;
+- "send started" is recorded before the request. A delivery claimed with that record set was in flight when its
+  lease ran out (its worker died or stalled): a webhook is sent again with the same webhook-id (the receiver
+  de-duplicates); a Slack post (or any channel without ``idempotent = True``) is NOT posted again but
+  dead-lettered as "possibly delivered", because a second post cannot be taken back. ``tripwire dlq replay``
+  sends it if it never arrived. Nothing is lost silently, nothing is posted twice.
+- a late outcome of a holder whose lease ran out is discarded: it never overwrites the newer claim's.
 """
 
 from __future__ import annotations
@@ -9,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import Counter
 from collections.abc import Mapping
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.leases import Lease
 from services.notifier.outcome import DeliveryResult
-from services.notifier.pacing import pace
-from services.notifier.ratelimit import RateLimiter
+from services.notifier.pacing import plan_round
+from services.notifier.ratelimit import Pacer, Sleep
 from services.notifier.routing import delivery_id, digest_id
 from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_end
 from services.notifier.store import DeliveryRecord, DeliveryStore
@@ -22,9 +36,14 @@ from shared.clock import Clock
 from shared.config import NotifierSettings, SubscriptionConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES
+from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES, SETTLES_FENCED
 
 log = get_logger(__name__)
+POSSIBLY_DELIVERED = (
+    "possibly delivered: the lease ran out while the request was in flight, and this channel cannot "
+    "de-duplicate, so it is not sent again ('tripwire dlq replay' sends it if it never arrived)"
+)
+Claimed = tuple[Lease, DeliveryRecord]
 
 
 def make_digest(subscription: str, messages: tuple[AlertsMessage, ...]) -> Delivery:
@@ -43,15 +62,18 @@ class DeliveryWorker:
         settings: NotifierSettings,
         clock: Clock,
         rng: random.Random,
-        limiter: RateLimiter,
+        limiter: Pacer,
         health: HealthState | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store, self.subscriptions, self.channels = store, subscriptions, channels
         self.settings, self.clock, self.rng, self.limiter = settings, clock, rng, limiter
         self.policy = RetryPolicy(settings.retry_delays, settings.retry_jitter, settings.max_retry_after)
         self.health = health or HealthState()
+        self.sleep = sleep
         self.wake = asyncio.Event()
         self._tasks: set[asyncio.Task[DeliveryResult | None]] = set()
+        self._in_flight: Counter[str] = Counter()  # running tasks per subscription
         # Refreshed once per claimed batch rather than per delivery: one Redis round trip fewer per send.
         self._disabled: set[str] = set()
 
@@ -68,23 +90,36 @@ class DeliveryWorker:
             if sub is not None and sub.quiet_hours is not None and in_quiet_hours(sub.quiet_hours, now):
                 await self.store.postpone_held(name, quiet_hours_end(sub.quiet_hours, now).timestamp())
                 continue
-            delivery = await self.store.flush_held(name, make_digest, now.timestamp())
-            if delivery is not None:
+            for delivery in await self.store.flush_held(name, make_digest):
                 made += 1
                 log.info("digest_queued", subscription=name, delivery_id=delivery.id, messages=len(delivery.messages))
         return made
 
     async def drain(self) -> int:
-        """Send everything due now (digests included) and wait for the outcomes; returns attempts made."""
+        """Send everything due now (digests included, paced ones when their slot comes) and wait for the outcomes."""
         attempts = 0
+        deferred: dict[str, float] = {}  # paced during this drain -> monotonic time its slot comes
         while True:
             await self.flush_due_digests()
-            records = await self.store.claim_due(self.now(), self.settings.lease, self.settings.concurrency)
-            if not records:
+            claimed, later = await self._claim_ready(self.settings.concurrency, capped_delay=None)
+            now = self.clock.monotonic()
+            deferred.update({i: now + delay for i, delay in later.items()})
+            if claimed:
+                for lease, _record in claimed:
+                    deferred.pop(lease.delivery_id, None)
+                await asyncio.gather(*(self._attempt_logged(lease, record) for lease, record in claimed))
+                attempts += len(claimed)
+                continue
+            if not deferred:
                 return attempts
-            self._disabled = set(await self.store.disabled())
-            await asyncio.gather(*(self.attempt(record) for record in records))
-            attempts += len(records)
+            # Nothing due now but paced deliveries: wait (on the injected sleep) for the first slot.
+            await self.sleep(max(0.001, min(deferred.values()) - now))
+            if self.clock.monotonic() <= now:
+                return attempts  # a pinned clock the sleep does not move: their slot never comes in this drain
+            deferred = {i: t for i, t in deferred.items() if await self._still_scheduled(i)}
+
+    async def _still_scheduled(self, delivery_id: str) -> bool:
+        return await self.store.redis.zscore(self.store.schedule, delivery_id) is not None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due deliveries until ``stop``; woken early by ``wake`` (new work) or a finished delivery."""
@@ -114,18 +149,35 @@ class DeliveryWorker:
         free = self.settings.concurrency - len(self._tasks)
         if free <= 0:
             return False  # woken again when a task finishes
-        records = await self.store.claim_due(self.now(), self.settings.lease, free)
-        if records:
-            self._disabled = set(await self.store.disabled())
-        for record in records:
-            task = asyncio.create_task(self._attempt_logged(record))
+        claimed, _later = await self._claim_ready(free, capped_delay=self.settings.poll_interval)
+        for lease, record in claimed:
+            task = asyncio.create_task(self._attempt_logged(lease, record))
             self._tasks.add(task)
-            task.add_done_callback(self._finished)
-        return len(records) == free
+            name = record.delivery.subscription
+            self._in_flight[name] += 1
+            task.add_done_callback(lambda t, name=name: self._finished(t, name))  # type: ignore[misc]
+        return len(claimed) == free
 
-    async def _attempt_logged(self, record: DeliveryRecord) -> DeliveryResult | None:
+    async def _claim_ready(self, free: int, *, capped_delay: float | None) -> tuple[list[Claimed], dict[str, float]]:
+        """Claim the due deliveries whose subscription has a slot; move the others later. (claimed, deferred)."""
+        # A window a few times the free slots: paced ones are moved out of it (deferred), so it does not clog.
+        ids = await self.store.leases.peek_due(max(16, 4 * free))
+        if not ids:
+            return [], {}
+        owners = await self.store.subscriptions_of(ids)
+        plan = await plan_round(
+            ids, owners, self.subscriptions, self._in_flight, free=free, settings=self.settings,
+            pacer=self.limiter, capped_delay=capped_delay,
+        )  # fmt: skip
+        await self.store.leases.defer(plan.defer)
+        claimed = await self.store.claim(plan.start, self.settings.lease)
+        if claimed:
+            self._disabled = set(await self.store.disabled())
+        return claimed, plan.defer
+
+    async def _attempt_logged(self, lease: Lease, record: DeliveryRecord) -> DeliveryResult | None:
         try:
-            return await self.attempt(record)
+            return await self.attempt(lease, record)
         except Exception:
             # Not settled: the delivery stays claimed in the schedule and is retried when its lease ends.
             log.exception("delivery_attempt_failed", subscription=record.delivery.subscription,
@@ -136,8 +188,11 @@ class DeliveryWorker:
         await stop.wait()
         self.wake.set()
 
-    def _finished(self, task: asyncio.Task[DeliveryResult | None]) -> None:
+    def _finished(self, task: asyncio.Task[DeliveryResult | None], subscription: str) -> None:
         self._tasks.discard(task)
+        self._in_flight[subscription] -= 1
+        if self._in_flight[subscription] <= 0:
+            del self._in_flight[subscription]
         self.wake.set()
 
     async def _shutdown(self) -> None:
@@ -149,24 +204,38 @@ class DeliveryWorker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def attempt(self, record: DeliveryRecord) -> DeliveryResult:
-        """One attempt of one claimed delivery, settled in Redis before returning."""
+    async def attempt(self, lease: Lease, record: DeliveryRecord) -> DeliveryResult:
+        """One attempt of one claimed delivery, settled in Redis (if the lease is still ours) before returning."""
         delivery = record.delivery
         sub = self.subscriptions.get(delivery.subscription)
         if sub is None or not sub.enabled or not sub.has_url:
             result = DeliveryResult.failure("subscription no longer configured", retryable=False, category="removed")
-            return await self._settle(record, result)
+            return await self._settle(lease, record, result)
         if sub.name in self._disabled:
             result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
-            return await self._settle(record, result)
-        where, rate, burst = pace(sub, self.settings)
-        waited = await self.limiter.acquire(where, rate, burst)
-        if waited > 0:
-            await self.store.extend_lease(delivery.id, self.now() + self.settings.lease)
-        result = await self.channels[sub.type].send(delivery, sub)
-        return await self._settle(record, result)
+            return await self._settle(lease, record, result)
+        channel = self.channels[sub.type]
+        # Only a channel that says so de-duplicates a repeated request (webhooks: the webhook-id).
+        if lease.was_in_flight and not getattr(channel, "idempotent", False):
+            result = DeliveryResult.failure(POSSIBLY_DELIVERED, retryable=False, category="possibly_delivered")
+            return await self._settle(lease, record, result)
+        if not await self.store.leases.extend(lease, self.settings.lease, send_starts=True):
+            log.warning("lease_lost_before_send", subscription=sub.name, delivery_id=delivery.id)
+            return DeliveryResult.failure("lease lost before sending", retryable=True, category="lease_lost")
+        result = await self._send(channel, delivery, sub)
+        return await self._settle(lease, record, result)
 
-    async def _settle(self, record: DeliveryRecord, result: DeliveryResult) -> DeliveryResult:
+    async def _send(self, channel: Channel, delivery: Delivery, sub: SubscriptionConfig) -> DeliveryResult:
+        """The channel's send under ONE total deadline: httpx's timeouts are per phase, so a receiver that drips
+        a byte at a time would otherwise keep a request alive far past ``timeout``."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                return await channel.send(delivery, sub)
+        except TimeoutError:
+            reason = f"no answer within {self.settings.timeout:g} s (total deadline)"
+            return DeliveryResult.failure(reason, retryable=True, category="timeout")
+
+    async def _settle(self, lease: Lease, record: DeliveryRecord, result: DeliveryResult) -> DeliveryResult:
         delivery = record.delivery
         name = delivery.subscription
         attempts = delivery.attempts + (1 if result.category not in ("removed", "disabled") else 0)
@@ -177,22 +246,56 @@ class DeliveryWorker:
         fields = {"subscription": name, "delivery_id": delivery.id, "attempts": attempts, "status": result.status}
         if result.ok:
             covered = [delivery_id(m.id, name) for m in delivery.messages] if delivery.digest else []
-            await self.store.mark_delivered(delivery, covered)
+            if not await self.store.settle_delivered(lease, covered):
+                return self._fenced(result, fields)
             if not delivery.digest:
                 age = (self.clock.now() - delivery.messages[0].created_at).total_seconds()
                 PROCESSING_SECONDS.labels(stage="notifier").observe(max(0.0, age))
             log.info("delivered", messages=len(delivery.messages), **fields)
             return result
+        if result.status == 413 and len(delivery.messages) > 1:
+            return await self._split(lease, tried, result, fields)
         if result.disable_subscription:
             await self.store.disable(name, result.reason, self.clock.now())
             log.warning("subscription_disabled", reason=result.reason, **fields)
         delay = self.policy.next_delay(attempts, result.retry_after, self.rng) if result.retryable else None
         if delay is not None:
-            await self.store.reschedule(tried, self.now() + delay)
+            if not await self.store.reschedule(lease, tried, delay):
+                return self._fenced(result, fields)
             RETRIES.labels(subscription=name).inc()
             log.warning("delivery_retry_scheduled", reason=result.reason, retry_in=round(delay, 1), **fields)
             return result
-        entry_id = await self.store.dead_letter(tried, result.retryable, self.clock.now())
+        entry_id = await self.store.settle_dead(lease, tried, result.retryable, self.clock.now())
+        if entry_id is None:
+            return self._fenced(result, fields)
         DEAD_LETTERS.labels(source="delivery").inc()
         log.error("delivery_dead_lettered", reason=result.reason, dlq_entry=entry_id, **fields)
+        return result
+
+    async def _split(
+        self, lease: Lease, tried: DeliveryRecord, result: DeliveryResult, fields: dict[str, object]
+    ) -> DeliveryResult:
+        """A digest the receiver found too large (413) becomes two halves; one 413 dead-letters nothing."""
+        delivery = tried.delivery
+        half = len(delivery.messages) // 2
+        parts = [
+            make_digest(delivery.subscription, part) for part in (delivery.messages[:half], delivery.messages[half:])
+        ]
+        # Halves first (NX: a repeat creates nothing twice), then the parent settles; a crash in between only
+        # repeats the split when the parent's lease runs out.
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            for part in parts:
+                await self.store.queue_enqueue(pipe, part)
+            await pipe.execute()
+        if not await self.store.settle_split(lease):
+            return self._fenced(result, fields)
+        log.warning("digest_split", reason=result.reason, parts=[p.id for p in parts], **fields)
+        return result
+
+    @staticmethod
+    def _fenced(result: DeliveryResult, fields: dict[str, object]) -> DeliveryResult:
+        # Our lease ran out and a newer claim owns the delivery: applying this outcome could reschedule or
+        # re-finalise what the newer holder already settled. Discard it, loudly.
+        SETTLES_FENCED.inc()
+        log.warning("late_outcome_discarded", ok=result.ok, reason=result.reason, **fields)
         return result

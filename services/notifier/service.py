@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.discord import DiscordChannel
+from services.notifier.leases import pinned_time
 from services.notifier.mail import EmailChannel
 from services.notifier.overrides import load_min_scores
 from services.notifier.ratelimit import RateLimiter, Sleep
@@ -35,13 +36,15 @@ from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import DEAD_LETTERS, UNROUTED
+from shared.metrics import UNROUTED
 from shared.outbound import OutboundPolicy
 from shared.schemas import SchemaError, parse_alerts_message
-from shared.streams import StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
+from shared.stream_consume import consume, ensure_group
+from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
+ORDER_STEP = 1e-6
 SLACK_API = "https://slack.com/api"
 TELEGRAM_API = "https://api.telegram.org"
 log = get_logger(__name__)
@@ -90,7 +93,7 @@ class Notifier:
         self.health = health or HealthState()
         self.names = StreamNames(config.redis.stream_prefix)
         self.subscriptions = self._active_subscriptions(config.subscriptions)
-        self.store = DeliveryStore(redis, self.names, config.redis.maxlen)
+        self.store = DeliveryStore(redis, self.names, config.redis.maxlen, pinned_time(self.clock))
         votes = VoteLinks.from_settings(config.console)
         mail = EmailChannel(
             OutboundPolicy(config.network.allow_private), self.clock, timeout=config.notifier.timeout, votes=votes
@@ -112,6 +115,7 @@ class Notifier:
             rng or random.Random(),  # noqa: S311 - jitter, not security
             RateLimiter(self.clock, sleep),
             self.health,
+            sleep,
         )
         self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=64, block_ms=1000)
 
@@ -135,29 +139,47 @@ class Notifier:
         min_scores = await load_min_scores(self.redis, self.names)
         now = self.clock.now()
         done: list[str] = []
+        invalid: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
-            for entry in entries:
-                message = self._parse(entry)
+            for position, entry in enumerate(entries):
+                message = self._parse(pipe, entry, invalid)
                 if message is not None:
-                    await self._schedule(pipe, message, disabled, min_scores, now)
+                    # A microsecond apart per entry (and not in the future): the schedule orders equal due times by
+                    # id, not by arrival.
+                    offset = (position - len(entries)) * ORDER_STEP
+                    await self._schedule(pipe, message, disabled, min_scores, now, offset)
                 done.append(entry.id)
-            # One MULTI/EXEC: every delivery of the batch becomes durable together, before any entry is acked.
+            # One MULTI/EXEC: every delivery of the batch (and every dead letter of an entry this build cannot
+            # read) becomes durable together, before any entry is acked.
             await pipe.execute()
+        for reason in invalid:
+            count_invalid(self.names.alerts, reason)
         self.worker.wake.set()
         self.health.beat()
         return done
 
-    def _parse(self, entry: StreamEntry) -> AlertsMessage | None:
+    def _parse(self, pipe: Pipeline, entry: StreamEntry, invalid: list[str]) -> AlertsMessage | None:
         # Trimmed entries never get here: the consumer acks and counts them (shared/streams.py).
         try:
             return parse_alerts_message(entry.data or "")
         except SchemaError as exc:
-            log.error("entry_invalid", stream=self.names.alerts, entry_id=entry.id, error=str(exc))
-            DEAD_LETTERS.labels(source="alerts_entry").inc()
+            # Never acked unseen: a newer producer's version or a broken body goes to the dead-letter stream with
+            # its raw fields, for 'tripwire dlq replay' after an upgrade.
+            log.error("entry_dead_lettered", stream=self.names.alerts, entry_id=entry.id, reason=str(exc))
+            dead_letter_invalid(
+                pipe, self.names.dlq, self.config.redis.maxlen, self.names.alerts, GROUP, entry, str(exc)
+            )
+            invalid.append(str(exc))
             return None
 
     async def _schedule(
-        self, pipe: Pipeline, message: AlertsMessage, disabled: set[str], min_scores: dict[str, float], now: datetime
+        self,
+        pipe: Pipeline,
+        message: AlertsMessage,
+        disabled: set[str],
+        min_scores: dict[str, float],
+        now: datetime,
+        delay: float = 0.0,
     ) -> None:
         targets = route(self.subscriptions, message, disabled, min_scores)
         if not targets:
@@ -168,7 +190,7 @@ class Notifier:
             did = delivery_id(message.id, sub.name)
             held = _held_until(sub, message, now)
             if held is None:
-                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), now.timestamp())
+                await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), delay)
             else:
                 await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
 

@@ -9,10 +9,10 @@ Delivery semantics (why each step is atomic):
   schedule. The stream entry is acked only after every delivery of it is in the schedule, held, or already final:
   after a crash nothing is lost, because either the entry is still pending (and re-reading it is a no-op for the
   deliveries already created) or the schedule owns the delivery.
-- A worker claims due ids by pushing their due time forward by a lease (Lua, atomic), so concurrent workers do not
-  send the same delivery; a worker that dies mid-send leaves the delivery to be claimed again when the lease ends.
-- Settling (delivered / retry later / dead letter) is one MULTI/EXEC: the record, the schedule, the state and the
-  dead-letter entry change together.
+- A worker claims due ids under a fenced lease (services/notifier/leases.py): only the holder of the current
+  token settles, extends or reschedules a delivery, and lease ends come from Redis TIME.
+- Settling (delivered / retry later / dead letter) is one Lua script: the record, the schedule, the state and the
+  dead-letter entry change together, and only for the current lease holder.
 """
 
 from __future__ import annotations
@@ -28,31 +28,21 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from services.notifier.channel import AlertsMessage, Delivery
+from services.notifier.leases import ENQUEUE, Lease, LeaseKeys, Leases
 from services.notifier.routing import delivery_id
 from shared.schemas import parse_alerts_message
 from shared.streams import DATA_FIELD, StreamNames
 
 STATE_TTL_SECONDS = 14 * 86400
+# Messages per digest delivery: Slack's 50 blocks show 21 alerts (two blocks each, header and footer aside).
+DIGEST_MAX_MESSAGES = 20
 
-# KEYS: state, records, schedule. ARGV: id, record, due, ttl. Creates the delivery unless it already exists.
-_ENQUEUE = """
-if not redis.call('SET', KEYS[1], 'queued', 'NX', 'EX', ARGV[4]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return 1
-"""
 # KEYS: state, held, held_due. ARGV: message id, message json, subscription, due, ttl.
 _HOLD = """
 if not redis.call('SET', KEYS[1], 'held', 'NX', 'EX', ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return 1
-"""
-# KEYS: schedule. ARGV: now, lease_until, limit. Claims due ids by moving them to the end of the lease.
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
-return ids
 """
 
 
@@ -95,15 +85,17 @@ def _text(value: bytes | str) -> str:
 class DeliveryStore:
     """Every Redis operation of the notifier's delivery state."""
 
-    def __init__(self, redis: Redis, names: StreamNames, dlq_maxlen: int) -> None:
+    def __init__(
+        self, redis: Redis, names: StreamNames, dlq_maxlen: int, clock: Callable[[], str] = lambda: ""
+    ) -> None:
         self.redis, self.names, self.dlq_maxlen = redis, names, dlq_maxlen
-        self.records = names.key("deliveries")
-        self.schedule = names.key("delivery_schedule")
+        keys = LeaseKeys(names)
+        self.leases = Leases(redis, keys, clock)
+        self.records, self.schedule = keys.records, keys.schedule
         self.held_due = names.key("held_due")
         self.disabled_key = names.key("disabled")
-        self._enqueue = redis.register_script(_ENQUEUE)
+        self._enqueue = redis.register_script(ENQUEUE)
         self._hold = redis.register_script(_HOLD)
-        self._claim = redis.register_script(_CLAIM)
 
     def state_key(self, delivery_id: str) -> str:
         """The key holding a delivery's state."""
@@ -113,11 +105,12 @@ class DeliveryStore:
         """The hash of messages held for a subscription's next digest."""
         return self.names.key("held", subscription)
 
-    async def queue_enqueue(self, pipe: Pipeline, delivery: Delivery, due: float) -> None:
-        """Add 'create this delivery unless it exists' to a transaction."""
+    async def queue_enqueue(self, pipe: Pipeline, delivery: Delivery, delay: float = 0.0) -> None:
+        """Add 'create this delivery unless it exists, due ``delay`` s from now (Redis time)' to a transaction."""
         record = DeliveryRecord(delivery).to_json()
         keys = [self.state_key(delivery.id), self.records, self.schedule]
-        await self._enqueue(keys=keys, args=[delivery.id, record, due, STATE_TTL_SECONDS], client=pipe)
+        args: list[str | float] = [self.leases.shift, delivery.id, record, STATE_TTL_SECONDS, delay]
+        await self._enqueue(keys=keys, args=args, client=pipe)
 
     async def queue_hold(
         self, pipe: Pipeline, delivery_id: str, subscription: str, message: AlertsMessage, due: float
@@ -127,41 +120,61 @@ class DeliveryStore:
         args: list[str | float] = [message.id, message.to_json(), subscription, due, STATE_TTL_SECONDS]
         await self._hold(keys=keys, args=args, client=pipe)
 
-    async def claim_due(self, now: float, lease: float, limit: int) -> list[DeliveryRecord]:
-        """Claim up to ``limit`` due deliveries for ``lease`` seconds."""
-        ids = cast(list[bytes], await self._claim(keys=[self.schedule], args=[now, now + lease, limit]))
-        if not ids:
+    async def claim(self, ids: list[str], lease: float) -> list[tuple[Lease, DeliveryRecord]]:
+        """Claim those of ``ids`` still due for ``lease`` seconds; each with its fencing lease and its record."""
+        leases = await self.leases.claim(ids, lease)
+        if not leases:
             return []
-        raw = cast(list[bytes | None], await self.redis.hmget(self.records, [_text(i) for i in ids]))
-        records = [DeliveryRecord.from_json(data) for data in raw if data is not None]
-        return records
+        raw = cast(list[bytes | None], await self.redis.hmget(self.records, [lease.delivery_id for lease in leases]))
+        return [(lease, DeliveryRecord.from_json(data)) for lease, data in zip(leases, raw, strict=True) if data]
 
-    async def extend_lease(self, delivery_id: str, until: float) -> None:
-        """Push the due time of a claimed delivery forward (it waited for its rate limit)."""
-        await self.redis.zadd(self.schedule, {delivery_id: until}, xx=True)
+    async def subscriptions_of(self, ids: list[str]) -> dict[str, str]:
+        """Whose deliveries ``ids`` are (to pace them before claiming); missing ones are left out.
+
+        Plain JSON, not the full record: the worker looks at a window of due ids on every turn.
+        """
+        if not ids:
+            return {}
+        raw = cast(list[bytes | None], await self.redis.hmget(self.records, ids))
+        return {i: str(json.loads(data)["subscription"]) for i, data in zip(ids, raw, strict=True) if data}
 
     async def due_count(self, now: float) -> int:
         """Deliveries due at ``now``."""
         return int(await self.redis.zcount(self.schedule, "-inf", now))
 
-    async def mark_delivered(self, delivery: Delivery, covered_ids: list[str]) -> None:
-        """The receiver took it: record success for the delivery and every (message, subscription) it covered."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for did in [delivery.id, *covered_ids]:
-                pipe.set(self.state_key(did), "delivered", ex=STATE_TTL_SECONDS)
-            pipe.hdel(self.records, delivery.id)
-            pipe.zrem(self.schedule, delivery.id)
-            await pipe.execute()
+    async def settle_delivered(self, lease: Lease, covered_ids: list[str]) -> bool:
+        """The receiver took it: record success for the delivery and every (message, subscription) it covered.
 
-    async def reschedule(self, record: DeliveryRecord, due: float) -> None:
-        """Keep the delivery in the schedule with its new attempt count and due time."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.records, record.delivery.id, record.to_json())
-            pipe.zadd(self.schedule, {record.delivery.id: due})
-            await pipe.execute()
+        False when the lease is no longer ours (it ran out and another claim owns the delivery): nothing changed.
+        """
+        state_keys = [self.state_key(did) for did in [lease.delivery_id, *covered_ids]]
+        applied, _ = await self.leases.settle(lease, "delivered", state_keys, STATE_TTL_SECONDS, None)
+        return applied
+
+    async def settle_dead(
+        self, lease: Lease, record: DeliveryRecord, retryable: bool, failed_at: datetime
+    ) -> str | None:
+        """Move the delivery to the dead-letter stream if the lease is ours; its entry id, or None if fenced out."""
+        document = json.dumps(dead_letter_entry(record, retryable, failed_at), ensure_ascii=False)
+        dlq = (self.names.dlq, self.dlq_maxlen, DATA_FIELD, document)
+        applied, entry_id = await self.leases.settle(
+            lease, "dead", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, dlq
+        )
+        return entry_id if applied else None
+
+    async def settle_split(self, lease: Lease) -> bool:
+        """A digest replaced by smaller ones (already enqueued): drop it from the schedule if the lease is ours."""
+        applied, _ = await self.leases.settle(
+            lease, "split", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, None
+        )
+        return applied
+
+    async def reschedule(self, lease: Lease, record: DeliveryRecord, delay: float) -> bool:
+        """Keep the delivery with its new attempt count, due ``delay`` s from now, if the lease is ours."""
+        return await self.leases.reschedule(lease, record.to_json(), delay)
 
     async def dead_letter(self, record: DeliveryRecord, retryable: bool, failed_at: datetime) -> str:
-        """Move the delivery from the schedule to the dead-letter stream, with its reason, status and attempts."""
+        """Dead-letter a delivery nobody holds a lease on (tests and tools; the worker uses ``settle_dead``)."""
         entry = dead_letter_entry(record, retryable, failed_at)
         async with self.redis.pipeline(transaction=True) as pipe:
             document = json.dumps(entry, ensure_ascii=False)
@@ -195,30 +208,36 @@ class DeliveryStore:
         await self.redis.hset(self.held_due, subscription, due)
 
     async def flush_held(
-        self, subscription: str, make_delivery: Callable[[str, tuple[AlertsMessage, ...]], Delivery], due: float
-    ) -> Delivery | None:
-        """Turn a subscription's held messages into one digest delivery, atomically (WATCH/MULTI)."""
+        self,
+        subscription: str,
+        make_delivery: Callable[[str, tuple[AlertsMessage, ...]], Delivery],
+        chunk: int = DIGEST_MAX_MESSAGES,
+    ) -> list[Delivery]:
+        """Turn a subscription's held messages into digest deliveries of at most ``chunk`` messages, atomically.
+
+        Bounded so that a digest after long quiet hours fits the channel's limits (Slack shows 21 alerts per
+        message); one rejected message then costs one chunk, not a day of alerts.
+        """
         key = self.held_key(subscription)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(key)
                     raw = cast(dict[bytes, bytes], await pipe.hgetall(key))
-                    if not raw:
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.hdel(self.held_due, subscription)
-                        await pipe.execute()
-                        return None
-                    messages = tuple(parse_alerts_message(v) for v in raw.values())
-                    delivery = make_delivery(subscription, messages)
+                    messages = sorted((parse_alerts_message(v) for v in raw.values()), key=lambda m: m.created_at)
+                    deliveries = [
+                        make_delivery(subscription, tuple(messages[i : i + chunk]))
+                        for i in range(0, len(messages), chunk)
+                    ]
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    await self.queue_enqueue(pipe, delivery, due)
+                    for delivery in deliveries:
+                        await self.queue_enqueue(pipe, delivery)
                     for message in messages:
                         pipe.set(self.state_key(_member_id(message, subscription)), "queued", ex=STATE_TTL_SECONDS)
                     pipe.delete(key)
                     pipe.hdel(self.held_due, subscription)
                     await pipe.execute()
-                    return delivery
+                    return deliveries
                 except WatchError:
                     continue
 
@@ -260,6 +279,11 @@ class DeadLetter:
         """True for a notifier delivery (replayable)."""
         return self.doc.get("kind") == "delivery" and "delivery_id" in self.doc
 
+    @property
+    def is_entry(self) -> bool:
+        """True for a stream entry a consumer could not handle (invalid, unknown version, poison): replayable."""
+        return bool(self.doc.get("source")) and (bool(self.doc.get("fields")) or self.doc.get("data") is not None)
+
 
 class DeadLetters:
     """Reading, replaying and dropping dead-letter entries (the ``tripwire dlq`` commands)."""
@@ -289,9 +313,24 @@ class DeadLetters:
             pipe.set(self.store.state_key(delivery.id), "queued", ex=STATE_TTL_SECONDS)
             pipe.hset(self.store.records, delivery.id, DeliveryRecord(delivery).to_json())
             pipe.zadd(self.store.schedule, {delivery.id: due})
+            # A fresh start: no lease and no "send started" record of an attempt before the dead letter.
+            pipe.hdel(self.store.leases.keys.leases, delivery.id)
+            pipe.hdel(self.store.leases.keys.sending, delivery.id)
             pipe.xdel(self.stream, letter.entry_id)
             await pipe.execute()
         return delivery.id
+
+    async def replay_entry(self, letter: DeadLetter) -> str:
+        """Put a dead-lettered stream entry back on its stream, fields as the producer wrote them (after an upgrade
+        that reads its version, or a fix); one MULTI with its removal from the dead-letter stream."""
+        doc = letter.doc
+        fields = doc.get("fields") or {DATA_FIELD: doc["data"]}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            # Appended as a new entry (new id): the consumer group reads it like any other, exactly once.
+            pipe.xadd(doc["source"], fields)
+            pipe.xdel(self.stream, letter.entry_id)
+            result = await pipe.execute()
+        return _text(result[0])
 
     async def drop(self, entry_ids: list[str]) -> int:
         """Delete entries; returns how many existed."""

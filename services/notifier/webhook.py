@@ -72,6 +72,10 @@ def signed_headers(secret: str | None, delivery_id: str, timestamp: datetime, bo
 class WebhookChannel:
     """POSTs signed JSON to a subscriber's endpoint."""
 
+    # The webhook-id is the delivery id on every attempt, so the receiver de-duplicates a repeat: a request whose
+    # lease ran out in flight may be sent again (services/notifier/sender.py).
+    idempotent = True
+
     def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None, votes: VoteLinks | None = None) -> None:
         self.http = http
         self.clock = clock or SystemClock()

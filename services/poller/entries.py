@@ -48,18 +48,22 @@ def safe_link(link: object) -> str | None:
         return None
 
 
-def entry_id(entry: Any) -> str:
-    """Stable id: the guid/id (canonical if it is a URL), else the canonical link, else a hash of title and date."""
+def entry_id(entry: Any, feed_url: str) -> str:
+    """Stable id: the guid/id (canonical if it is a URL), else the canonical link, else a hash of title and date.
+
+    A guid that is not a URL ("12345") and the title fallback are only unique within their feed, so they are scoped
+    to ``feed_url``: two feeds' item 12345 are two items. A URL stays global, so one article in two feeds is one item.
+    """
     raw = str(entry.get("id") or entry.get("guid") or "").strip()
     if raw.lower().startswith(("http://", "https://")):
         # A permalink guid is the article URL: canonical, it matches the same article in another feed.
         basis = "link:" + canonical_link(raw)
     elif raw:
-        basis = "guid:" + raw
+        basis = "guid:" + feed_url + "\x00" + raw
     elif entry.get("link"):
         basis = "link:" + canonical_link(str(entry["link"]))
     else:
-        basis = "title:" + str(entry.get("title", "")) + "|" + _date_text(entry)
+        basis = "title:" + feed_url + "\x00" + str(entry.get("title", "")) + "|" + _date_text(entry)
     return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -92,7 +96,7 @@ def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime) -> Item | Non
     link = safe_link(entry.get("link"))
     published = entry_published(entry)
     return Item(
-        id=entry_id(entry),
+        id=entry_id(entry, feed.url),
         feed=feed,
         title=title or summary[:MAX_TITLE_CHARS],
         summary=summary,

@@ -50,6 +50,7 @@ class PollResult:
     not_modified: bool = False
     error: str | None = None
     skipped: str | None = None
+    waiting: int = 0  # items left for the next poll: the items stream was full of unread entries
 
 
 class Poller:
@@ -76,7 +77,9 @@ class Poller:
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
-        self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
+        self.publisher = ItemPublisher(
+            redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen, health=self.health
+        )
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
         # Redis connection, and a thousand of them exhaust the connection pool.
@@ -189,15 +192,18 @@ class Poller:
         now = self.clock.now()
         headers = {"content-type": content_type} if content_type else {}
         try:
-            parsed = await asyncio.to_thread(parse_feed, body, headers, feed.url, now, feed.name)
+            parsed = await asyncio.to_thread(parse_feed, body, headers, feed.url, now, feed.name, feed.labels)
         except FeedParseError as exc:
             FEED_ERRORS.labels(feed=feed.url, reason="push_not_a_feed").inc()
             log.warning("websub_push_unparsed", feed=feed.url, error=str(exc))
             return 0
         ITEMS_FETCHED.labels(feed=feed.url).inc(len(parsed.items))
         published = await self.publisher.publish_many(parsed.items)
-        ITEMS_PUBLISHED.labels(feed=feed.url).inc(published)
-        return published
+        ITEMS_PUBLISHED.labels(feed=feed.url).inc(published.published)
+        if published.waiting:
+            # Back-pressure: what did not fit is not marked seen, so the safety-net poll publishes it later.
+            log.warning("pushed_items_waiting_stream_full", feed=feed.url, waiting=published.waiting)
+        return published.published
 
     def reload(self, load: FeedLoader) -> None:
         """Apply the feeds ``load`` returns; a bad config is logged and the running feeds are kept."""
@@ -260,12 +266,20 @@ class Poller:
                 log.warning("feed_malformed", url=feed.url, error=parsed.malformed, items=result.found)
             # Article pages only for new items, and only where full text is wanted (services/poller/fulltext.py).
             items = await self.articles.enrich(feed, parsed.items)
-            result.published = await self.publisher.publish_many(items)
+            published = await self.publisher.publish_many(items)
+            result.published, result.waiting = published.published, published.waiting
             ITEMS_PUBLISHED.labels(feed=feed.url).inc(result.published)
             self._remember_publications(state, parsed.items, result.published, now)
             await self._observe_hub(feed, outcome, parsed)
-            # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
-            state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
+            state.items_waiting = result.waiting
+            if result.waiting:
+                # Back-pressure: the unpublished items are not marked seen and the validators stay as they were,
+                # so the next poll gets the whole feed again (no 304) and publishes them once there is room.
+                log.warning("items_waiting_stream_full", url=feed.url, waiting=result.waiting,
+                            published=result.published)  # fmt: skip
+            else:
+                # Only now, with every item out, may the validators move: a 304 must never hide an unpublished item.
+                state.etag, state.last_modified = outcome.validators.etag, outcome.validators.last_modified
         self._remember_move(state, outcome.permanent_url)
         await self._record_success(feed, state, ref, now, result.published)
         log.info("feed_polled", url=feed.url, found=result.found, published=result.published,

@@ -36,6 +36,7 @@ class FeedState(BaseModel):
     # chosen after the last successful poll, shared by every replica.
     publish_times: list[float] = []
     poll_interval: float | None = None
+    items_waiting: int = 0  # left unpublished by the last poll: the items stream was full (back-pressure)
 
     @property
     def fetch_url(self) -> str:

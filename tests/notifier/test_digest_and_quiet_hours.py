@@ -88,3 +88,29 @@ async def test_quiet_hours_hold_alerts_then_send_one_digest_when_they_end(
     bodies = [json.loads(r.body) for r in server.requests]
     assert [b["type"] for b in bodies] == ["digest", "alert"]
     assert len(bodies[0]["data"]["alerts"]) == 2
+
+
+async def test_long_digest_is_split_within_limits_and_a_413_splits_instead_of_dead_lettering(
+    redis: Redis, http: httpx.AsyncClient, default_config: TripwireConfig
+):
+    # 45 alerts held: digests of at most 20 (Slack shows 21 per message). The receiver takes at most 12 alerts per
+    # body and answers 413 above that: each too-large digest is split in halves, nothing is dead-lettered.
+    def limited(request) -> Reply:  # type: ignore[no-untyped-def]
+        alerts = json.loads(request.body)["data"]["alerts"]
+        return Reply(413, b"too large") if len(alerts) > 12 else Reply(204)
+
+    with LocalServer(limited) as server:
+        config = notifier_config(
+            default_config, [sub("digest-hook", f"{server.url}/hook", mode="digest", digest_interval="10m")]
+        )
+        clock = FakeClock()
+        notifier = make_notifier(config, redis, http, clock)
+        await publish_messages(redis, *(make_alert(n) for n in range(45)))
+        await notifier.run(asyncio.Event(), drain=True)
+        clock.advance(600)
+        await notifier.run(asyncio.Event(), drain=True)
+        sizes = [len(json.loads(r.body)["data"]["alerts"]) for r in server.requests]
+    assert max(sizes) <= 20
+    delivered = sorted(size for size in sizes if size <= 12)
+    assert sum(delivered) == 45, f"every alert delivered once: {sizes}"
+    assert await redis.xlen("tripwire:dlq") == 0

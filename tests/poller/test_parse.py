@@ -119,11 +119,21 @@ async def test_hostile_feed_over_http_is_only_a_feed_error(redis, default_config
 def test_ids_are_stable_across_feeds_and_tracking_parameters():
     plain = {"link": "HTTPS://Example.org/a?id=1&utm_source=rss#top"}
     tracked = {"link": "https://example.org/a?utm_medium=x&id=1"}
-    assert entry_id(plain) == entry_id(tracked)
-    assert entry_id({"id": "https://example.org/a?id=1&fbclid=z"}) == entry_id(tracked)
-    assert entry_id({"id": "tag:x,2026:1", "link": "https://a"}) == entry_id({"id": "tag:x,2026:1"})
-    assert entry_id({"title": "T", "published": "d"}) != entry_id({"title": "T", "published": "e"})
+    one, other = "https://one.example/rss", "https://other.example/rss"
+    # A URL is global: the same article in two feeds is one item.
+    assert entry_id(plain, one) == entry_id(tracked, other)
+    assert entry_id({"id": "https://example.org/a?id=1&fbclid=z"}, one) == entry_id(tracked, other)
+    assert entry_id({"id": "tag:x,2026:1", "link": "https://a"}, one) == entry_id({"id": "tag:x,2026:1"}, one)
+    assert entry_id({"title": "T", "published": "d"}, one) != entry_id({"title": "T", "published": "e"}, one)
     assert canonical_link("https://EXAMPLE.org") == "https://example.org/"
+
+
+def test_ids_that_are_not_urls_are_scoped_to_their_feed():
+    # Two feeds numbering their items from 1: guid "12345" in one must not drop the other's item 12345.
+    one, other = "https://one.example/rss", "https://other.example/rss"
+    assert entry_id({"id": "12345"}, one) != entry_id({"id": "12345"}, other)
+    assert entry_id({"id": "12345"}, one) == entry_id({"guid": "12345"}, one)
+    assert entry_id({"title": "T", "published": "d"}, one) != entry_id({"title": "T", "published": "d"}, other)
 
 
 def _bounded(work):

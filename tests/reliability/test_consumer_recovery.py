@@ -11,7 +11,8 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from shared.config import StreamSettings
-from shared.streams import StreamConsumer, StreamEntry, consume, ensure_group, publish
+from shared.stream_consume import consume, ensure_group
+from shared.streams import StreamConsumer, StreamEntry, publish
 from tests.reliability.support import await_until
 
 STREAM, GROUP, DLQ = "t:items", "g", "t:dlq"

@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 
 from shared.config import ConfigError, parse_config
 from shared.health import HealthServer, HealthState
+from shared.stream_consume import ensure_group
 from shared.stream_gauges import export_stream_gauges
-from shared.streams import StreamConsumer, ensure_group, publish
+from shared.streams import StreamConsumer, publish
 
 
 class FakeClock:

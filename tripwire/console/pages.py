@@ -131,11 +131,15 @@ async def _targets(console: Console, request: Request) -> list[DeadLetter]:
 
 
 async def dlq_replay(console: Console, request: Request) -> Response:
-    """Put one dead delivery (or all) back in the notifier's schedule, due now; other kinds are left alone."""
+    """Put one dead delivery (or all) back in the notifier's schedule, due now, and a dead-lettered stream entry
+    back on its stream (as ``tripwire dlq replay``); other kinds are left alone."""
     letters = DeadLetters(console.store)
     replayed = 0
     for letter in await _targets(console, request):
-        if letter.is_delivery:
+        if letter.is_entry:
+            await letters.replay_entry(letter)
+            replayed += 1
+        elif letter.is_delivery:
             await letters.replay(letter, console.clock.now().timestamp())
             replayed += 1
     return RedirectResponse(f"/dlq?notice=replayed+{replayed}", 303)
