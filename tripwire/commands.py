@@ -9,6 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.classifier.embedder import SentenceEmbedder
+from services.classifier.routing import multilingual_embedder
 from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
@@ -47,7 +48,8 @@ def build_classifier(settings: Settings, redis: Redis, health: HealthState | Non
     """Load the model and example embeddings once, and make the classifier."""
     config = settings.config
     embedder = SentenceEmbedder(config.classifier.model_path, config.classifier.batch_size)
-    return Classifier(config, redis, Scorer(config.topics, embedder), settings.consumer_name, health=health)
+    scorer = Scorer(config.topics, embedder, multilingual_embedder(config.classifier))
+    return Classifier(config, redis, scorer, settings.consumer_name, health=health)
 
 
 def feeds_from_config(settings: Settings) -> list[FeedConfig]:

@@ -72,9 +72,14 @@ def defuse_xml(content: bytes) -> bytes:
 
 
 def parse_feed(
-    content: bytes, headers: dict[str, str], feed_url: str, fetched_at: datetime, name: str | None = None
+    content: bytes,
+    headers: dict[str, str],
+    feed_url: str,
+    fetched_at: datetime,
+    name: str | None = None,
+    language: str | None = None,
 ) -> ParsedFeed:
-    """Parse a fetched body; malformed feeds keep what entries they have."""
+    """Parse a fetched body (``language``: the feed's declared one); malformed feeds keep what entries they have."""
     if not content.strip():
         raise FeedParseError("empty body where a feed was expected")
     html_page = looks_like_html(content) or "html" in headers.get("content-type", "").split(";")[0].lower()
@@ -93,6 +98,6 @@ def parse_feed(
     # The feed's own title is untrusted text copied into every item: plain and capped like entry titles.
     title = name or plain_text(str(parsed.feed.get("title") or ""), MAX_FEED_TITLE_CHARS) or None
     ref = FeedRef(url=feed_url, title=title)
-    items = [item for entry in parsed.entries if (item := entry_to_item(entry, ref, fetched_at)) is not None]
+    items = [item for entry in parsed.entries if (item := entry_to_item(entry, ref, fetched_at, language)) is not None]
     malformed = str(parsed.get("bozo_exception")) if parsed.bozo else None
     return ParsedFeed(title, items, malformed)

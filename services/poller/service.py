@@ -176,7 +176,9 @@ class Poller:
         try:
             outcome = await self.fetcher.fetch(state.fetch_url, Validators(state.etag, state.last_modified), now)
             if isinstance(outcome, FetchedFeed):
-                parsed = await asyncio.to_thread(parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name)
+                parsed = await asyncio.to_thread(
+                    parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.language
+                )
         except (FeedFetchError, FeedParseError) as exc:
             await self._record_failure(feed, state, ref, exc, now, result)
             return

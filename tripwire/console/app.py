@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from services.classifier.routing import multilingual_embedder
 from services.notifier.store import DeliveryStore
 from shared.clock import Clock
 from shared.config import TripwireConfig
@@ -84,7 +85,7 @@ def create_app(
 
     names = StreamNames(config.redis.stream_prefix)
     store = DeliveryStore(redis, names, config.redis.maxlen)
-    pool = ScoringPool(config.topics, embedder_factory, redis, names)
+    pool = ScoringPool(config.topics, embedder_factory, redis, names, lambda: multilingual_embedder(config.classifier))
     throttle = LoginThrottle(redis, names, clock)
     console = Console(config, redis, names, store, clock, _templates(), pool, throttle)
 

@@ -41,11 +41,17 @@ class ScoringPool:
     """The console's Scorer: built lazily, used from one worker thread at a time, with a cache of item scores."""
 
     def __init__(
-        self, topics: dict[str, TopicConfig], embedder_factory: EmbedderFactory, redis: Redis, names: StreamNames
+        self,
+        topics: dict[str, TopicConfig],
+        embedder_factory: EmbedderFactory,
+        redis: Redis,
+        names: StreamNames,
+        multilingual_factory: Callable[[], Embedder | None] | None = None,
     ) -> None:
         self.topics, self.topic_names = topics, list(topics)
         self.redis, self.names = redis, names
         self._factory = embedder_factory
+        self._multilingual_factory = multilingual_factory  # non-English items: services/classifier/routing.py
         self._base: Scorer | None = None  # the config's topics alone
         self._scorer: Scorer | None = None  # with the learned examples, as the classifier scores now
         self._lock = asyncio.Lock()
@@ -74,7 +80,8 @@ class ScoringPool:
 
     async def _unlearned(self) -> Scorer:
         if self._base is None:
-            self._base = await asyncio.to_thread(Scorer, self.topics, self._factory())
+            multilingual = self._multilingual_factory() if self._multilingual_factory else None
+            self._base = await asyncio.to_thread(Scorer, self.topics, self._factory(), multilingual)
         return self._base
 
     async def score_items(self, items: Sequence[Item]) -> list[list[TopicScore]]:
@@ -83,7 +90,8 @@ class ScoringPool:
             scorer = await self._current()
             missing = [item for item in items if item.id not in self._item_scores]
             if missing:
-                rows = await asyncio.to_thread(scorer.score_texts, [item.text for item in missing])
+                texts, languages = [item.text for item in missing], [item.language for item in missing]
+                rows = await asyncio.to_thread(scorer.score_texts, texts, languages)
                 self._item_scores.update((item.id, row) for item, row in zip(missing, rows, strict=True))
             return [self._item_scores[item.id] for item in items]
 
