@@ -11,7 +11,7 @@ both are cut into words and reduced to a comparison key the same way, so an anal
   three letters or fewer matches only itself (``ram`` never finds ``ramazan``). Dotted and dotless
   i, and ş ç ğ ö ü ê î û, compare equal, so ASCII spellings (``Kamisli``) match too.
 - Arabic: letters normalised (shared/text.py), then one prefix (و ف ب ك ل with or without ال) and up to two suffixes
-  (ات ان ين ون ها ية ه ي ا) removed, keeping at least three letters; ``القامشلي``, ``بالقامشلي`` and ``والقامشلي`` all
+  (تين تان ات ان ين ون ها ية ه ي ا) removed, keeping at least three letters; ``القامشلي``, ``بالقامشلي`` and ``والقامشلي`` all
   compare as ``قامشل``. Snowball's Arabic stemmer was measured and not used: it cuts to roots that collide
   (``ديريك`` Derik -> ``دير``, the first word of Deir ez-Zor, a different city).
 
@@ -38,10 +38,11 @@ _SNOWBALL = {
 _PREFIX_LANGUAGES = {"tr", "az", "ku"}
 _ARABIC_LANGUAGES = {"ar"}
 _ARABIC_PREFIXES = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ك", "ل")
-# Longest first, with the letters that must stay. Up to two are removed, so the nisba adjective and its plural meet
-# their noun: أمريكية, الأمريكيين, أمريكي and أمريكا all compare as امريك; روسية, روسي and روسيا as روس.
+# Longest first, with the letters that must stay. Up to two are removed, so the nisba adjective, its dual and plural
+# meet their noun: أمريكية, أمريكيتين, الأمريكيين, أمريكي and أمريكا all compare as امريك; روسية and روسيا as روس.
 _ARABIC_SUFFIXES = (
-    ("ات", 3), ("ان", 3), ("ين", 3), ("ون", 3), ("ها", 3), ("يه", 4), ("ه", 3), ("ي", 3), ("ا", 3),
+    ("تين", 3), ("تان", 3), ("ات", 3), ("ان", 3), ("ين", 3), ("ون", 3), ("ها", 3), ("يه", 4), ("ه", 3), ("ي", 3),
+    ("ا", 3),
 )  # fmt: skip
 
 
