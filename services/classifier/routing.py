@@ -1,6 +1,6 @@
 """Which embedding scores which text: the one place the choice of model per language is made.
 
-all-MiniLM-L6-v2 scores English (and text whose language is unknown), exactly as before languages were routed:
+all-MiniLM-L6-v2 scores English (and text whose language is unknown or one USE-m3 does not know), as before:
 it ranks English items as well as USE-m3 does or better, and every English figure in the README stays as it was.
 Every other language goes to the multilingual model (USE-m3, services/classifier/multilingual.py), where the
 shipped topics' English examples find Russian, Arabic and Turkish reports (figures: README, "Languages";
@@ -19,16 +19,17 @@ from shared.language import detect_language
 
 ENGLISH = "english"  # the English model's space (all-MiniLM-L6-v2 or the backend configured for it)
 MULTILINGUAL = "multilingual"  # the multilingual model's space
-ENGLISH_MODEL_LANGUAGES = frozenset({"en"})
+# USE-m3's 16 training languages but English, and Kurdish: USE-m3 was not trained on it, but Kurmanji shares
+# place and actor names with Turkish and Arabic outlets and its terms match (README, "Languages"). Any other
+# language (or a misdetection of short English text, such as Nigerian Pidgin "pcm") stays with the English model.
+MULTILINGUAL_LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "ku"})
 _LOCK = threading.Lock()
 _LOADED: dict[int, Embedder] = {}
 
 
 def embedding_space(language: str | None, multilingual: bool) -> str:
     """The space a text in ``language`` is scored in; unknown languages stay with the English model."""
-    if not multilingual or language is None or language in ENGLISH_MODEL_LANGUAGES:
-        return ENGLISH
-    return MULTILINGUAL
+    return MULTILINGUAL if multilingual and language in MULTILINGUAL_LANGUAGES else ENGLISH
 
 
 def resolve_languages(texts: list[str], languages: Sequence[str | None] | None) -> list[str | None]:
