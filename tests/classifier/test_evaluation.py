@@ -78,9 +78,9 @@ def test_shipped_eval_set_is_big_enough_with_a_third_near_misses():
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_default_topics_reach_f1_09_on_the_shipped_eval_set(
+def test_default_topics_reach_f1_09_on_the_shipped_eval_set(  # type: ignore[no-untyped-def]
     embedder, multilingual_embedder, default_config: TripwireConfig
-):  # type: ignore[no-untyped-def]
+):
     topics = default_config.topics
     labeled = load_labeled(EVAL_SET, set(topics))
     # With the multilingual model loaded, as the service runs: English items must still go to MiniLM.
