@@ -41,3 +41,18 @@ def item_language(declared: str | None, title: str, summary: str) -> str | None:
     if declared:
         return declared.strip().lower()
     return detect_language(f"{title}. {summary}" if summary else title)
+
+
+# Names shown next to an item (Slack, console); any other code is shown as it is.
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fa": "Persian", "fr": "French",
+    "he": "Hebrew", "it": "Italian", "ku": "Kurdish", "ru": "Russian", "tr": "Turkish", "uk": "Ukrainian",
+    "zh": "Chinese",
+}  # fmt: skip
+
+
+def language_name(code: str | None) -> str:
+    """A readable name for an ISO 639-1 code ("ru" -> "Russian"); "unknown language" for None."""
+    if not code:
+        return "unknown language"
+    return LANGUAGE_NAMES.get(code, code)

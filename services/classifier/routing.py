@@ -22,7 +22,9 @@ MULTILINGUAL = "multilingual"  # the multilingual model's space
 # USE-m3's 16 training languages but English, and Kurdish: USE-m3 was not trained on it, but Kurmanji shares
 # place and actor names with Turkish and Arabic outlets and its terms match (README, "Languages"). Any other
 # language (or a misdetection of short English text, such as Nigerian Pidgin "pcm") stays with the English model.
-MULTILINGUAL_LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "ku"})
+MULTILINGUAL_LANGUAGES = frozenset(
+    {"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "ku"}
+)
 _LOCK = threading.Lock()
 _LOADED: dict[int, Embedder] = {}
 

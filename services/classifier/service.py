@@ -17,7 +17,14 @@ from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import ALERTS_CREATED, BATCH_SIZE, ITEMS_CLASSIFIED, TOPIC_SCORES
+from shared.metrics import (
+    ALERTS_BY_LANGUAGE,
+    ALERTS_CREATED,
+    BATCH_SIZE,
+    ITEMS_BY_LANGUAGE,
+    ITEMS_CLASSIFIED,
+    TOPIC_SCORES,
+)
 from shared.schemas import Alert, Item, SchemaError
 from shared.streams import DATA_FIELD, StreamConsumer, StreamEntry, StreamNames, consume, ensure_group
 
@@ -77,8 +84,11 @@ class Classifier:
     async def _publish_alerts(self, items: list[Item], scores: list[list[TopicScore]], vectors: Vectors) -> None:
         now = self.clock.now()
         pipe = self.redis.pipeline(transaction=False)
-        created: list[str] = []
+        created: list[tuple[str, str]] = []
         for row, (item, topic_scores) in enumerate(zip(items, scores, strict=True)):
+            if item.language is None and topic_scores and topic_scores[0].language:
+                # Detected here (an item from an older poller): the alert says the language it was scored in.
+                item = item.model_copy(update={"language": topic_scores[0].language})
             for result in topic_scores:
                 if not result.matched:
                     continue
@@ -97,11 +107,12 @@ class Classifier:
                 pipe.xadd(
                     self.names.alerts, {DATA_FIELD: alert.to_json()}, maxlen=self.config.redis.maxlen, approximate=True
                 )
-                created.append(result.topic)
+                created.append((result.topic, result.language or "unknown"))
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
         await pipe.execute()
-        for topic in created:  # counted once Redis has them, so the metric never runs ahead of the stream
+        for topic, language in created:  # counted once Redis has them, so the metric never runs ahead of the stream
             ALERTS_CREATED.labels(topic).inc()
+            ALERTS_BY_LANGUAGE.labels(topic, language).inc()
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
         """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
@@ -114,5 +125,7 @@ def _observe(scores: list[list[TopicScore]]) -> None:
     BATCH_SIZE.observe(len(scores))
     ITEMS_CLASSIFIED.inc(len(scores))
     for topic_scores in scores:
+        # The language the scorer used: the item's, or detected when the item had none.
+        ITEMS_BY_LANGUAGE.labels((topic_scores[0].language if topic_scores else None) or "unknown").inc()
         for result in topic_scores:
             TOPIC_SCORES.labels(result.topic).observe(result.score)

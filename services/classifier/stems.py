@@ -11,8 +11,8 @@ both are cut into words and reduced to a comparison key the same way, so an anal
   three letters or fewer matches only itself (``ram`` never finds ``ramazan``). Dotted and dotless
   i, and ş ç ğ ö ü ê î û, compare equal, so ASCII spellings (``Kamisli``) match too.
 - Arabic: letters normalised (shared/text.py), then one prefix (و ف ب ك ل with or without ال) and up to two suffixes
-  (تين تان ات ان ين ون ها ية ه ي ا) removed, keeping at least three letters; ``القامشلي``, ``بالقامشلي`` and ``والقامشلي`` all
-  compare as ``قامشل``. Snowball's Arabic stemmer was measured and not used: it cuts to roots that collide
+  (تين تان ات ان ين ون ها ية ه ي ا) removed, keeping at least three letters; ``القامشلي``, ``بالقامشلي`` and
+  ``والقامشلي`` all compare as ``قامشل``. Snowball's Arabic stemmer was measured and not used: its roots collide
   (``ديريك`` Derik -> ``دير``, the first word of Deir ez-Zor, a different city).
 
 Acronyms (a term in capitals: ``ABD``, ``США``) and ``re:`` terms match only as keywords.py says.

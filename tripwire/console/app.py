@@ -22,6 +22,7 @@ from services.classifier.routing import multilingual_embedder
 from services.notifier.store import DeliveryStore
 from shared.clock import Clock
 from shared.config import TripwireConfig
+from shared.language import language_name
 from shared.streams import StreamNames
 from tripwire.console import auth
 from tripwire.console.throttle import LoginThrottle
@@ -74,6 +75,7 @@ def _templates() -> Jinja2Templates:
     # Jinja2Templates turns autoescape on for .html; said explicitly because every page shows feed text.
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
+    templates.env.filters["language_name"] = language_name
     return templates
 
 
