@@ -156,3 +156,18 @@ def test_bad_lang_field_names_the_line(tmp_path: Path):
     path.write_text('{"title": "a", "labels": [], "lang": 3}\n', encoding="utf-8")
     with pytest.raises(Exception, match=r"set.jsonl:1: lang"):
         load_labeled(path, set())
+
+
+def test_metrics_count_items_per_language():
+    from services.classifier.scoring import TopicScore
+    from services.classifier.service import _observe
+    from shared.metrics import ITEMS_BY_LANGUAGE
+    from shared.schemas import Reasons
+
+    def row(language: str | None) -> list[TopicScore]:
+        return [TopicScore("t", 0.1, 0.5, Reasons(score=0.1, threshold=0.5), language)]
+
+    before = {code: ITEMS_BY_LANGUAGE.labels(code)._value.get() for code in ("ar", "unknown")}
+    _observe([row("ar"), row("ar"), row(None)])
+    assert ITEMS_BY_LANGUAGE.labels("ar")._value.get() == before["ar"] + 2
+    assert ITEMS_BY_LANGUAGE.labels("unknown")._value.get() == before["unknown"] + 1
