@@ -19,12 +19,13 @@ from tests.notifier.support import make_alert, publish_messages
 NAMES = StreamNames("tripwire:")
 RUSSIAN = "Российский патруль перекрыл дорогу американской колонне у Дерика"
 ARABIC = "دورية روسية تعترض رتلاً أمريكياً قرب ديريك"
+ARABIC_SUMMARY = "قطعت مدرعات روسية الطريق أمام رتل أمريكي شمال المدينة."
 
 
 async def _seed(redis: Redis) -> None:
     alerts = [
         make_alert(1, title=RUSSIAN, summary="", language="ru"),
-        make_alert(2, title=ARABIC, summary="", language="ar"),
+        make_alert(2, title=ARABIC, summary=ARABIC_SUMMARY, language="ar"),
         make_alert(3, title="Convoys face off near Derik", language="en"),
         make_alert(4, title="An item from an older poller"),
     ]
@@ -46,7 +47,8 @@ async def test_items_and_alerts_filter_by_language_and_keep_the_original_text(
         unknown = (await client.get("/items?lang=unknown")).text
         assert "An item from an older poller" in unknown and RUSSIAN not in unknown
         alerts = (await client.get("/alerts?lang=ar")).text
-        assert ARABIC in alerts and RUSSIAN not in alerts and 'lang="ar"' in alerts and 'dir="auto"' in alerts
+        assert ARABIC in alerts and RUSSIAN not in alerts and 'lang="ar"' in alerts
+        assert f'dir="auto">{ARABIC_SUMMARY}' in alerts
 
 
 def test_slack_and_webhooks_say_the_language_and_carry_the_original_text() -> None:
