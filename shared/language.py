@@ -37,11 +37,11 @@ def detect_language(text: str, min_confidence: float = MIN_CONFIDENCE) -> str | 
     return str(code) if float(confidence) >= min_confidence else None
 
 
-def item_language(declared: str | None, title: str, summary: str) -> str | None:
-    """The feed's declared language when it has one, else the language detected from title and summary."""
+def item_language(declared: str | None, title: str, summary: str, *, detect: bool = True) -> str | None:
+    """The feed's declared language when it has one, else (with ``detect``) the one detected from title and summary."""
     if declared:
         return declared.strip().lower()
-    return _detect_remembered(f"{title}. {summary}" if summary else title)
+    return _detect_remembered(f"{title}. {summary}" if summary else title) if detect else None
 
 
 # A feed is parsed whole at every poll, so the same entries come back every few minutes: detection (~2 ms an item)

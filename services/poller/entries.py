@@ -84,7 +84,9 @@ def entry_published(entry: Any) -> datetime | None:
     return None
 
 
-def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime, language: str | None = None) -> Item | None:
+def entry_to_item(
+    entry: Any, feed: FeedRef, fetched_at: datetime, language: str | None = None, *, detect: bool = True
+) -> Item | None:
     """An Item for one feed entry (``language``: the feed's declared one), or None without title and summary."""
     title = plain_text(str(entry.get("title", "")), MAX_TITLE_CHARS)
     summary = plain_text(str(entry.get("summary", "") or entry.get("description", "")), MAX_SUMMARY_CHARS)
@@ -103,5 +105,5 @@ def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime, language: str
         published_estimated=published is None,
         fetched_at=fetched_at,
         # The feed's declared language wins; otherwise detected offline (shared/language.py), None when unsure.
-        language=item_language(language, title, summary),
+        language=item_language(language, title, summary, detect=detect),
     )

@@ -171,3 +171,13 @@ def test_metrics_count_items_per_language():
     _observe([row("ar"), row("ar"), row(None)])
     assert ITEMS_BY_LANGUAGE.labels("ar")._value.get() == before["ar"] + 2
     assert ITEMS_BY_LANGUAGE.labels("unknown")._value.get() == before["unknown"] + 1
+
+
+def test_a_feed_of_thousands_of_entries_leaves_detection_to_the_classifier():
+    from services.poller.parse import MAX_DETECTED_ENTRIES
+
+    entry = "<item><title>Российский патруль остановил колонну номер {n}</title><link>https://e.org/{n}</link></item>"
+    body = "".join(entry.format(n=n) for n in range(MAX_DETECTED_ENTRIES + 1))
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
+    items = parse_feed(feed, {}, "https://e.org/feed", datetime(2026, 12, 1, tzinfo=UTC)).items
+    assert len(items) == MAX_DETECTED_ENTRIES + 1 and {item.language for item in items} == {None}
