@@ -7,13 +7,17 @@ from pathlib import Path
 from services.classifier.backtest import BacktestReport
 from services.classifier.evaluation import Confusion, LanguageReport, TopicReport
 from services.classifier.scoring import TopicScore
+from shared.language import language_name
 
 SWEEP_STEP = 0.05
 
 
 def format_scores(results: list[TopicScore]) -> str:
-    """Each topic's score against its threshold, with the reasons."""
+    """The text's language, then each topic's score against its threshold, with the reasons."""
     lines = []
+    if results:
+        code = results[0].language
+        lines.append(f"language: {language_name(code)}" + (f" ({code})" if code else " (scored as English)"))
     for result in results:
         reasons = result.reasons
         verdict = "ALERT" if result.matched else "no alert"

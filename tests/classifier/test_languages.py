@@ -181,3 +181,14 @@ def test_a_feed_of_thousands_of_entries_leaves_detection_to_the_classifier():
     feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'.encode()
     items = parse_feed(feed, {}, "https://e.org/feed", datetime(2026, 12, 1, tzinfo=UTC)).items
     assert len(items) == MAX_DETECTED_ENTRIES + 1 and {item.language for item in items} == {None}
+
+
+def test_score_output_names_the_language():
+    from services.classifier.report import format_scores
+    from services.classifier.scoring import TopicScore
+    from shared.schemas import Reasons
+
+    result = TopicScore("t", 0.7, 0.45, Reasons(score=0.7, threshold=0.45), "ru", True)
+    assert format_scores([result]).splitlines()[0] == "language: Russian (ru)"
+    unknown = TopicScore("t", 0.1, 0.5, Reasons(score=0.1, threshold=0.5))
+    assert format_scores([unknown]).splitlines()[0] == "language: unknown language (scored as English)"
