@@ -21,6 +21,12 @@ FEED_POLL_SECONDS = Histogram("tripwire_feed_poll_seconds", "Duration of one fee
 ITEMS_CLASSIFIED = Counter("tripwire_items_classified_total", "Items scored")
 TOPIC_SCORES = Histogram("tripwire_topic_score", "Scores per topic", ["topic"], buckets=SCORE_BUCKETS)
 ALERTS_CREATED = Counter("tripwire_alerts_created_total", "Alerts published", ["topic"])
+# Per language ("unknown" when neither the feed nor detection gave one): at most the 97 codes py3langid knows
+# plus the feeds' declared ones, so the label stays bounded.
+ITEMS_BY_LANGUAGE = Counter("tripwire_items_classified_by_language_total", "Items scored, per language", ["language"])
+ALERTS_BY_LANGUAGE = Counter(
+    "tripwire_alerts_created_by_language_total", "Alerts published, per topic and item language", ["topic", "language"]
+)
 BATCH_SIZE = Histogram(
     "tripwire_classifier_batch_size",
     "Items scored together (one read)",

@@ -46,3 +46,30 @@ def strip_tags(markup: str) -> str:
 def plain(markup: str) -> str:
     """Tags stripped, entities decoded, invisible characters dropped, whitespace collapsed."""
     return _SPACES.sub(" ", strip_invisible(html.unescape(strip_tags(markup)))).strip()
+
+
+# Arabic spelling varies where the meaning does not: hamza on or under alef, madda and wasla (أ إ آ ٱ -> ا), alef
+# maqsura for final ya (ى -> ي), taa marbuta for final ha (ة -> ه), short-vowel marks and shadda (harakat), and the
+# tatweel that stretches a word for layout (ـ). Search engines fold them all; so do keyword terms here.
+_ARABIC_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ـ": None})
+_ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670\u06d6-\u06ed]")
+
+
+def normalize_arabic(text: str) -> str:
+    """Arabic letters folded to one spelling: alef forms, alef maqsura, taa marbuta; diacritics and tatweel dropped."""
+    return _ARABIC_MARKS.sub("", text).translate(_ARABIC_FOLD)
+
+
+def fold_case(text: str, language: str | None = None) -> str:
+    """Lower case for matching, the language's way: Turkish and Azeri I -> ı and İ -> i; Russian ё -> е."""
+    if language in ("tr", "az"):
+        # str.lower() maps I to i and İ to i + combining dot, both wrong in Turkish ("Irak" is ırak, "İdlib" idlib).
+        text = text.replace("I", "ı").replace("İ", "i")
+    folded = text.lower()
+    if language in ("ru", "uk", "be"):
+        folded = folded.replace("ё", "е")
+    return normalize_arabic(folded) if language in ("ar", "fa", "ur") or _has_arabic(folded) else folded
+
+
+def _has_arabic(text: str) -> bool:
+    return any("\u0600" <= char <= "\u06ff" for char in text)

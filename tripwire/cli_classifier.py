@@ -14,9 +14,17 @@ from services.classifier.article import ArticleError, fetch_article
 from services.classifier.backends import make_embedder
 from services.classifier.backtest import backtest
 from services.classifier.batch_scoring import score_in_reads
-from services.classifier.evaluation import EvalDataError, evaluate, load_labeled, report_json
-from services.classifier.report import format_backtest, format_eval, format_scores, plot_curves
-from services.classifier.scoring import Scorer, score_matrix
+from services.classifier.evaluation import (
+    EvalDataError,
+    evaluate,
+    evaluate_by_language,
+    languages_json,
+    load_labeled,
+    report_json,
+)
+from services.classifier.report import format_backtest, format_eval, format_languages, format_scores, plot_curves
+from services.classifier.routing import multilingual_embedder
+from services.classifier.scoring import Scorer, score_matrix, threshold_matrix
 from shared.clock import Clock, SystemClock
 from shared.config import Settings, parse_duration
 from shared.http import make_http_client
@@ -58,7 +66,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The model and the example embeddings, loaded once."""
-    return Scorer(settings.config.topics, make_embedder(settings.config))
+    config = settings.config
+    return Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,18 +109,27 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
     scorer = await asyncio.to_thread(load_scorer, settings)
     read_count = settings.config.classifier.read_count
     with progress_bar(len(items), "eval") as progress:
-        texts = [item.text for item in items]
-        results = await asyncio.to_thread(score_in_reads, scorer, texts, read_count, progress, exact=args.exact)
+        texts, languages = [item.text for item in items], [item.lang for item in items]
+        results = await asyncio.to_thread(
+            score_in_reads, scorer, texts, read_count, progress, exact=args.exact, languages=languages
+        )
     names = list(topics)
+    scores, row_thresholds = score_matrix(results), threshold_matrix(results)
     reports, any_topic = evaluate(
-        score_matrix(results), items, names, [topics[name].threshold for name in names], args.min_precision
+        scores, items, names, [topics[name].threshold for name in names], args.min_precision, row_thresholds
     )
+    by_language = evaluate_by_language(scores, row_thresholds, items, names)
     if args.plot:
         await asyncio.to_thread(plot_curves, reports, args.plot)
     if args.json:
-        print(json.dumps(report_json(reports, any_topic), indent=2))
+        document = report_json(reports, any_topic)
+        if by_language:
+            document["languages"] = languages_json(by_language)
+        print(json.dumps(document, indent=2))
     else:
         print(format_eval(reports, any_topic, args.min_precision))
+        if by_language:
+            print(format_languages(by_language))
         if args.plot:
             print(f"precision-recall curves: {args.plot}")
     return 0

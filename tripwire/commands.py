@@ -9,6 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.classifier.backends import make_embedder
+from services.classifier.routing import multilingual_embedder
 from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
@@ -46,7 +47,7 @@ def notifier_http(settings: Settings) -> httpx.AsyncClient:
 def build_classifier(settings: Settings, redis: Redis, health: HealthState | None = None) -> Classifier:
     """Load the model and example embeddings once, and make the classifier."""
     config = settings.config
-    scorer = Scorer(config.topics, make_embedder(config))
+    scorer = Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
     return Classifier(config, redis, scorer, settings.consumer_name, health=health)
 
 

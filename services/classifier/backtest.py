@@ -105,8 +105,8 @@ async def backtest(
     now: dict[tuple[str, str], float] = {}
     listed = list(items.values())
     with progress(len(listed)) if progress is not None else nullcontext(None) as told:
-        texts = [item.text for item in listed]
-        scores = await asyncio.to_thread(score_in_reads, scorer, texts, read_count, told)
+        texts, languages = [item.text for item in listed], [item.language for item in listed]
+        scores = await asyncio.to_thread(score_in_reads, scorer, texts, read_count, told, languages=languages)
     for item, topic_scores in zip(listed, scores, strict=True):
         now.update({(item.id, s.topic): s.score for s in topic_scores if s.matched})
     for key in sorted(set(now) | {key for key in sent if key[0] in items}, key=lambda k: (k[1], k[0])):

@@ -24,6 +24,7 @@ class LabeledItem:
     title: str
     summary: str
     labels: frozenset[str]
+    lang: str | None = None  # the item's language (ISO 639-1) when the set says it: per-language figures
 
     @property
     def text(self) -> str:
@@ -54,18 +55,20 @@ def _parse_line(path: Path, number: int, line: str, known_topics: set[str] | Non
         raise EvalDataError(f"{where}: not valid JSON ({exc.msg}); write one JSON object per line") from None
     if not isinstance(row, dict):
         raise EvalDataError(f"{where}: expected a JSON object with title, summary and labels")
-    title, summary, labels = row.get("title"), row.get("summary", ""), row.get("labels", [])
+    title, summary, labels, lang = row.get("title"), row.get("summary", ""), row.get("labels", []), row.get("lang")
     if not isinstance(title, str) or not title.strip():
         raise EvalDataError(f"{where}: title: {title!r} is not a non-empty string")
     if not isinstance(summary, str):
         raise EvalDataError(f"{where}: summary: {summary!r} is not a string")
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise EvalDataError(f"{where}: labels: {labels!r} is not a list of topic names")
+    if lang is not None and (not isinstance(lang, str) or not lang.strip()):
+        raise EvalDataError(f"{where}: lang: {lang!r} is not a language code such as ru, ar or tr")
     unknown = sorted(set(labels) - known_topics) if known_topics is not None else []
     if unknown:
         known = ", ".join(sorted(known_topics or []))
         raise EvalDataError(f"{where}: labels: unknown topic(s) {', '.join(unknown)}; known topics: {known}")
-    return LabeledItem(title.strip(), summary.strip(), frozenset(labels))
+    return LabeledItem(title.strip(), summary.strip(), frozenset(labels), lang.strip().lower() if lang else None)
 
 
 @dataclass(frozen=True)
@@ -134,14 +137,24 @@ class TopicReport:
 
 
 def evaluate(
-    scores: Scores, items: list[LabeledItem], topics: list[str], thresholds: list[float], min_precision: float | None
+    scores: Scores,
+    items: list[LabeledItem],
+    topics: list[str],
+    thresholds: list[float],
+    min_precision: float | None,
+    row_thresholds: Scores | None = None,
 ) -> tuple[dict[str, TopicReport], Confusion]:
-    """Per-topic reports and the 'any topic' confusion, at the configured thresholds."""
+    """Per-topic reports and the 'any topic' confusion, at the configured thresholds.
+
+    ``row_thresholds`` (items, topics), when given, is the threshold each item was judged against (a language's own
+    threshold); ``thresholds`` is then what the report shows as the topic's.
+    """
     reports: dict[str, TopicReport] = {}
     predicted_any = np.zeros(len(items), dtype=bool)
     for column, (topic, threshold) in enumerate(zip(topics, thresholds, strict=True)):
         actual = np.array([topic in item.labels for item in items], dtype=bool)
-        predicted = scores[:, column] >= threshold
+        limit = row_thresholds[:, column] if row_thresholds is not None else threshold
+        predicted = scores[:, column] >= limit
         predicted_any |= predicted
         curve = sweep(scores[:, column], actual)
         reports[topic] = TopicReport(
@@ -166,3 +179,58 @@ def report_json(reports: dict[str, TopicReport], any_topic: Confusion) -> dict[s
     any_entry = asdict(any_topic)
     del any_entry["threshold"]
     return {"topics": topics, "any": any_entry}
+
+
+@dataclass(frozen=True)
+class LanguageReport:
+    """One language of a labeled set: per-topic and any-topic figures at the thresholds its items were judged by."""
+
+    language: str
+    items: int
+    topics: dict[str, Confusion]
+    any_topic: Confusion
+    best: dict[str, Confusion | None]  # per topic: the best-F1 threshold on this language's items alone
+
+
+def evaluate_by_language(
+    scores: Scores, row_thresholds: Scores, items: list[LabeledItem], topics: list[str]
+) -> list[LanguageReport]:
+    """Precision, recall and F1 per language, for a set whose items carry ``lang``; empty when none does."""
+    languages = sorted({item.lang for item in items if item.lang})
+    if not languages:
+        return []
+    reports = []
+    for language in [*languages, *(["(none)"] if any(item.lang is None for item in items) else [])]:
+        rows = [n for n, item in enumerate(items) if (item.lang or "(none)") == language]
+        subset = [items[n] for n in rows]
+        predicted = scores[rows] >= row_thresholds[rows]
+        per_topic, best = {}, {}
+        for column, topic in enumerate(topics):
+            actual = np.array([topic in item.labels for item in subset], dtype=bool)
+            per_topic[topic] = confusion(predicted[:, column], actual, float("nan"))
+            best[topic] = best_f1(sweep(scores[rows, column], actual))
+        actual_any = np.array([bool(item.labels & set(topics)) for item in subset], dtype=bool)
+        any_topic = confusion(np.asarray(predicted.any(axis=1), dtype=bool), actual_any, float("nan"))
+        reports.append(LanguageReport(language, len(rows), per_topic, any_topic, best))
+    return reports
+
+
+def languages_json(reports: list[LanguageReport]) -> dict[str, Any]:
+    """The per-language part of the JSON report: language -> items, topics -> name -> figures, any."""
+
+    def figures(point: Confusion) -> dict[str, Any]:
+        entry = asdict(point)
+        del entry["threshold"]
+        return entry
+
+    return {
+        report.language: {
+            "items": report.items,
+            "topics": {
+                name: {**figures(point), "best_f1": asdict(best) if (best := report.best[name]) else None}
+                for name, point in report.topics.items()
+            },
+            "any": figures(report.any_topic),
+        }
+        for report in reports
+    }

@@ -5,6 +5,10 @@ also matches with -s/-es/'s, and words of four letters or more also with -ed/-in
 consonant and a dropped final e allowed: patrol -> patrolled, collide -> colliding). A term written in
 capitals (``US``, ``NATO``) is an acronym: it matches case-sensitively and exactly, so ``US`` never
 matches the pronoun "us" or "used".
+
+A text in another language (Russian, Arabic, Turkish ...) is also matched word by word the way that language
+inflects, with its case folding and letter normalisation (services/classifier/stems.py): a term written in any
+script finds its inflected forms there.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.classifier.stems import TermKeys, stemmed_language, word_keys
 from shared.config import KeywordRules
 
 _PLURAL = r"(?:s|es|'s|’s)?"
@@ -26,6 +31,12 @@ def _inflected(word: str) -> str:
     return re.escape(word) + rf"(?:{re.escape(word[-1])}?(?:ed|ing)|s|es|'s|’s)?"
 
 
+def is_acronym(term: str) -> bool:
+    """A term written in capitals (``US``, ``ABD``, ``США``): matched case-sensitively and exactly."""
+    # isupper, not isalpha: Arabic letters have no case, so an Arabic term is a word, never an acronym.
+    return term.upper() == term and any(char.isupper() for char in term)
+
+
 def compile_term(term: str) -> re.Pattern[str]:
     """A pattern for one term: ``re:...`` is a raw regex; otherwise whole words with simple inflections."""
     if term.startswith("re:"):
@@ -33,7 +44,7 @@ def compile_term(term: str) -> re.Pattern[str]:
     words = term.split()
     if not words:
         raise ValueError("empty keyword term")
-    if term.upper() == term and any(char.isalpha() for char in term):
+    if is_acronym(term):
         body = r"[\s\-]+".join(re.escape(word) for word in words)
         return re.compile(rf"(?<!\w){body}(?:'s|’s|s)?(?!\w)")
     body = r"[\s\-]+".join([*(re.escape(word) for word in words[:-1]), _inflected(words[-1].lower())])
@@ -69,6 +80,15 @@ class KeywordMatcher:
         self._any = [(term, compile_term(term)) for term in rules.any_]
         self._all = [[(term, compile_term(term)) for term in group] for group in rules.all_]
         self._none = [(term, compile_term(term)) for term in rules.none]
+        self._keys: dict[str, dict[str, TermKeys]] = {}  # language -> term -> its word keys, built at first use
+
+    def _term_keys(self, language: str) -> dict[str, TermKeys]:
+        if language not in self._keys:
+            terms = {term for term, _ in [*self._any, *(pair for group in self._all for pair in group), *self._none]}
+            self._keys[language] = {
+                term: TermKeys(term, language) for term in terms if not term.startswith("re:") and not is_acronym(term)
+            }
+        return self._keys[language]
 
     @property
     def has_any(self) -> bool:
@@ -80,9 +100,23 @@ class KeywordMatcher:
         """Number of ``all`` groups."""
         return len(self._all)
 
-    def match(self, text: str) -> KeywordMatch:
-        """Apply the rules to ``text``."""
-        found = [term for term, pattern in self._any if pattern.search(text)]
-        groups = [[term for term, pattern in group if pattern.search(text)] for group in self._all]
-        veto = next((term for term, pattern in self._none if pattern.search(text)), None)
+    def match(self, text: str, language: str | None = None) -> KeywordMatch:
+        """Apply the rules to ``text``, in ``language`` (English rules alone when None or English)."""
+        if language is None or not stemmed_language(language):
+            hit = _regex_hit
+        else:
+            keys, text_keys = self._term_keys(language), word_keys(text, language)
+
+            def hit(term: str, pattern: re.Pattern[str], text: str) -> bool:
+                found = term in keys and keys[term].found_in(text_keys)
+                return found or _regex_hit(term, pattern, text)
+
+        found = [term for term, pattern in self._any if hit(term, pattern, text)]
+        groups = [[term for term, pattern in group if hit(term, pattern, text)] for group in self._all]
+        veto = next((term for term, pattern in self._none if hit(term, pattern, text)), None)
         return KeywordMatch(found, groups, veto)
+
+
+def _regex_hit(term: str, pattern: re.Pattern[str], text: str) -> bool:
+    """The English rules: the term's compiled pattern anywhere in the text."""
+    return pattern.search(text) is not None

@@ -124,6 +124,6 @@ async def current_scorer(redis: Redis, names: StreamNames, topics: dict[str, Top
         return scorer
     learned = await learned_examples(redis, names, list(topics))
     # Re-embedding the examples takes a model call: off the event loop, like scoring.
-    fresh = await asyncio.to_thread(Scorer, with_learned(topics, learned), scorer.embedder)
+    fresh = await asyncio.to_thread(Scorer, with_learned(topics, learned), scorer.embedder, scorer.multilingual)
     _BUILT_AT[fresh] = version
     return fresh

@@ -45,7 +45,9 @@ def apply_thresholds(scores: list[list[TopicScore]], thresholds: Mapping[str, fl
 
 
 def _with_threshold(score: TopicScore, threshold: float | None) -> TopicScore:
-    if threshold is None:
+    # A topic's own threshold for a language (config ``thresholds``) is on the multilingual model's scale: an
+    # override set in the console, on the English model's, would misjudge it, so it stands.
+    if threshold is None or score.language_threshold:
         return score
     reasons = score.reasons.model_copy(update={"threshold": threshold})
     return dataclasses.replace(score, threshold=threshold, reasons=reasons)

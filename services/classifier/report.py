@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.classifier.backtest import BacktestReport
-from services.classifier.evaluation import Confusion, TopicReport
+from services.classifier.evaluation import Confusion, LanguageReport, TopicReport
 from services.classifier.scoring import TopicScore
+from shared.language import language_name
 
 SWEEP_STEP = 0.05
 
 
 def format_scores(results: list[TopicScore]) -> str:
-    """Each topic's score against its threshold, with the reasons."""
+    """The text's language, then each topic's score against its threshold, with the reasons."""
     lines = []
+    if results:
+        code = results[0].language
+        lines.append(f"language: {language_name(code)}" + (f" ({code})" if code else " (scored as English)"))
     for result in results:
         reasons = result.reasons
         verdict = "ALERT" if result.matched else "no alert"
@@ -60,6 +64,20 @@ def format_eval(reports: dict[str, TopicReport], any_topic: Confusion, min_preci
         lines += [_row(f"  >= {point.threshold:.2f}", point) for point in sampled_sweep(report.curve)]
     lines.append("any topic")
     lines.append(_row("at thresholds", any_topic))
+    return "\n".join(lines)
+
+
+def format_languages(reports: list[LanguageReport]) -> str:
+    """Per language: each topic's figures at the thresholds its items were judged by, the best-F1 threshold on that
+    language alone, and any topic."""
+    lines = []
+    for report in reports:
+        lines.append(f"language {report.language} ({report.items} items)")
+        for name, point in report.topics.items():
+            best = report.best[name]
+            tail = f"  (best f1 {best.f1:.3f} at {best.threshold:.3f})" if best else ""
+            lines.append(_row(name, point) + tail)
+        lines.append(_row("any topic", report.any_topic))
     return "\n".join(lines)
 
 

@@ -19,7 +19,14 @@ from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import ALERTS_CREATED, BATCH_SIZE, ITEMS_CLASSIFIED, TOPIC_SCORES
+from shared.metrics import (
+    ALERTS_BY_LANGUAGE,
+    ALERTS_CREATED,
+    BATCH_SIZE,
+    ITEMS_BY_LANGUAGE,
+    ITEMS_CLASSIFIED,
+    TOPIC_SCORES,
+)
 from shared.schemas import Alert, Item, SchemaError
 from shared.stats import count_alerts, count_items
 from shared.stream_bounds import StreamRoom
@@ -97,8 +104,13 @@ class Classifier:
         # Back-pressure: wait while the alerts stream is full of entries the notifier has not read (never trim them).
         await self.alerts_room.wait_for(sum(1 for row in scores for result in row if result.matched))
         pipe = self.redis.pipeline(transaction=False)
-        created: list[str] = []
+        created: list[tuple[str, str]] = []
+        scored: list[Item] = []
         for row, (item, topic_scores) in enumerate(zip(items, scores, strict=True)):
+            if item.language is None and topic_scores and topic_scores[0].language:
+                # Detected here (an item from an older poller): the alert says the language it was scored in.
+                item = item.model_copy(update={"language": topic_scores[0].language})
+            scored.append(item)
             for result in topic_scores:
                 if not result.matched:
                     continue
@@ -116,13 +128,14 @@ class Classifier:
                     )  # fmt: skip
                 # No MAXLEN: the bound is the wait above (shared/stream_bounds.py), not trimming unread alerts.
                 pipe.xadd(self.names.alerts, {DATA_FIELD: alert.to_json()})
-                created.append(result.topic)
+                created.append((result.topic, result.language or "unknown"))
                 log.info("alert_created", alert_id=alert.id, topic=alert.topic, score=alert.score, item_id=item.id)
-        count_items(pipe, self.names, items, now)  # the console's overview counters (shared/stats.py)
-        count_alerts(pipe, self.names, created, now)
+        count_items(pipe, self.names, scored, now)  # the console's overview counters (shared/stats.py)
+        count_alerts(pipe, self.names, [topic for topic, _ in created], now)
         await pipe.execute()
-        for topic in created:  # counted once Redis has them, so the metric never runs ahead of the stream
+        for topic, language in created:  # counted once Redis has them, so the metric never runs ahead of the stream
             ALERTS_CREATED.labels(topic).inc()
+            ALERTS_BY_LANGUAGE.labels(topic, language).inc()
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
         """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
@@ -135,5 +148,7 @@ def _observe(scores: list[list[TopicScore]]) -> None:
     BATCH_SIZE.observe(len(scores))
     ITEMS_CLASSIFIED.inc(len(scores))
     for topic_scores in scores:
+        # The language the scorer used: the item's, or detected when the item had none.
+        ITEMS_BY_LANGUAGE.labels((topic_scores[0].language if topic_scores else None) or "unknown").inc()
         for result in topic_scores:
             TOPIC_SCORES.labels(result.topic).observe(result.score)

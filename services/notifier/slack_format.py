@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, SectionBlo
 from slack_sdk.models.blocks import MarkdownTextObject as _SlackMarkdown
 
 from shared.console_links import story_url
+from shared.language import language_name
 from shared.schemas import Alert, FeedHealthEvent
 from shared.text import plain as _plain_text
 from shared.votes import VoteUrls
@@ -94,7 +95,9 @@ def _why(alert: Alert) -> str:
 def _source(alert: Alert) -> str:
     item = alert.item
     published = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "no date"
-    return f"{clean(item.feed.title or item.feed.url, 200)} · {published}"
+    # The title and summary are always the original text; the language says how to read them.
+    language = f" · in {clean(language_name(item.language), 40)}" if item.language and item.language != "en" else ""
+    return f"{clean(item.feed.title or item.feed.url, 200)} · {published}{language}"
 
 
 def _story_link(alert: Alert, console_url: str | None) -> str:

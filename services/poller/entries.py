@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from shared.language import item_language
 from shared.schemas import FeedRef, Item
 from shared.text import plain, strip_invisible
 
@@ -87,8 +88,10 @@ def entry_published(entry: Any) -> datetime | None:
     return None
 
 
-def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime) -> Item | None:
-    """An Item for one feed entry, or None for an entry with neither title nor summary."""
+def entry_to_item(
+    entry: Any, feed: FeedRef, fetched_at: datetime, language: str | None = None, *, detect: bool = True
+) -> Item | None:
+    """An Item for one feed entry (``language``: the feed's declared one), or None without title and summary."""
     title = plain_text(str(entry.get("title", "")), MAX_TITLE_CHARS)
     summary = plain_text(str(entry.get("summary", "") or entry.get("description", "")), MAX_SUMMARY_CHARS)
     if not title and not summary:
@@ -105,4 +108,6 @@ def entry_to_item(entry: Any, feed: FeedRef, fetched_at: datetime) -> Item | Non
         published=published or fetched_at,
         published_estimated=published is None,
         fetched_at=fetched_at,
+        # The feed's declared language wins; otherwise detected offline (shared/language.py), None when unsure.
+        language=item_language(language, title, summary, detect=detect),
     )

@@ -18,6 +18,7 @@ from shared.schemas import FeedRef, Item
 # entity referenced 100,000 times would build 10 GB. Real feeds do not declare entities, so the subset is dropped.
 _INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.DOTALL)
 _DOCTYPE = re.compile(rb"<!DOCTYPE")
+MAX_DETECTED_ENTRIES = 1000  # feeds with more entries leave language detection to the classifier
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 # feedparser asks xml.sax for libxml2's driver first; the failed import walks sys.path on every parse (a third of
 # the poller's CPU in bench/poller). expat is what it falls back to anyway.
@@ -81,8 +82,9 @@ def parse_feed(
     fetched_at: datetime,
     name: str | None = None,
     labels: list[str] | None = None,
+    language: str | None = None,
 ) -> ParsedFeed:
-    """Parse a fetched body; malformed feeds keep what entries they have."""
+    """Parse a fetched body (``language``: the feed's declared one); malformed feeds keep what entries they have."""
     if not content.strip():
         raise FeedParseError("empty body where a feed was expected")
     html_page = looks_like_html(content) or "html" in headers.get("content-type", "").split(";")[0].lower()
@@ -101,7 +103,14 @@ def parse_feed(
     # The feed's own title is untrusted text copied into every item: plain and capped like entry titles.
     title = name or plain_text(str(parsed.feed.get("title") or ""), MAX_FEED_TITLE_CHARS) or None
     ref = FeedRef(url=feed_url, title=title, labels=list(labels or []))
-    items = [item for entry in parsed.entries if (item := entry_to_item(entry, ref, fetched_at)) is not None]
+    # Detection costs ~2 ms an entry: a feed of thousands (an archive dump, or hostile) would hold the poller for
+    # seconds at every poll. Its items go out without a language, and the classifier detects the new ones.
+    detect = len(parsed.entries) <= MAX_DETECTED_ENTRIES
+    items = [
+        item
+        for entry in parsed.entries
+        if (item := entry_to_item(entry, ref, fetched_at, language, detect=detect)) is not None
+    ]
     malformed = str(parsed.get("bozo_exception")) if parsed.bozo else None
     return ParsedFeed(title, items, malformed, _feed_links(parsed.feed))
 

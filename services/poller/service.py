@@ -192,7 +192,9 @@ class Poller:
         now = self.clock.now()
         headers = {"content-type": content_type} if content_type else {}
         try:
-            parsed = await asyncio.to_thread(parse_feed, body, headers, feed.url, now, feed.name, feed.labels)
+            parsed = await asyncio.to_thread(
+                parse_feed, body, headers, feed.url, now, feed.name, feed.labels, feed.language
+            )
         except FeedParseError as exc:
             FEED_ERRORS.labels(feed=feed.url, reason="push_not_a_feed").inc()
             log.warning("websub_push_unparsed", feed=feed.url, error=str(exc))
@@ -251,7 +253,7 @@ class Poller:
             outcome = await self.fetcher.fetch(state.fetch_url, Validators(state.etag, state.last_modified), now)
             if isinstance(outcome, FetchedFeed):
                 parsed = await asyncio.to_thread(
-                    parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.labels
+                    parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.labels, feed.language
                 )
         except (FeedFetchError, FeedParseError) as exc:
             await self._record_failure(feed, state, ref, exc, now, result)

@@ -93,9 +93,28 @@ class TopicConfig(BaseModel):
     keywords: KeywordRules = Field(default_factory=KeywordRules)
     weights: TopicWeights = Field(default_factory=TopicWeights)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Score at or above which an item alerts.")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Thresholds per language (ISO 639-1 code: threshold), for languages the multilingual model "
+        "scores on its own scale; other languages use threshold.",
+    )
     places: list[PlaceConfig] = Field(
         default_factory=list, description="Places to find in this topic's alerts besides the shipped gazetteer."
     )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _language_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        for code, value in thresholds.items():
+            if not re.fullmatch(r"[a-z]{2,3}", code):
+                raise ValueError(f"{code!r} is not a language code; use ISO 639-1 in lower case, e.g. ar, ru, tr")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"thresholds.{code}: {value} is not between 0 and 1")
+        return thresholds
+
+    def threshold_for(self, language: str | None) -> float:
+        """The threshold an item in ``language`` must reach: its language's own, else ``threshold``."""
+        return self.thresholds.get(language, self.threshold) if language else self.threshold
 
 
 # One name per entry of services/classifier/backends.py's BACKENDS.
@@ -127,6 +146,12 @@ class ClassifierSettings(BaseModel):
         description="Most items read from the stream and scored together. The model sorts them by length into "
         "batches of batch_size, so a backlog pads far less than batches read one by one; a quiet stream is read as "
         "it comes.",
+    )
+
+    multilingual: bool = Field(
+        default=True,
+        description="Score items that are not in English with the multilingual model (USE-m3) instead of the "
+        "English one (see README, Languages).",
     )
 
     @field_validator("model_path")

@@ -162,14 +162,18 @@ def entries(count: int, pad: int = 0) -> bytes:
 
 
 # Parses stdin in a fresh interpreter and reports the item count and the process's peak RSS: tracemalloc would slow
-# a 15 s parse several-fold. VmHWM, not ru_maxrss: ru_maxrss keeps the parent's peak across fork and exec, and the
-# test run's own process holds the embedding models (torch and ONNX, >1 GiB together).
+# a 15 s parse several-fold, and a child's peak is not mixed with the test run's own memory.
+# The peak is VmHWM, the child's own high-water mark: Linux carries ru_maxrss across fork and exec, so it reports the
+# test run's size whenever that is larger (a run with both embedding models loaded is over 1 GiB before the child).
 CHILD = """
 import sys
 from tests.security.hostile import parse
 parsed = parse(sys.stdin.buffer.read())
-hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(len(parsed.items), len({i.id for i in parsed.items}), hwm)
+try:
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(parsed.items), len({i.id for i in parsed.items}), peak)
 """
 
 

@@ -17,9 +17,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from services.classifier.routing import multilingual_embedder
 from services.notifier.store import DeliveryStore
 from shared.clock import Clock
 from shared.config import TripwireConfig
+from shared.language import language_name
 from shared.streams import StreamNames
 from tripwire.console import auth, glance_pages, pages, teach_pages, tune_pages
 from tripwire.console.context import Console, Handler
@@ -48,6 +50,7 @@ def _templates() -> Jinja2Templates:
     # Jinja2Templates turns autoescape on for .html; said explicitly because every page shows feed text.
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
+    templates.env.filters["language_name"] = language_name
     return templates
 
 
@@ -57,7 +60,7 @@ def create_app(
     """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
     names = StreamNames(config.redis.stream_prefix)
     store = DeliveryStore(redis, names, config.redis.maxlen)
-    pool = ScoringPool(config.topics, embedder_factory, redis, names)
+    pool = ScoringPool(config.topics, embedder_factory, redis, names, lambda: multilingual_embedder(config.classifier))
     throttle = LoginThrottle(redis, names, clock)
     console = Console(config, redis, names, store, clock, _templates(), pool, throttle)
 

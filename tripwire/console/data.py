@@ -97,12 +97,16 @@ def filter_items(
     feed: str = "",
     min_score: float = 0.0,
     max_score: float = 1.0,
+    language: str = "",
 ) -> list[ItemView]:
-    """Items whose title or summary contains ``text`` (any case), from ``feed``, with a ``topic`` score in range."""
+    """Items whose title or summary contains ``text`` (any case), from ``feed``, in ``language``, with a ``topic``
+    score in range."""
     needle = text.strip().lower()
     kept = []
     for view in views:
         if needle and needle not in f"{view.item.title}\n{view.item.summary}".lower():
+            continue
+        if language and not in_language(view.item, language):
             continue
         if feed and view.item.feed.url != feed:
             continue
@@ -149,3 +153,20 @@ async def find_alert(redis: Redis, names: StreamNames, alert_id: str) -> Alert |
 async def find_item(redis: Redis, names: StreamNames, item_id: str) -> Item | None:
     """The newest stored item with this id, if the items stream still holds it."""
     return next((view.item for view in await recent_items(redis, names) if view.item.id == item_id), None)
+
+
+UNKNOWN_LANGUAGE = "unknown"  # the filter value for items without a language (older producers, unsure detection)
+
+
+def in_language(item: Item, language: str) -> bool:
+    """True when ``item`` is in ``language`` (an ISO 639-1 code, or ``unknown`` for items without one)."""
+    return item.language == language or (language == UNKNOWN_LANGUAGE and item.language is None)
+
+
+def languages_seen(items: Sequence[Item]) -> list[str]:
+    """The languages of ``items`` for the filter menu, most frequent first (``unknown`` last)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        code = item.language or UNKNOWN_LANGUAGE
+        counts[code] = counts.get(code, 0) + 1
+    return sorted(counts, key=lambda code: (code == UNKNOWN_LANGUAGE, -counts[code], code))

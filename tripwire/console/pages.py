@@ -90,26 +90,33 @@ async def items_page(console: Console, request: Request) -> Response:
     params = request.query_params
     text, topic, feed = params.get("q", ""), params.get("topic", ""), params.get("feed", "")
     low, high = _score(params.get("min"), 0.0), _score(params.get("max"), 1.0)
-    filters = {"text": text, "topic": topic, "feed": feed, "min_score": low, "max_score": high}
+    language = params.get("lang", "")
+    filters = {"text": text, "topic": topic, "feed": feed, "min_score": low, "max_score": high, "lang": language}
     views = await data.recent_items(console.redis, console.names)
-    shown = data.filter_items(views, text=text, topic=topic, feed=feed, min_score=low, max_score=high)
+    shown = data.filter_items(
+        views, text=text, topic=topic, feed=feed, min_score=low, max_score=high, language=language
+    )
     return console.render(
         request, "items.html", items=shown[:PAGE_SIZE], total=len(shown), scanned=len(views), filters=filters,
         topics=list(console.config.topics), feeds=console.config.feeds,
+        languages=data.languages_seen([view.item for view in views]),
     )  # fmt: skip
 
 
 async def alerts_page(console: Console, request: Request) -> Response:
     """The latest alerts grouped by story (``?story=`` keeps one) and, per subscription, each delivery's outcome."""
-    story = request.query_params.get("story", "")
+    story, language = request.query_params.get("story", ""), request.query_params.get("lang", "")
     alerts = [alert for _, alert in await data.recent_alerts(console.redis, console.names)]
+    languages = data.languages_seen([alert.item for alert in alerts])
+    if language:
+        alerts = [alert for alert in alerts if data.in_language(alert.item, language)]
     groups = group_stories(alerts, story)
     shown = groups[:PAGE_SIZE]
     shown_alerts = [alert for group in shown for alert in group.alerts]
     deliveries = await data.deliveries(console.redis, console.store, console.config, shown_alerts)
     return console.render(
         request, "alerts.html", groups=shown, deliveries=deliveries, story=story, total=len(groups),
-        scanned=len(alerts),
+        scanned=len(alerts), languages=languages, lang=language,
     )  # fmt: skip
 
 

@@ -20,7 +20,15 @@ from tripwire.console import data
 from tripwire.console.charts import score_histogram
 from tripwire.console.context import Console
 from tripwire.console.sub_tuning import subscription_tuning, takers
-from tripwire.console.tuning import LabeledSet, labeled_figures, parse_labeled, pr_curve_svg_points
+from tripwire.console.tuning import (
+    LabeledSet,
+    labeled_figures,
+    labeled_languages,
+    language_figures,
+    own_threshold_matrix,
+    parse_labeled,
+    pr_curve_svg_points,
+)
 
 STORED_ITEMS = 300  # the newest items the slider is tried on (each scored once per console run)
 
@@ -50,6 +58,7 @@ async def _context(console: Console, topic: str, threshold: float | None, params
     stored = sorted(((score.score, item) for item, score in scored), key=lambda pair: -pair[0])
     labeled = console.pool.labeled
     figures = labeled_figures(labeled, index, topic, chosen) if labeled else None
+    by_language = language_figures(labeled, index, topic, chosen) if labeled else []
     subs = takers(console.config.subscriptions, topic)
     sub = next((s for s in subs if s.name == params.get("sub")), subs[0] if subs else None)
     sub_tuning = None
@@ -61,7 +70,7 @@ async def _context(console: Console, topic: str, threshold: float | None, params
         "topic": topic, "topics": list(topics), "configured": configured, "override": overrides.get(topic),
         "threshold": chosen, "stored": stored, "would_alert": sum(score >= chosen for score, _ in stored),
         "alert_now": sum(score >= current for score, _ in stored), "labeled": labeled, "figures": figures,
-        "curve_points": pr_curve_svg_points(figures.curve) if figures else "",
+        "curve_points": pr_curve_svg_points(figures.curve) if figures else "", "by_language": by_language,
         "histogram": score_histogram([score for score, _ in stored], chosen, figures.curve if figures else [],
                                      f"Scores of the latest items for {topic} and the threshold"),
         "subs": [s.name for s in subs], "sub": sub_tuning,
@@ -103,13 +112,18 @@ async def tune_labeled(console: Console, request: Request) -> Response:
     if isinstance(upload, UploadFile):
         name = upload.filename or "upload.jsonl"
         try:
-            rows = parse_labeled(name, (await upload.read()).decode("utf-8"), set(console.config.topics))
+            content = (await upload.read()).decode("utf-8")
+            rows = parse_labeled(name, content, set(console.config.topics))
         except (EvalDataError, UnicodeDecodeError) as exc:
             error = str(exc) if isinstance(exc, EvalDataError) else f"{name}: not UTF-8 text"
         else:
             texts = [text for text, _ in rows]
-            scores = score_matrix(await console.pool.score_texts(texts))
-            console.pool.labeled = LabeledSet(name, scores, [labels for _, labels in rows], texts)
+            languages = labeled_languages(content)
+            results = await console.pool.score_texts(texts, languages)
+            labels = [labels for _, labels in rows]
+            console.pool.labeled = LabeledSet(
+                name, score_matrix(results), labels, texts, languages, own_threshold_matrix(results)
+            )
     else:
         error = "Choose a JSONL file to upload."
     context = await _context(console, topic, _unit(form.get("threshold")), form)

