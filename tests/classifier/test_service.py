@@ -70,4 +70,5 @@ async def test_batch_of_items_becomes_alerts_with_reasons(
     now = datetime.now(UTC)
     hourly = await alerts_per_hour(redis, names, now, hours=2)
     assert {topic: sum(counts) for topic, counts in hourly.items()} == {"us_russia_standoff": 1, "joint_patrol": 1}
-    assert await items_per_feed_language(redis, names, now) == {("http://127.0.0.1/feed.xml", "unknown"): 3}
+    # The items carried no language: the classifier detected it, and the counters say which.
+    assert await items_per_feed_language(redis, names, now) == {("http://127.0.0.1/feed.xml", "en"): 3}
