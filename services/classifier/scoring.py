@@ -123,8 +123,13 @@ class TopicModel:
         self.example_vectors = embedder.encode(self.examples)
         self.counter_vectors = embedder.encode(self.counter_examples)
         self.spaces = {ENGLISH: (self.example_vectors, self.counter_vectors)}
+        # The texts behind each space's vectors: the multilingual space adds the examples written in other languages.
+        self.space_texts = {ENGLISH: (self.examples, self.counter_examples)}
         if multilingual is not None:
-            self.spaces[MULTILINGUAL] = (multilingual.encode(self.examples), multilingual.encode(self.counter_examples))
+            examples = [*self.examples, *config.multilingual_examples]
+            counters = [*self.counter_examples, *config.multilingual_counter_examples]
+            self.spaces[MULTILINGUAL] = (multilingual.encode(examples), multilingual.encode(counters))
+            self.space_texts[MULTILINGUAL] = (examples, counters)
         self.keywords = KeywordMatcher(config.keywords)
 
     def score_batch(
@@ -137,9 +142,10 @@ class TopicModel:
     ) -> list[TopicScore]:
         """Score every text of a batch; ``vectors`` holds the embeddings of all units, text after text, in ``space``."""
         example_vectors, counter_vectors = self.spaces[space]
+        has_counters = len(self.space_texts[space][1]) > 0
         sims = vectors @ example_vectors.T  # (units, examples): one matrix product for the whole batch
         unit_best, unit_example = sims.max(axis=1), sims.argmax(axis=1)
-        if self.counter_examples:
+        if has_counters:
             counter_sims = vectors @ counter_vectors.T
             unit_counter, unit_counter_index = counter_sims.max(axis=1), counter_sims.argmax(axis=1)
         else:
@@ -166,18 +172,20 @@ class TopicModel:
                     sentence_similarity=float(unit_best[sentence[row]]),
                     similarity=float(similarity[row]),
                     example=int(unit_example[best[row]]),
-                    counter=int(unit_counter_index[best[row]]) if self.counter_examples else None,
+                    counter=int(unit_counter_index[best[row]]) if has_counters else None,
                     counter_similarity=float(counter[row]),
                     semantic=float(semantic[row]),
                 ),
                 langs[row],
+                space,
             )
             for row, text in enumerate(texts)
         ]
 
-    def _explain(self, text: str, nearest: _Nearest, language: str | None = None) -> TopicScore:
+    def _explain(self, text: str, nearest: _Nearest, language: str | None = None, space: str = ENGLISH) -> TopicScore:
         """Add the keyword evidence to the semantic part and write down why."""
         weights = self.config.weights
+        examples, counter_examples = self.space_texts[space]
         match = self.keywords.match(text, language)
         evidence = keyword_evidence(match, self.keywords, weights)
         raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
@@ -188,11 +196,11 @@ class TopicModel:
             score=round(score, 4),
             threshold=threshold,
             keywords=match.terms,
-            nearest_example=self.examples[nearest.example],
+            nearest_example=examples[nearest.example],
             example_similarity=round(nearest.similarity, 4),
             best_sentence=nearest.sentence,
             sentence_similarity=round(nearest.sentence_similarity, 4),
-            counter_example=self.counter_examples[nearest.counter] if nearest.counter is not None else None,
+            counter_example=counter_examples[nearest.counter] if nearest.counter is not None else None,
             counter_similarity=round(nearest.counter_similarity, 4) if has_counter else None,
             semantic_score=round(nearest.semantic, 4),
             keyword_score=round(evidence, 4),

@@ -90,6 +90,16 @@ class TopicConfig(BaseModel):
     description: str = ""
     examples: list[str] = Field(min_length=1, description="Sentences in the style of news leads that should alert.")
     counter_examples: list[str] = Field(default_factory=list, description="Near misses that must not alert.")
+    # Only the multilingual model compares with these: added to MiniLM's examples they would move English scores.
+    multilingual_examples: list[str] = Field(
+        default_factory=list,
+        description="Examples in other languages (ar, ru, tr ...), compared only with items the multilingual model "
+        "scores, besides examples; English scores do not see them.",
+    )
+    multilingual_counter_examples: list[str] = Field(
+        default_factory=list,
+        description="Near misses in other languages, compared only with items the multilingual model scores.",
+    )
     keywords: KeywordRules = Field(default_factory=KeywordRules)
     weights: TopicWeights = Field(default_factory=TopicWeights)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Score at or above which an item alerts.")

@@ -7,7 +7,7 @@ import pytest
 
 from services.classifier.evaluation import evaluate_by_language, load_labeled
 from services.classifier.scoring import Scorer, score_matrix, threshold_matrix
-from shared.config import TripwireConfig
+from shared.config import TopicConfig, TripwireConfig
 from tests.conftest import REPO_ROOT
 
 SETS = [REPO_ROOT / "data/eval/multilingual.jsonl", REPO_ROOT / "data/eval/multilingual_holdout.jsonl"]
@@ -63,3 +63,50 @@ def test_items_are_scored_by_their_language(scorer: Scorer):
     standoff = next(r for r in scores[0] if r.topic == "us_russia_standoff")
     assert standoff.matched and standoff.threshold == 0.45 and standoff.language_threshold
     assert vectors.shape == (1, 384)  # story clustering keeps the English model's vectors
+
+
+def _ascii_terms_only(config: TripwireConfig) -> dict[str, TopicConfig]:
+    """The shipped topics with only their ASCII (English) terms: as for a language whose terms nobody wrote yet."""
+
+    def keep(terms: list[str]) -> list[str]:
+        return [term for term in terms if term.isascii()]
+
+    out = {}
+    for name, topic in config.topics.items():
+        rules = topic.keywords
+        kept = rules.model_copy(
+            update={"any_": keep(rules.any_), "all_": [keep(group) for group in rules.all_], "none": keep(rules.none)}
+        )
+        out[name] = topic.model_copy(update={"keywords": kept})
+    return out
+
+
+def test_reports_without_their_languages_terms_still_alert_on_meaning(  # type: ignore[no-untyped-def]
+    embedder, multilingual_embedder, default_config: TripwireConfig
+):
+    # README, "Languages", "Without a language's own terms": measured on both sets, 17 of 76 Arabic and Russian
+    # reports alert on their meaning (with the multilingual examples; 10 of 76 without), Turkish 32 of 38, and no
+    # near miss does.
+    scorer = Scorer(_ascii_terms_only(default_config), embedder, multilingual_embedder)
+    items = [item for path in SETS for item in load_labeled(path, set(default_config.topics))]
+    results = scorer.score_texts([item.text for item in items], [item.lang for item in items])
+    alerted = [any(r.matched for r in row) for row in results]
+    for languages, floor in ((("ar", "ru"), 0.18), (("tr",), 0.8)):
+        reports = [n for n, item in enumerate(items) if item.lang in languages and item.labels]
+        recall = sum(alerted[n] for n in reports) / len(reports)
+        assert recall >= floor, (languages, recall)
+    near_misses = [n for n, item in enumerate(items) if item.lang in ("ar", "ru", "tr") and not item.labels]
+    assert not [items[n].title for n in near_misses if alerted[n]]
+
+
+def test_multilingual_examples_leave_english_scores_alone(  # type: ignore[no-untyped-def]
+    embedder, multilingual_embedder, default_config: TripwireConfig
+):
+    plain = {
+        name: topic.model_copy(update={"multilingual_examples": [], "multilingual_counter_examples": []})
+        for name, topic in default_config.topics.items()
+    }
+    text = "Russian jets buzzed a US destroyer in the Black Sea, the Pentagon said."
+    with_examples = Scorer(default_config.topics, embedder, multilingual_embedder).score_texts([text], ["en"])[0]
+    without = Scorer(plain, embedder, multilingual_embedder).score_texts([text], ["en"])[0]
+    assert [r.reasons for r in with_examples] == [r.reasons for r in without]
