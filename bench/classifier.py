@@ -59,7 +59,7 @@ def units_encode_rate(embedder: SentenceEmbedder, texts: list[str]) -> float:
 
 async def service_rate(config: TripwireConfig, redis: Redis, scorer: Scorer, items: list[Item]) -> tuple[float, int]:
     """Items per second from a full items stream to the drained classifier; and the alerts published."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     await redis.flushdb()
     pipe = redis.pipeline(transaction=False)
     for item in items:
@@ -75,7 +75,7 @@ async def service_rate(config: TripwireConfig, redis: Redis, scorer: Scorer, ite
 
 async def latencies(config: TripwireConfig, redis: Redis, scorer: Scorer, items: list[Item]) -> list[float]:
     """Seconds from XADD of one lone item to its alert in the alerts stream, with the service running."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     await redis.flushdb()
     stop = asyncio.Event()
     task = asyncio.create_task(Classifier(config, redis, scorer, "bench-latency").run(stop))

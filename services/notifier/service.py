@@ -72,7 +72,7 @@ class Notifier:
         self.config, self.redis = config, redis
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
-        self.names = StreamNames(config.redis.stream_prefix)
+        self.names = StreamNames.of(config.redis)
         self.subscriptions = self._active_subscriptions(config.subscriptions)
         self.store = DeliveryStore(redis, self.names, config.redis.maxlen)
         self.worker = DeliveryWorker(

@@ -64,7 +64,7 @@ class Poller:
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self.names = StreamNames(config.redis.stream_prefix)
+        self.names = StreamNames.of(config.redis)
         self.fetcher = Fetcher(http, self.settings)
         self.states = FeedStateStore(redis, self.names)
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,

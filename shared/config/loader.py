@@ -43,11 +43,13 @@ def load_settings(
     config = with_environment_overrides(load_config_file(path, env), env)
     redis_url = env.get("REDIS_URL") or None
     name = consumer_name or env.get("TRIPWIRE_CONSUMER") or socket.gethostname()
+    sentinel_password = env.get("REDIS_SENTINEL_PASSWORD") or None
     return Settings(
         config=config,
         config_path=path,
         redis_url=SecretStr(redis_url) if redis_url else None,
         consumer_name=name,
+        sentinel_password=SecretStr(sentinel_password) if sentinel_password else None,
     )
 
 

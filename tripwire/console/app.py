@@ -82,7 +82,7 @@ def create_app(
     """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
     from tripwire.console import pages, teach_pages, tune_pages  # they import Console from here
 
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     store = DeliveryStore(redis, names, config.redis.maxlen)
     pool = ScoringPool(config.topics, embedder_factory, redis, names)
     throttle = LoginThrottle(redis, names, clock)
