@@ -70,7 +70,9 @@ class Poller:
         # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
-        self.publisher = ItemPublisher(redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen)
+        self.publisher = ItemPublisher(
+            redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen, clock=self.clock
+        )
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a
         # Redis connection, and a thousand of them exhaust the connection pool.
