@@ -14,6 +14,7 @@ Sentinels where the primary is, so the services need not know which topology the
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -125,9 +126,15 @@ class ScriptingCluster(RedisCluster):
 class ScriptingPipeline(ClusterPipeline):
     """A cluster pipeline that lets EVALSHA through once the scripts are on every primary."""
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> ClusterPipeline:
-        """Queue EVALSHA; its keys route it to their slot like any other command."""
-        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """Queue EVALSHA; its keys route it to their slot like any other command.
+
+        A coroutine, because redis-py's Script awaits it: awaiting the pipeline itself would clear its queue.
+        """
+        queued = self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+        if inspect.isawaitable(queued) and queued is not self:
+            return await queued  # a watched transaction before MULTI runs commands at once
+        return queued
 
     def mget(self, keys: Any, *args: Any) -> ClusterPipeline:  # type: ignore[override]
         """Queue MGET (its keys share a hash tag: redis-py blocks it here for keys that might not)."""

@@ -1,8 +1,8 @@
 """Per-URL pacing: a token bucket that queues senders instead of dropping messages.
 
-The buckets live in the notifier process (not in Redis): one notifier process per deployment is the supported
-setup, and Slack's limit (about one message per second per incoming webhook, short bursts allowed) is forgiving
-enough that two processes briefly doubling the rate only costs a 429, which is retried with its Retry-After.
+These buckets live in one process. The notifier service uses the buckets shared through Redis
+(shared_pacing.py), so that N notifier processes together keep each URL at its rate; this one remains for
+single-process uses and as the reference behaviour.
 """
 
 from __future__ import annotations
@@ -10,10 +10,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from shared.clock import Clock
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pacer(Protocol):
+    """What the sender needs of a limiter: this one, or the one shared through Redis (shared_pacing.py)."""
+
+    async def acquire(self, url: str, rate: float | None, burst: int) -> float:
+        """Wait for the URL's turn; returns the seconds waited."""
+        ...
 
 
 class TokenBucket:

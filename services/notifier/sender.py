@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.outcome import DeliveryResult
-from services.notifier.ratelimit import RateLimiter
+from services.notifier.ratelimit import Pacer
 from services.notifier.routing import delivery_id, digest_id
 from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_end
 from services.notifier.store import DeliveryRecord, DeliveryStore
@@ -42,7 +42,7 @@ class DeliveryWorker:
         settings: NotifierSettings,
         clock: Clock,
         rng: random.Random,
-        limiter: RateLimiter,
+        limiter: Pacer,
         health: HealthState | None = None,
     ) -> None:
         self.store, self.subscriptions, self.channels = store, subscriptions, channels

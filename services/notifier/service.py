@@ -19,10 +19,11 @@ from redis.asyncio.client import Pipeline
 
 from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.overrides import load_min_scores
-from services.notifier.ratelimit import RateLimiter, Sleep
+from services.notifier.ratelimit import Sleep
 from services.notifier.routing import delivery_id, route
 from services.notifier.schedule import hold_story_update, hold_until
 from services.notifier.sender import DeliveryWorker
+from services.notifier.shared_pacing import SharedRateLimiter
 from services.notifier.slack import SlackChannel
 from services.notifier.slack_api import SlackThreads
 from services.notifier.store import DeliveryStore
@@ -88,7 +89,7 @@ class Notifier:
             config.notifier,
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security
-            RateLimiter(self.clock, sleep),
+            SharedRateLimiter(redis, self.names, sleep),  # one pace per URL across every notifier
             self.health,
         )
         self.consumer = StreamConsumer(redis, self.names.alerts, GROUP, consumer_name, count=64, block_ms=1000)
