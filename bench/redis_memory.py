@@ -120,6 +120,48 @@ async def legacy_markers(redis: Redis, size: int) -> int:
     return await used_memory(redis) - before
 
 
+# The publish script before the buckets (a marker key per id), to compare publish rates in the same run.
+_MARKER_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+
+async def publish_rates(redis: Redis, count: int = 20_000) -> None:
+    """Items/s through the bucket script and the marker script: new ids, then the same ids again (all seen)."""
+    marker = redis.register_script(_MARKER_SCRIPT)
+    items = [synthetic_item(n, START) for n in range(count)]
+
+    async def with_markers() -> None:
+        for first in range(0, count, BATCH):
+            async with redis.pipeline(transaction=False) as pipe:
+                for item in items[first : first + BATCH]:
+                    keys = [NAMES.key("seen", item.id), NAMES.items]
+                    await marker(keys=keys, args=[TTL, MAXLEN, "data", item.to_json()], client=pipe)
+                await pipe.execute()
+
+    async def with_buckets() -> None:
+        publisher = ItemPublisher(redis, NAMES, seen_ttl=TTL, maxlen=MAXLEN, clock=StepClock())
+        for first in range(0, count, BATCH):
+            await publisher.publish_many(items[first : first + BATCH])
+
+    rates = {}
+    for name, run in (("markers", with_markers), ("buckets", with_buckets)):
+        await redis.flushall()
+        for phase in ("new", "seen"):
+            started = time.perf_counter()
+            await run()
+            rates[name, phase] = count / (time.perf_counter() - started)
+    for phase in ("new", "seen"):
+        print(
+            f"publish rate, {phase} ids: buckets {rates['buckets', phase]:,.0f} items/s, markers (baseline) "
+            f"{rates['markers', phase]:,.0f} items/s, ratio {rates['buckets', phase] / rates['markers', phase]:.2f}"
+        )
+
+
 async def measure(redis: Redis, size: int) -> None:
     await redis.flushall()
     seconds = await poller_path(redis, size)
@@ -130,7 +172,7 @@ async def measure(redis: Redis, size: int) -> None:
     story_bytes, story_keys = await usage(redis, NAMES.key("stor*"))
     legacy = await legacy_markers(redis, size)
     print(f"{size:>9,} items, published at {size / seconds:,.0f} items/s:", flush=True)
-    print(f"    seen buckets     {seen / size:7.1f} B per remembered id ({buckets} daily sets)")
+    print(f"    seen buckets     {seen / size:7.1f} B per remembered id ({buckets} sets)")
     print(f"    baseline markers {legacy / size:7.1f} B per remembered id (key per id); ratio {seen / legacy:.2f}")
     print(f"    items stream     {items / size:7.1f} B per item ({items / 2**20:.1f} MiB; capped at maxlen)")
     print(f"    stories          {story_bytes / matched:7.0f} B per matched item ({matched:,}; {story_keys} keys)")
@@ -141,6 +183,7 @@ async def run(sizes: tuple[int, ...]) -> None:
     with RedisServer(appendonly=False) as server:
         redis = Redis.from_url(server.url)
         try:
+            await publish_rates(redis)
             for size in sizes:
                 await measure(redis, size)
         finally:
