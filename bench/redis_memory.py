@@ -1,7 +1,7 @@
 """bench/redis_memory: bytes per item in Redis, per structure, after 10k, 100k and 1M synthetic items.
 
 Poller path: ``ItemPublisher.publish_many`` (the seen buckets and the items stream, one script per item, 1,000 per
-pipeline), items spread evenly over 30 days (the default seen_ttl) so every daily bucket is in use. Classifier path:
+pipeline), items spread evenly over 30 days (the default seen_ttl) so every bucket is in use. Classifier path:
 1% of the items match a topic (4 topics) and go through ``StoryStore.assign`` (ten items per story, 384-d vectors)
 and are published to the alerts stream. Baseline (same run, same ids): the per-id seen marker the poller wrote
 before (``SET seen:<id> 1 NX EX ttl``), measured as the growth of used_memory.
