@@ -10,7 +10,8 @@ import pytest
 
 from shared.config import RedisSettings, StreamSettings
 from shared.redis_client import build_client, same_slot
-from shared.streams import StreamConsumer, StreamNames, ensure_group
+from shared.stream_consume import ensure_group
+from shared.streams import StreamConsumer, StreamNames
 from tests.topology.servers import LocalCluster, require_cluster
 
 pytestmark = pytest.mark.slow
