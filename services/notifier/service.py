@@ -114,7 +114,7 @@ class Notifier:
             config.notifier,
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security
-            SharedRateLimiter(redis, self.names),  # one pace per URL across every notifier
+            SharedRateLimiter(redis, self.names, self.clock),  # one pace per URL across every notifier
             self.health,
             sleep,
         )
