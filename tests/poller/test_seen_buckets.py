@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from services.poller.publish import ItemPublisher
+from services.poller.publish import ItemPublisher, Published
 from services.poller.seen import seen_buckets, seen_digest
 from shared.schemas import FeedRef, Item
 from shared.streams import StreamNames
@@ -34,12 +34,13 @@ def item(item_id: str, feed: str = "a") -> Item:
 async def test_an_id_is_published_once_across_feeds_and_again_only_after_seen_ttl(redis: Redis):
     clock = PinnedClock(START)
     publisher = ItemPublisher(redis, NAMES, seen_ttl=3 * DAY, maxlen=1000, clock=clock)
-    assert await publisher.publish_many([item("1"), item("2")]) == 2
-    assert await publisher.publish_many([item("1", feed="b"), item("3")]) == 1  # same article in another feed
+    assert await publisher.publish_many([item("1"), item("2")]) == Published(2, 0)
+    # The same article in another feed is not published again.
+    assert await publisher.publish_many([item("1", feed="b"), item("3")]) == Published(1, 0)
     clock.at = START + timedelta(days=3)  # still within the ttl
-    assert await publisher.publish_many([item("1")]) == 0
+    assert await publisher.publish_many([item("1")]) == Published(0, 0)
     clock.at = START + timedelta(days=7)  # past the ttl plus one bucket (3 days wide for this ttl)
-    assert await publisher.publish_many([item("1")]) == 1
+    assert await publisher.publish_many([item("1")]) == Published(1, 0)
     assert await redis.xlen(NAMES.items) == 4
 
 
@@ -58,4 +59,20 @@ async def test_buckets_expire_on_their_own_and_hold_8_byte_digests(redis: Redis)
 async def test_a_marker_written_before_the_buckets_still_counts(redis: Redis):
     await redis.set(NAMES.key("seen", "legacy"), "1", ex=DAY)
     publisher = ItemPublisher(redis, NAMES, seen_ttl=3 * DAY, maxlen=1000, clock=PinnedClock(START))
-    assert await publisher.publish_many([item("legacy"), item("new")]) == 1
+    assert await publisher.publish_many([item("legacy"), item("new")]) == Published(1, 0)
+
+
+async def test_items_refused_for_a_full_stream_are_not_remembered_as_seen(redis: Redis):
+    # Back-pressure: the classifier's group has read nothing of a full stream, so the script refuses the rest of the
+    # batch without marking it; once the classifier acks, the next poll publishes exactly those items.
+    await redis.xgroup_create(NAMES.items, "classifier", id="0", mkstream=True)
+    publisher = ItemPublisher(redis, NAMES, seen_ttl=3 * DAY, maxlen=2, clock=PinnedClock(START))
+    assert await publisher.publish_many([item("1"), item("2"), item("3"), item("4")]) == Published(2, 2)
+    keys, _ = seen_buckets(NAMES, START.timestamp(), 3 * DAY)
+    assert await redis.smembers(keys[0]) == {seen_digest("1"), seen_digest("2")}
+    reply = await redis.xreadgroup("classifier", "c", {NAMES.items: ">"})
+    await redis.xack(NAMES.items, "classifier", *[entry_id for entry_id, _ in reply[0][1]])
+    assert await publisher.publish_many([item("1"), item("2"), item("3"), item("4")]) == Published(2, 0)
+    assert await redis.smembers(keys[0]) == {seen_digest(n) for n in "1234"}
+    entries = await redis.xrange(NAMES.items)
+    assert [Item.from_json(fields[b"data"].decode()).id for _, fields in entries] == ["3", "4"]
