@@ -57,7 +57,7 @@ async def _service_rate(config: Any, redis_url: str, scorer: Any, pairs: list[tu
     from shared.streams import DATA_FIELD, StreamNames
 
     now, feed = datetime.now(UTC), FeedRef(url="http://127.0.0.1/bench.xml")
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     redis = Redis.from_url(redis_url)
     try:
         await redis.flushdb()

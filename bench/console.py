@@ -144,7 +144,7 @@ class _Clock:
 
 async def run(config: TripwireConfig) -> None:
     """Seed, then time the pages and the naive baseline."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     now = datetime.now(UTC).replace(microsecond=0)
     with RedisServer(appendonly=False) as server:
         redis = Redis.from_url(server.url)

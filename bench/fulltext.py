@@ -128,7 +128,7 @@ async def poll_once(redis: Redis, config: TripwireConfig) -> tuple[list[Item], f
         [result] = await poller.poll_all()
         elapsed = time.perf_counter() - started
     assert result.error is None, result.error
-    entries = await redis.xrange(StreamNames(config.redis.stream_prefix).items)
+    entries = await redis.xrange(StreamNames.of(config.redis).items)
     return [Item.from_json(fields[DATA_FIELD.encode()]) for _id, fields in entries or [] if fields], elapsed
 
 

@@ -73,7 +73,7 @@ def naive_loop(alerts: list[Alert], receiver_url: str, client: httpx.Client | No
 
 async def pipeline_run(config: TripwireConfig, redis: Redis, alerts: list[Alert], received: threading.Event) -> float:
     """Seconds from publishing ``alerts`` to the receiver having every delivery, with the notifier running."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     async with make_http_client(config.network, timeout=10, user_agent="bench") as http:
         stop = asyncio.Event()
         notifier = Notifier(config, redis, http, "bench")
@@ -90,7 +90,7 @@ async def pipeline_run(config: TripwireConfig, redis: Redis, alerts: list[Alert]
 
 async def latency_run(config: TripwireConfig, redis: Redis, receiver: LocalServer) -> list[float]:
     """Publish-to-receipt seconds for alerts sent one at a time."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     samples: list[float] = []
     arrived = threading.Event()
     receiver.on_request = lambda _request: arrived.set()

@@ -88,7 +88,9 @@ async def trim_acked(redis: Redis, stream: str, keep: int) -> int:
     floor = await acked_floor(redis, stream)
     # The floor is the first entry some group needs; XRANGE's end is inclusive, so pass the id just below it.
     bound = _before(floor) if floor is not None else ""
-    return int(await redis.eval(_TRIM_ACKED, 1, stream, bound, max(0, keep)))
+    # Registered (not EVAL'd) so a cluster client preloads it on every primary (shared/redis_client.py).
+    trim = redis.register_script(_TRIM_ACKED)
+    return int(await trim(keys=[stream], args=[bound, max(0, keep)]))
 
 
 def _before(entry_id: str) -> str:

@@ -17,13 +17,21 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.logging import get_logger
+from shared.redis_client import FAILOVER_ERRORS, drop_idle_connections
 from shared.stream_bounds import unread_deleted
 from shared.stream_gauges import export_stream_gauges
 from shared.streams import BatchHandler, StreamConsumer, StreamEntry, StreamNames
 
 # What "Redis is down or restarting" looks like to a client: refused or reset connections, timeouts, and
 # LOADING while a restarted server replays its AOF (BusyLoadingError is a ConnectionError).
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+# A cluster or Sentinel failover adds a few more (shared/redis_client.py): they pass the same way.
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    OSError,
+    *FAILOVER_ERRORS,
+)
 log = get_logger(__name__)
 
 
@@ -54,7 +62,7 @@ async def answers_ping(redis: Redis) -> bool:
     try:
         return bool(await redis.ping())
     except REDIS_DOWN:
-        await redis.connection_pool.disconnect(inuse_connections=False)
+        await drop_idle_connections(redis)
     try:
         return bool(await redis.ping())
     except REDIS_DOWN:

@@ -30,10 +30,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from shared.config import RedisSettings
 from shared.config.streams import StreamSettings
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, ENTRIES_INVALID, ENTRIES_RECLAIMED, ENTRIES_TRIMMED, PROCESSING_SECONDS
+from shared.redis_client import same_slot
 from shared.stream_bounds import trim_acked
 
 DATA_FIELD = "data"
@@ -42,30 +44,58 @@ RECOVERY_BATCH = 1  # see the module docstring: isolation of poison entries
 log = get_logger(__name__)
 
 
+# Redis Cluster: keys that one Lua script or MULTI/EXEC touches together must share a slot, so in cluster mode each
+# group below shares a hash tag. Groups are as small as atomicity allows, so they land on different masters:
+# {items} the items stream and the poller's seen-id buckets (published together, atomically);
+# {notify} the notifier's delivery states, records, schedule, fenced leases (tokens, counter, "send started"),
+# held digests and the dead-letter stream; {feeds} the feed states (read with one MGET); {articles} the full-text
+# cache (one MGET); {websub} the WebSub subscriptions (one MULTI); {learned} the learned examples and their
+# version; {stories:<topic>} one topic's stories (see services/classifier/stories.py). The alerts stream stands alone.
+_TAG_OF_FIRST_PART = {
+    "seen": "items",
+    "deliveries": "notify", "delivery_schedule": "notify", "delivery": "notify", "held": "notify",
+    "held_due": "notify", "disabled": "notify", "delivery_leases": "notify", "delivery_sending": "notify",
+    "delivery_lease_seq": "notify",
+    "feed": "feeds", "article": "articles", "websub": "websub", "learned": "learned",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class StreamNames:
-    """Every Redis key Tripwire uses, under one prefix."""
+    """Every Redis key Tripwire uses, under one prefix; with ``cluster``, keys used together share a hash tag."""
 
     prefix: str = "tripwire:"
+    cluster: bool = False
+
+    @classmethod
+    def of(cls, redis: RedisSettings) -> StreamNames:
+        """The names for the configured prefix and topology."""
+        return cls(redis.stream_prefix, cluster=redis.mode == "cluster")
 
     @property
     def items(self) -> str:
         """Poller -> classifier."""
-        return f"{self.prefix}items"
+        return self.tagged("items") if self.cluster else f"{self.prefix}items"
 
     @property
     def alerts(self) -> str:
         """Classifier (and poller feed health) -> notifier."""
-        return f"{self.prefix}alerts"
+        return self.tagged("alerts") if self.cluster else f"{self.prefix}alerts"
 
     @property
     def dlq(self) -> str:
         """Deliveries and entries that failed for good."""
-        return f"{self.prefix}dlq"
+        return self.tagged("notify", "dlq") if self.cluster else f"{self.prefix}dlq"
 
     def key(self, *parts: str) -> str:
-        """Any other key, e.g. ``key("seen", item_id)``."""
-        return self.prefix + ":".join(parts)
+        """Any other key, e.g. ``key("seen", item_id)``; in cluster mode tagged by its group (see above)."""
+        tag = _TAG_OF_FIRST_PART.get(parts[0]) if self.cluster and parts else None
+        return self.tagged(tag, *parts) if tag else self.prefix + ":".join(parts)
+
+    def tagged(self, tag: str, *parts: str) -> str:
+        """A key in hash-tag group ``tag`` (cluster mode); the same key without the tag's braces otherwise."""
+        head = f"{{{tag}}}" if self.cluster else tag
+        return self.prefix + ":".join((head, *parts))
 
     @staticmethod
     def group_position(stream: str, group: str) -> str:
@@ -318,13 +348,18 @@ class StreamConsumer:
             "kind": "entry", "source": self.stream, "group": self.group, "entry_id": entry.id, "error": error,
             "reason": error, "deliveries": deliveries, "data": entry.data, "fields": entry.fields,
         }  # fmt: skip
-        # One MULTI: the copy and the ack happen together, so the entry is neither lost nor left to retry.
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(
-            self.dead_letter_stream, {DATA_FIELD: json.dumps(record)}, maxlen=self.dead_letter_maxlen, approximate=True
-        )
-        pipe.xack(self.stream, self.group, entry.id)
-        await pipe.execute()
+        fields = {DATA_FIELD: json.dumps(record)}
+        if same_slot(self.redis, self.dead_letter_stream, self.stream):
+            # One MULTI: the copy and the ack happen together, so the entry is neither lost nor left to retry.
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.xadd(self.dead_letter_stream, fields, maxlen=self.dead_letter_maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xack(self.stream, self.group, entry.id)
+            await pipe.execute()
+        else:
+            # On a cluster the two streams sit in different slots: copy, then ack. A crash in between leaves the
+            # entry pending, to be dead-lettered again (a second copy, never a lost entry).
+            await self.redis.xadd(self.dead_letter_stream, fields, maxlen=self.dead_letter_maxlen, approximate=True)  # type: ignore[arg-type]
+            await self.redis.xack(self.stream, self.group, entry.id)
         DEAD_LETTERS.labels(source=self.stream).inc()
         log.error("entry_dead_lettered", stream=self.stream, entry_id=entry.id, deliveries=deliveries, error=error)
 

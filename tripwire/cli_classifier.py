@@ -143,7 +143,7 @@ async def _backtest(args: argparse.Namespace, settings: Settings, clock: Clock |
     since = (clock or SystemClock()).now() - timedelta(seconds=window)
     async with redis_connection(settings, allow_embedded=False, command="backtest") as redis:
         scorer = await asyncio.to_thread(load_scorer, settings)
-        names = StreamNames(settings.config.redis.stream_prefix)
+        names = StreamNames.of(settings.config.redis)
         report = await backtest(
             redis,
             names,

@@ -95,7 +95,7 @@ def _short_time(value: str | None) -> str:
 async def _feeds(args: argparse.Namespace, settings: Settings) -> int:
     feeds = list(settings.config.feeds)
     async with redis_connection(settings, allow_embedded=False, command="feeds") as redis:
-        store = FeedStateStore(redis, StreamNames(settings.config.redis.stream_prefix))
+        store = FeedStateStore(redis, StreamNames.of(settings.config.redis))
         states = await store.load_many([feed.url for feed in feeds])
         pushes = await push_states(SubscriptionStore(redis, store.names), feeds, datetime.now(UTC))
     rows = feed_rows(feeds, states, pushes)

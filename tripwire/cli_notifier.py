@@ -39,7 +39,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _store(settings: Settings, redis: Any) -> DeliveryStore:
-    return DeliveryStore(redis, StreamNames(settings.config.redis.stream_prefix), settings.config.redis.maxlen)
+    return DeliveryStore(redis, StreamNames.of(settings.config.redis), settings.config.redis.maxlen)
 
 
 def describe(letter: DeadLetter) -> str:

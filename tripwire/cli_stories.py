@@ -38,6 +38,6 @@ def render_stories(stories: list[StorySummary]) -> str:
 async def _stories(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.config
     async with redis_connection(settings, allow_embedded=False, command="stories") as redis:
-        stories = await StoryStore(redis, StreamNames(config.redis.stream_prefix), config.stories).recent(args.limit)
+        stories = await StoryStore(redis, StreamNames.of(config.redis), config.stories).recent(args.limit)
     print(json.dumps({"stories": [asdict(s) for s in stories]}, indent=2) if args.json else render_stories(stories))
     return 0

@@ -31,6 +31,10 @@ ENVIRONMENT_VARIABLES = {
     "TRIPWIRE_CONSUMER": "Consumer name in the Redis consumer groups when `--consumer` is not given "
     "(default: the host name, which is the container id in Docker).",
     "TRIPWIRE_HEALTH_HOST": "Overrides `health.host`; the Docker image sets `0.0.0.0`.",
+    "TRIPWIRE_REDIS_MODE": "Overrides `redis.mode` (`docker-compose.sentinel.yml` sets `sentinel`).",
+    "TRIPWIRE_REDIS_SENTINELS": "Overrides `redis.sentinels`, comma-separated `host:port`.",
+    "TRIPWIRE_REDIS_SERVICE_NAME": "Overrides `redis.service_name`.",
+    "REDIS_SENTINEL_PASSWORD": "Password the Sentinels themselves ask for (sentinel mode; none when unset).",
 }
 _INTRO = (
     "Generated from the config model in `shared/config` by `tripwire config-reference`; after changing the model, "

@@ -12,12 +12,13 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError
+from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisClusterException
 
 from shared.config import Settings
 from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_checks import warn_if_evicting
+from shared.redis_client import ClientError, build_client
 from shared.redis_server import RedisServer
 from shared.stream_consume import REDIS_DOWN, answers_ping
 from shared.stream_gauges import export_stream_bounds
@@ -28,6 +29,8 @@ log = get_logger(__name__)
 # timeouts matter when Redis hangs rather than dies: a command must fail, not wait forever.
 SOCKET_TIMEOUT = 10.0
 REDIS_WATCH_INTERVAL = 2.0
+# A cluster not yet reachable or not yet formed is waited for like a server that is down.
+_NOT_YET_UP: tuple[type[Exception], ...] = (*REDIS_DOWN, RedisClusterException)
 
 
 class UsageError(Exception):
@@ -38,14 +41,17 @@ class UsageError(Exception):
 async def redis_connection(
     settings: Settings, *, allow_embedded: bool, command: str, stop: asyncio.Event | None = None
 ) -> AsyncIterator[Redis]:
-    """A client for REDIS_URL, or (``allow_embedded``) for a private server kept under the data directory.
+    """A client for REDIS_URL (redis.mode says which topology), or (``allow_embedded``) for a private server.
 
     It waits (with backoff) until Redis answers; ``stop`` set meanwhile exits the process with status 0.
     """
     server: RedisServer | None = None
+    url: str | None = None
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
-    elif allow_embedded:
+    elif settings.config.redis.mode == "sentinel":
+        pass  # the Sentinels say where the primary is
+    elif allow_embedded and settings.config.redis.mode == "single":
         server = RedisServer(settings.config.data_dir / "redis")
         url = await asyncio.to_thread(server.start)
     else:
@@ -53,9 +59,16 @@ async def redis_connection(
             f"'tripwire {command}' needs REDIS_URL (for example redis://localhost:6379/0); "
             "only 'tripwire run' and 'tripwire demo' start a Redis of their own"
         )
-    client = Redis.from_url(
-        url, health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
-    )
+    sentinel_password = settings.sentinel_password.get_secret_value() if settings.sentinel_password else None
+    try:
+        client = build_client(
+            url, settings.config.redis, sentinel_password=sentinel_password,
+            health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+        )  # fmt: skip
+    except ClientError as exc:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        raise UsageError(f"'tripwire {command}': {exc}") from None
     try:
         await wait_for_redis(client, settings.config.streams.reconnect_max_backoff, stop)
         export_stream_bounds(list(_stream_names(settings)), settings.config.redis.maxlen)
@@ -77,7 +90,7 @@ async def wait_for_redis(client: Redis, max_backoff: float, stop: asyncio.Event 
             raise SystemExit(0)
         try:
             await client.ping()
-        except REDIS_DOWN as exc:
+        except _NOT_YET_UP as exc:
             refusal = misconfiguration(exc)
             if refusal:
                 # Waiting cannot fix wrong credentials or an untrusted certificate: say so and stop.
@@ -134,7 +147,7 @@ async def watching_redis(client: Redis, states: Iterable[HealthState], stop: asy
 
 def configure_consumer(consumer: StreamConsumer, settings: Settings, health: HealthState) -> StreamConsumer:
     """Give a service's consumer the configured recovery settings, its dead-letter stream and its health state."""
-    names = StreamNames(settings.config.redis.stream_prefix)
+    names = StreamNames.of(settings.config.redis)
     return consumer.configure(
         settings=settings.config.streams,
         dead_letter_stream=names.dlq,
@@ -165,5 +178,5 @@ def start_health_server(settings: Settings, port: int, states: dict[str, HealthS
 
 
 def _stream_names(settings: Settings) -> Iterable[str]:
-    names = StreamNames(settings.config.redis.stream_prefix)
+    names = StreamNames.of(settings.config.redis)
     return (names.items, names.alerts, names.dlq)

@@ -58,7 +58,7 @@ class Classifier:
         self.config, self.redis, self.scorer = config, redis, scorer
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
-        self.names = StreamNames(config.redis.stream_prefix)
+        self.names = StreamNames.of(config.redis)
         self.consumer = StreamConsumer(
             redis, self.names.items, GROUP, consumer_name, count=config.classifier.read_count, block_ms=1000
         )

@@ -8,7 +8,15 @@ Join-or-open is atomic across classifier replicas: each topic has a version key 
 increments inside MULTI/EXEC; a replica WATCHes it before reading the candidates, so if another replica
 opened or joined a story of the topic in between, EXEC fails and the decision is taken again on fresh state.
 Two near-simultaneous items of one event therefore never open two stories. Re-scoring an item (a redelivered
-stream entry) returns its first assignment: the item's own key remembers it.
+stream entry) returns its first assignment: the item's own key remembers it. Retries are bounded: after
+``MAX_ATTEMPTS`` lost races ``StoryContention`` fails the batch, whose entry stays pending and is read again later
+(and dead-lettered after ``streams.max_deliveries``), so a hot topic delays an item but never drops or loops on it.
+
+Search reads a bounded amount per item: each story keeps the sum of its vectors (its centroid, one vector), the
+candidates are ranked by centroid similarity, and only the ``CANDIDATES`` best have their item vectors read for the
+exact answer (the best similarity to any one item, as before). Redis Cluster: a topic's keys share the hash tag
+``{stories:<topic>}`` so its transaction stays in one slot while topics spread over the masters; the listing index
+is then one per topic, found through a set of topic names.
 """
 
 from __future__ import annotations
@@ -34,6 +42,12 @@ log = get_logger(__name__)
 Event = Literal["story.new", "story.update"]
 Vector = npt.NDArray[np.float32]
 _NON_WORD = re.compile(r"[\W_]+")
+MAX_ATTEMPTS = 10  # lost WATCH races per item before the batch fails (and is retried from the stream)
+CANDIDATES = 3  # stories whose item vectors are read, out of those ranked by centroid
+
+
+class StoryContention(Exception):
+    """Other replicas kept changing the topic's stories: the item is left for a later read of its entry."""
 
 
 @dataclass(frozen=True)
@@ -104,27 +118,38 @@ class StoryStore:
         self.redis, self.names, self.settings = redis, names, settings
         self.ttl = int(settings.window) + 1
         self.index = names.key("stories", "index")
+        self.topics = names.key("stories", "topics")  # cluster mode: the topics that have a per-topic index
 
-    def _story(self, story_id: str, part: str = "") -> str:
-        return self.names.key("story", story_id, part) if part else self.names.key("story", story_id)
+    def _story(self, topic: str, story_id: str, part: str = "") -> str:
+        parts = ("story", story_id, part) if part else ("story", story_id)
+        return self.names.tagged(f"stories:{topic}", *parts) if self.names.cluster else self.names.key(*parts)
 
     def _topic_key(self, kind: str, topic: str, *rest: str) -> str:
+        if self.names.cluster:
+            return self.names.tagged(f"stories:{topic}", kind, *rest)
         return self.names.key("stories", kind, topic, *rest)
+
+    def _index(self, topic: str) -> str:
+        return self._topic_key("index", topic) if self.names.cluster else self.index
 
     async def assign(self, topic: str, item: Item, vector: Vector, score: float, now: datetime) -> StoryAssignment:
         """Join the item to a recent story of ``topic`` or open one, atomically across replicas."""
         version = self._topic_key("version", topic)
         item_key = self._topic_key("item", topic, item.id)
+        if self.names.cluster:
+            await self.redis.sadd(self.topics, topic)  # idempotent; lets the listing find the topic's index
         async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
+            for _attempt in range(MAX_ATTEMPTS):
                 try:
                     await pipe.watch(version, item_key)
                     known = await pipe.get(item_key)
                     if known is not None:
                         return StoryAssignment(**json.loads(known))
                     assignment = await self._decide(topic, item, vector, now)
+                    centroid = await self._centroid_with(topic, assignment, vector)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     self._write(pipe, topic, item, vector, score, now, assignment)
+                    pipe.set(self._story(topic, assignment.story_id, "centroid"), centroid, ex=self.ttl)
                     # In the same transaction: a crash cannot leave a joined item without its answer.
                     pipe.set(item_key, assignment.to_json(), ex=self.ttl)
                     await pipe.execute()
@@ -133,6 +158,9 @@ class StoryStore:
                     # Another replica opened or joined a story of this topic meanwhile: decide again.
                     log.debug("story_retry", topic=topic, item_id=item.id)
                     continue
+            else:
+                log.warning("story_contention", topic=topic, item_id=item.id, attempts=MAX_ATTEMPTS)
+                raise StoryContention(f"topic {topic!r}: {MAX_ATTEMPTS} concurrent changes in a row; retried later")
         log.info(
             "story_" + assignment.reason, story_id=assignment.story_id, topic=topic, item_id=item.id,
             sources=assignment.sources,
@@ -147,23 +175,28 @@ class StoryStore:
             if key is None:
                 continue
             found = await self.redis.get(key)
-            if found is not None and await self.redis.exists(self._story(_text(found))):
-                return await self._joined(_text(found), item, reason, None)  # type: ignore[arg-type]
+            if found is not None and await self.redis.exists(self._story(topic, _text(found))):
+                return await self._joined(topic, _text(found), item, reason, None)  # type: ignore[arg-type]
         best_id, best = await self._nearest(topic, vector, now)
         if best_id is not None and best >= self.settings.threshold:
-            return await self._joined(best_id, item, "similar", best)
+            return await self._joined(topic, best_id, item, "similar", best)
         return StoryAssignment(story_id_for(topic, item.id), "story.new", 1, item.title, "new")
 
     async def _joined(
-        self, story_id: str, item: Item, reason: Literal["link", "title", "similar"], similarity: float | None
-    ) -> StoryAssignment:
-        title = await self.redis.hget(self._story(story_id), "title")
-        feeds = self._story(story_id, "feeds")
+        self, topic: str, story_id: str, item: Item, reason: Literal["link", "title", "similar"],
+        similarity: float | None,
+    ) -> StoryAssignment:  # fmt: skip
+        title = await self.redis.hget(self._story(topic, story_id), "title")
+        feeds = self._story(topic, story_id, "feeds")
         sources = int(await self.redis.scard(feeds)) + (0 if await self.redis.sismember(feeds, item.feed.url) else 1)
         return StoryAssignment(story_id, "story.update", sources, _text(title or b""), reason, similarity)
 
     async def _nearest(self, topic: str, vector: Vector, now: datetime) -> tuple[str | None, float]:
-        """The recent story holding the item most like ``vector``, and that cosine similarity."""
+        """The recent story holding the item most like ``vector``, and that cosine similarity.
+
+        Ranks the window's stories by their centroid, then reads the item vectors of the ``CANDIDATES`` best only
+        (and of any story that has no centroid yet, written before centroids were kept).
+        """
         since = now.timestamp() - self.settings.window
         found = await self.redis.zrangebyscore(self._topic_key("recent", topic), since, "+inf")
         ids = [_text(i) for i in cast(list[bytes], found)]
@@ -171,7 +204,26 @@ class StoryStore:
             return None, -1.0
         async with self.redis.pipeline(transaction=False) as reads:
             for story_id in ids:
-                reads.lrange(self._story(story_id, "vectors"), 0, -1)
+                reads.get(self._story(topic, story_id, "centroid"))
+            centroids = cast(list[bytes | None], await reads.execute())
+        ranked: list[tuple[float, str]] = []
+        unranked: list[str] = []
+        for story_id, raw in zip(ids, centroids, strict=True):
+            total = np.frombuffer(raw, dtype=np.float32) if raw else None
+            if total is None or total.shape != vector.shape:
+                unranked.append(story_id)
+                continue
+            norm = float(np.linalg.norm(total))
+            ranked.append((float(total @ vector) / norm if norm else -1.0, story_id))
+        ranked.sort(reverse=True)
+        candidates = [story_id for _, story_id in ranked[:CANDIDATES]] + unranked
+        return await self._best_item_match(topic, candidates, vector)
+
+    async def _best_item_match(self, topic: str, ids: list[str], vector: Vector) -> tuple[str | None, float]:
+        """Among ``ids``, the story with the item most like ``vector`` (max cosine over its stored vectors)."""
+        async with self.redis.pipeline(transaction=False) as reads:
+            for story_id in ids:
+                reads.lrange(self._story(topic, story_id, "vectors"), 0, -1)
             stored = cast(list[list[bytes]], await reads.execute())
         best_id, best = None, -1.0
         for story_id, raw in zip(ids, stored, strict=True):
@@ -185,11 +237,21 @@ class StoryStore:
                 best_id, best = story_id, similarity
         return best_id, best
 
+    async def _centroid_with(self, topic: str, got: StoryAssignment, vector: Vector) -> bytes:
+        """The story's vector sum once the item is in (read under the same WATCH as the decision)."""
+        added = np.asarray(vector, dtype=np.float32)
+        if got.event == "story.update":
+            raw = cast(bytes | None, await self.redis.get(self._story(topic, got.story_id, "centroid")))
+            total = np.frombuffer(raw, dtype=np.float32) if raw else None
+            if total is not None and total.shape == added.shape:
+                added = total + added
+        return added.tobytes()
+
     def _write(
         self, pipe: Any, topic: str, item: Item, vector: Vector, score: float, now: datetime, got: StoryAssignment
     ) -> None:
         """Queue the writes of one join or open in the transaction."""
-        story, ttl, stamp = self._story(got.story_id), self.ttl, now.isoformat()
+        story, ttl, stamp = self._story(topic, got.story_id), self.ttl, now.isoformat()
         if got.event == "story.new":
             fields = {"topic": topic, "title": item.title, "link": item.link or "", "opened_at": stamp}
             pipe.hset(story, mapping=fields)
@@ -199,13 +261,14 @@ class StoryStore:
             "score": round(score, 4), "at": stamp, "reason": got.reason,
             "similarity": None if got.similarity is None else round(got.similarity, 4),
         }  # fmt: skip
-        pipe.rpush(self._story(got.story_id, "items"), json.dumps(entry))
-        pipe.ltrim(self._story(got.story_id, "items"), 0, self.settings.max_items - 1)
-        pipe.rpush(self._story(got.story_id, "vectors"), np.asarray(vector, dtype=np.float32).tobytes())
-        pipe.ltrim(self._story(got.story_id, "vectors"), 0, self.settings.max_items - 1)
-        pipe.sadd(self._story(got.story_id, "feeds"), item.feed.url)
-        for part in ("", "items", "vectors", "feeds"):
-            pipe.expire(self._story(got.story_id, part), ttl)
+        part_key = {part: self._story(topic, got.story_id, part) for part in ("items", "vectors", "feeds")}
+        pipe.rpush(part_key["items"], json.dumps(entry))
+        pipe.ltrim(part_key["items"], 0, self.settings.max_items - 1)
+        pipe.rpush(part_key["vectors"], np.asarray(vector, dtype=np.float32).tobytes())
+        pipe.ltrim(part_key["vectors"], 0, self.settings.max_items - 1)
+        pipe.sadd(part_key["feeds"], item.feed.url)
+        for key in (story, *part_key.values()):
+            pipe.expire(key, ttl)
         if item.link:
             pipe.set(self._topic_key("link", topic, _digest(item.link)), got.story_id, ex=ttl)
         pipe.set(self._topic_key("title", topic, _digest(normalized_title(item.title))), got.story_id, ex=ttl)
@@ -213,21 +276,21 @@ class StoryStore:
         pipe.zadd(recent, {got.story_id: now.timestamp()})
         pipe.zremrangebyscore(recent, "-inf", now.timestamp() - self.settings.window)
         pipe.expire(recent, ttl)
-        pipe.zadd(self.index, {got.story_id: now.timestamp()})
-        pipe.zremrangebyscore(self.index, "-inf", now.timestamp() - self.settings.window)
+        index = self._index(topic)
+        pipe.zadd(index, {got.story_id: now.timestamp()})
+        pipe.zremrangebyscore(index, "-inf", now.timestamp() - self.settings.window)
         pipe.incr(self._topic_key("version", topic))  # what concurrent deciders WATCH
 
     async def recent(self, limit: int = 20) -> list[StorySummary]:
         """The most recently updated stories still within the window, newest first."""
-        ids = [_text(i) for i in cast(list[bytes], await self.redis.zrevrange(self.index, 0, limit - 1))]
         summaries = []
-        for story_id in ids:
-            fields = {_text(k): _text(v) for k, v in (await self.redis.hgetall(self._story(story_id))).items()}
+        for topic, story_id in await self._newest(limit):
+            fields = {_text(k): _text(v) for k, v in (await self.redis.hgetall(self._story(topic, story_id))).items()}
             if not fields:
                 continue
-            raw = await self.redis.lrange(self._story(story_id, "items"), 0, -1)
+            raw = await self.redis.lrange(self._story(topic, story_id, "items"), 0, -1)
             items = [StoryItem(**json.loads(entry)) for entry in raw]
-            sources = int(await self.redis.scard(self._story(story_id, "feeds")))
+            sources = int(await self.redis.scard(self._story(topic, story_id, "feeds")))
             summaries.append(
                 StorySummary(
                     story_id,
@@ -240,3 +303,17 @@ class StoryStore:
                 )
             )
         return summaries
+
+    async def _newest(self, limit: int) -> list[tuple[str, str]]:
+        """(topic, story id) of the ``limit`` most recently updated stories (topic "" outside cluster mode)."""
+        if not self.names.cluster:
+            return [("", _text(i)) for i in cast(list[bytes], await self.redis.zrevrange(self.index, 0, limit - 1))]
+        merged: list[tuple[float, str, str]] = []
+        for raw_topic in cast(set[bytes], await self.redis.smembers(self.topics)):
+            topic = _text(raw_topic)
+            rows = cast(
+                list[tuple[bytes, float]], await self.redis.zrevrange(self._index(topic), 0, limit - 1, withscores=True)
+            )
+            merged.extend((float(at), topic, _text(story_id)) for story_id, at in rows)
+        merged.sort(reverse=True)
+        return [(topic, story_id) for _, topic, story_id in merged[:limit]]

@@ -2,11 +2,11 @@
 
 The delivery worker asks ``try_acquire`` ("may I send now, else in how many seconds?") before it claims a
 delivery, so no lease runs while a delivery waits for its slot (services/notifier/pacing.py). Anything with
-that one method (the ``Pacer`` protocol) can replace the in-process buckets, e.g. buckets shared in Redis.
+that one method (the ``Pacer`` protocol) can replace these buckets.
 
-The buckets live in the notifier process (not in Redis): one notifier process per deployment is the supported
-setup, and Slack's limit (about one message per second per incoming webhook, short bursts allowed) is forgiving
-enough that two processes briefly doubling the rate only costs a 429, which is retried with its Retry-After.
+These buckets live in one process. The notifier service uses the buckets shared through Redis
+(shared_pacing.py), so that N notifier processes together keep each URL at its rate; this one remains for
+single-process uses and as the reference behaviour.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class Pacer(Protocol):
-    """Decides when a destination may get its next message."""
+    """Decides when a destination may get its next message: this one, or the one shared through Redis."""
 
     async def try_acquire(self, url: str, rate: float | None, burst: int) -> float:
         """0.0 when a slot was taken for a send now; else the seconds until one is free (nothing taken)."""

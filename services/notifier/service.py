@@ -22,10 +22,11 @@ from services.notifier.discord import DiscordChannel
 from services.notifier.leases import pinned_time
 from services.notifier.mail import EmailChannel
 from services.notifier.overrides import load_min_scores
-from services.notifier.ratelimit import RateLimiter, Sleep
+from services.notifier.ratelimit import Sleep
 from services.notifier.routing import delivery_id, route
 from services.notifier.schedule import hold_story_update, hold_until
 from services.notifier.sender import DeliveryWorker
+from services.notifier.shared_pacing import SharedRateLimiter
 from services.notifier.slack import SlackChannel
 from services.notifier.slack_api import SlackThreads
 from services.notifier.store import DeliveryStore
@@ -91,7 +92,7 @@ class Notifier:
         self.config, self.redis = config, redis
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
-        self.names = StreamNames(config.redis.stream_prefix)
+        self.names = StreamNames.of(config.redis)
         self.subscriptions = self._active_subscriptions(config.subscriptions)
         self.store = DeliveryStore(redis, self.names, config.redis.maxlen, pinned_time(self.clock))
         votes = VoteLinks.from_settings(config.console)
@@ -113,7 +114,7 @@ class Notifier:
             config.notifier,
             self.clock,
             rng or random.Random(),  # noqa: S311 - jitter, not security
-            RateLimiter(self.clock, sleep),
+            SharedRateLimiter(redis, self.names, self.clock),  # one pace per URL across every notifier
             self.health,
             sleep,
         )

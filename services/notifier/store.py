@@ -30,6 +30,7 @@ from redis.exceptions import WatchError
 from services.notifier.channel import AlertsMessage, Delivery
 from services.notifier.leases import ENQUEUE, Lease, LeaseKeys, Leases
 from services.notifier.routing import delivery_id
+from shared.redis_client import same_slot
 from shared.schemas import parse_alerts_message
 from shared.streams import DATA_FIELD, StreamNames
 
@@ -325,6 +326,12 @@ class DeadLetters:
         that reads its version, or a fix); one MULTI with its removal from the dead-letter stream."""
         doc = letter.doc
         fields = doc.get("fields") or {DATA_FIELD: doc["data"]}
+        if not same_slot(self.redis, doc["source"], self.stream):
+            # Redis Cluster: the source stream and the dead letters sit in different slots, so no MULTI. Append
+            # first, then remove: a crash in between leaves the letter to replay again, never a lost entry.
+            entry_id = await self.redis.xadd(doc["source"], fields)
+            await self.redis.xdel(self.stream, letter.entry_id)
+            return _text(entry_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             # Appended as a new entry (new id): the consumer group reads it like any other, exactly once.
             pipe.xadd(doc["source"], fields)

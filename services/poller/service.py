@@ -70,7 +70,7 @@ class Poller:
         self.clock = clock or SystemClock()
         self.health = health or HealthState()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self.names = StreamNames(config.redis.stream_prefix)
+        self.names = StreamNames.of(config.redis)
         self.fetcher = Fetcher(http, self.settings)
         self.states = FeedStateStore(redis, self.names)
         self.articles = ArticleEnricher(self.fetcher, redis, self.names, self.settings, self.clock)
@@ -78,7 +78,12 @@ class Poller:
         # the publish script still publishes each item once.
         self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
         self.publisher = ItemPublisher(
-            redis, self.names, seen_ttl=self.settings.seen_ttl, maxlen=config.redis.maxlen, health=self.health
+            redis,
+            self.names,
+            seen_ttl=self.settings.seen_ttl,
+            maxlen=config.redis.maxlen,
+            health=self.health,
+            clock=self.clock,
         )
         self.feeds: dict[str, FeedConfig] = {feed.url: feed for feed in config.feeds if feed.enabled}
         # Bounds whole polls, not only fetches: a poll waiting for a fetch slot would otherwise hold a feed lock and a

@@ -12,7 +12,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from shared.config.expand import MissingVariable, expand_tree
-from shared.config.model import Settings, TripwireConfig
+from shared.config.model import RedisSettings, Settings, TripwireConfig
 
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
@@ -43,24 +43,56 @@ def load_settings(
     config = with_environment_overrides(load_config_file(path, env), env)
     redis_url = env.get("REDIS_URL") or None
     name = consumer_name or env.get("TRIPWIRE_CONSUMER") or socket.gethostname()
+    sentinel_password = env.get("REDIS_SENTINEL_PASSWORD") or None
     return Settings(
         config=config,
         config_path=path,
         redis_url=SecretStr(redis_url) if redis_url else None,
         consumer_name=name,
+        sentinel_password=SecretStr(sentinel_password) if sentinel_password else None,
     )
 
 
 def with_environment_overrides(config: TripwireConfig, environ: Mapping[str, str]) -> TripwireConfig:
-    """Apply TRIPWIRE_HEALTH_HOST over ``health.host``.
+    """Apply TRIPWIRE_HEALTH_HOST over ``health.host`` (and the Redis topology variables, below).
 
     A container must bind /healthz on 0.0.0.0 so its orchestrator can probe it, while the same config file run on a
     laptop keeps the safe 127.0.0.1 default: the image sets the variable, the file does not change.
     """
     host = environ.get("TRIPWIRE_HEALTH_HOST", "").strip()
+    config = with_redis_topology(config, environ)
     if not host:
         return config
     return config.model_copy(update={"health": config.health.model_copy(update={"host": host})})
+
+
+# The same reasoning for the Redis topology: docker-compose.sentinel.yml switches a stack to Sentinel without
+# another config file. A variable, when set, replaces the field; the comma-separated list gives redis.sentinels.
+_REDIS_TOPOLOGY_VARIABLES = {
+    "TRIPWIRE_REDIS_MODE": "mode",
+    "TRIPWIRE_REDIS_SENTINELS": "sentinels",
+    "TRIPWIRE_REDIS_SERVICE_NAME": "service_name",
+}
+
+
+def with_redis_topology(config: TripwireConfig, environ: Mapping[str, str]) -> TripwireConfig:
+    """Apply TRIPWIRE_REDIS_MODE, TRIPWIRE_REDIS_SENTINELS and TRIPWIRE_REDIS_SERVICE_NAME over ``redis``."""
+    update: dict[str, Any] = {}
+    for variable, field in _REDIS_TOPOLOGY_VARIABLES.items():
+        value = environ.get(variable, "").strip()
+        if value:
+            update[field] = (
+                [part.strip() for part in value.split(",") if part.strip()] if field == "sentinels" else value
+            )
+    if not update:
+        return config
+    try:
+        redis = RedisSettings.model_validate({**config.redis.model_dump(), **update})
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"] for error in exc.errors())
+        names = ", ".join(variable for variable, field in _REDIS_TOPOLOGY_VARIABLES.items() if field in update)
+        raise ConfigError(f"{names}: {problems}") from None
+    return config.model_copy(update={"redis": redis})
 
 
 def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> TripwireConfig:

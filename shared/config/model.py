@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -19,12 +19,47 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RedisSettings(BaseModel):
-    """Stream names and bounds (the server address comes from REDIS_URL)."""
+    """Stream names, bounds and topology (the server address comes from REDIS_URL or the Sentinels)."""
 
     model_config = ConfigDict(extra="forbid")
 
     stream_prefix: str = Field(default="tripwire:", description="Prefix of every key Tripwire writes.")
     maxlen: int = Field(default=100_000, ge=1000, description="Approximate cap on each stream's length.")
+    mode: Literal["single", "cluster", "sentinel"] = Field(
+        default="single",
+        description=(
+            "single: one server at REDIS_URL (or the embedded one); cluster: REDIS_URL names any node of a Redis "
+            "Cluster; sentinel: the primary is found through redis.sentinels (REDIS_URL, if set, gives credentials "
+            "and TLS options)."
+        ),
+    )
+    sentinels: list[str] = Field(
+        default_factory=list, description="Sentinel mode: the Sentinels as host:port (three or more in production)."
+    )
+    service_name: str = Field(default="tripwire", description="Sentinel mode: the name the Sentinels monitor.")
+
+    @field_validator("stream_prefix")
+    @classmethod
+    def _no_braces(cls, value: str) -> str:
+        # Braces would become a Redis Cluster hash tag and defeat the tags Tripwire puts in its keys.
+        if "{" in value or "}" in value:
+            raise ValueError(f"{value!r} contains a brace; a key prefix may not hold '{{' or '}}'")
+        return value
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{entry!r} is not host:port (for example sentinel-1:26379)")
+        return value
+
+    @model_validator(mode="after")
+    def _sentinels_for_sentinel_mode(self) -> RedisSettings:
+        if self.mode == "sentinel" and not self.sentinels:
+            raise ValueError("redis.mode is sentinel but redis.sentinels is empty; list them as host:port")
+        return self
 
 
 class NetworkSettings(BaseModel):
@@ -116,3 +151,4 @@ class Settings(BaseModel):
     config_path: Path
     redis_url: SecretStr | None = None
     consumer_name: str
+    sentinel_password: SecretStr | None = None

@@ -58,7 +58,7 @@ def create_app(
     config: TripwireConfig, redis: Redis, clock: Clock, session_secret: str, embedder_factory: EmbedderFactory
 ) -> Starlette:
     """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
-    names = StreamNames(config.redis.stream_prefix)
+    names = StreamNames.of(config.redis)
     store = DeliveryStore(redis, names, config.redis.maxlen)
     pool = ScoringPool(config.topics, embedder_factory, redis, names, lambda: multilingual_embedder(config.classifier))
     throttle = LoginThrottle(redis, names, clock)
