@@ -26,12 +26,12 @@ from services.classifier.scoring import Scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
-from shared.clock import SystemClock
 from shared.config import Settings, load_settings
 from shared.logging import LogFormat, setup_logging
 from shared.redis_server import RedisServer
 from tests.conftest import REPO_ROOT
 from tests.helpers import rss
+from tests.notifier.support import FakeClock
 from tests.test_end_to_end import MATCHING, NOT_MATCHING
 from tripwire.cli import main as tripwire_main
 from tripwire.commands import notifier_http, poller_http
@@ -285,7 +285,8 @@ async def test_the_console_shows_and_logs_no_secret(
         password = run.env["TRIPWIRE_CONSOLE_PASSWORD"]
         session_key = run.env["TRIPWIRE_CONSOLE_SECRET"]
         async with redis_connection(settings, allow_embedded=False, command="console") as redis:
-            app = create_app(settings.config, redis, SystemClock(), session_key, lambda: None)  # type: ignore[arg-type,return-value]
+            # A pinned clock: the five wrong logins must fall in the throttle's 60 s window however slow the machine.
+            app = create_app(settings.config, redis, FakeClock(), session_key, lambda: None)  # type: ignore[arg-type,return-value]
             transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 4000))
             async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
                 pages = [await _console_login(client, password[:-1] + guess) for guess in "abcde"]
