@@ -3,28 +3,16 @@ copied, then acked (never lost), instead of one MULTI that the cluster would ref
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from shared.config import RedisSettings, StreamSettings
 from shared.redis_client import build_client, same_slot
 from shared.stream_consume import ensure_group
 from shared.streams import StreamConsumer, StreamNames
-from tests.topology.servers import LocalCluster, require_cluster
+from tests.topology.servers import LocalCluster
 
 pytestmark = pytest.mark.slow
 NAMES = StreamNames("tripwire:", cluster=True)
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    """A 3-master cluster with a replica per master."""
-    require_cluster(tmp_path)
-    nodes = LocalCluster(tmp_path / "cluster")
-    yield nodes
-    nodes.stop()
 
 
 async def test_a_poison_entry_is_copied_to_the_dead_letters_then_acked(cluster: LocalCluster) -> None:

@@ -28,7 +28,7 @@ from tests.reliability.support import (
     wait_until,
     write_config,
 )
-from tests.topology.servers import LocalCluster, LocalSentinels, require_cluster
+from tests.topology.servers import LocalCluster, LocalSentinels
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -108,15 +108,6 @@ def assert_each_delivered_once(got: dict[str, list[str]]) -> None:
     assert set(got) == expected, f"lost: {sorted(expected - set(got))}"
     new_ids = {link: ids for link, ids in got.items() if len(set(ids)) != 1}
     assert not new_ids, f"a repeat carried a new webhook-id: {new_ids}"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
-    """A 3-master cluster with a replica per master (skipped, saying why, where redis-server cannot)."""
-    require_cluster(tmp_path)
-    nodes = LocalCluster(tmp_path / "cluster")
-    yield nodes
-    nodes.stop()
 
 
 def test_pipeline_on_a_cluster_rides_out_a_master_killed_mid_run(tmp_path: Path, cluster: LocalCluster) -> None:
