@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from services.classifier.embedder import Vectors
 from services.classifier.onnx_export import MAX_TOKENS, OnnxModel, OnnxModelError
 
 DIMENSIONS = 384
+# Padded tokens in one forward pass. Texts are sorted by token count and cut into batches of at most this many
+# padded tokens (and batch_size rows), so a batch holds texts of about one length and pads little, and its
+# activations stay in the CPU's cache: on the bench's news mix, a 512-token budget encoded 1,000 texts 1.1x as fast
+# as fixed batches of 32 in one call, and reads of 256 texts 1.5x as fast (padding to the longest of 32 mixed
+# lengths), with a tenth of the activation memory (bench/classifier.py).
+TOKEN_BUDGET = 512
 
 
 class OnnxEmbedder:
-    """Encodes as sentence-transformers does: sorted by length, each batch padded to its longest, 256 tokens at most."""
+    """Encodes as sentence-transformers does (256 tokens at most, mean pooling, unit length), in token budgets."""
 
     def __init__(self, model: OnnxModel, batch_size: int = 32, threads: int = 0) -> None:
         import onnxruntime
@@ -22,12 +30,13 @@ class OnnxEmbedder:
 
         self.model, self.batch_size = model, batch_size
         tokenizer = Tokenizer.from_file(str(model.model_dir / "tokenizer.json"))
-        # The packaged tokenizer.json pads and truncates every input to a fixed 128 tokens; sentence-transformers
-        # pads to the longest text of each batch and truncates at max_seq_length (256). Fixed padding ran 4x slower
-        # and truncating at 128 would change the embeddings of long texts.
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")  # noqa: S106
+        # The packaged tokenizer.json pads and truncates every input to a fixed 128 tokens; we pad per batch here
+        # and truncate at max_seq_length (256) as sentence-transformers does: truncating at 128 would change the
+        # embeddings of long texts.
+        tokenizer.no_padding()
         tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer = tokenizer
+        self._pad_id = tokenizer.token_to_id("[PAD]") or 0
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per physical core
         options.log_severity_level = 3
@@ -44,22 +53,33 @@ class OnnxEmbedder:
         self._inputs = {node.name for node in self._session.get_inputs()}
 
     def encode(self, texts: list[str]) -> Vectors:
-        """Embed ``texts`` longest first in batches of ``batch_size``; rows are unit length, in the input order."""
+        """Embed ``texts`` longest first in token-budget batches; rows are unit length, in the input order."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
         out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._encode_batch([texts[row] for row in rows])
+        for rows in token_batches([len(row) for row in ids], self.batch_size):
+            out[rows] = self._encode_batch([ids[row] for row in rows])
         return out
 
-    def _encode_batch(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
+    def _encode_batch(self, ids: list[list[int]]) -> Vectors:
+        width = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(ids), width), dtype=np.int64)
+        for n, row in enumerate(ids):
+            input_ids[n, : len(row)] = row
+            attention_mask[n, : len(row)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
         (vectors,) = self._session.run(None, {name: value for name, value in feed.items() if name in self._inputs})
         return np.asarray(vectors, dtype=np.float32)
+
+
+def token_batches(lengths: list[int], batch_size: int, budget: int = TOKEN_BUDGET) -> Iterator[npt.NDArray[np.int64]]:
+    """Row indices, longest first, cut into batches of at most ``batch_size`` rows and ``budget`` padded tokens."""
+    order = np.argsort([-length for length in lengths], kind="stable")
+    start = 0
+    while start < len(order):
+        # Sorted longest first, so the batch's first text sets its padded width; one text always fits.
+        count = max(1, min(batch_size, budget // max(1, lengths[order[start]])))
+        yield order[start : start + count]
+        start += count

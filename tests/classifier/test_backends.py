@@ -15,7 +15,7 @@ from services.classifier import onnx_export
 from services.classifier.batch_scoring import score_in_reads
 from services.classifier.embedder import Embedder, packaged_model_path
 from services.classifier.evaluation import load_labeled
-from services.classifier.onnx_embedder import OnnxEmbedder
+from services.classifier.onnx_embedder import OnnxEmbedder, token_batches
 from services.classifier.onnx_export import OnnxModelError, ensure_onnx, file_sha256
 from services.classifier.scoring import Scorer, score_matrix
 from shared.config import TripwireConfig
@@ -138,3 +138,22 @@ def test_commands_import_no_model_runtime() -> None:
     probe = f"import sys, tripwire.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("lengths", [[3], [300, 2, 2, 2], [40] * 100, [5, 120, 60, 7, 256, 1, 33] * 9])
+def test_token_batches_hold_every_row_once_longest_first_within_the_budget(lengths: list[int]) -> None:
+    batches = list(token_batches(lengths, batch_size=32, budget=512))
+    rows = [int(row) for batch in batches for row in batch]
+    assert sorted(rows) == list(range(len(lengths)))  # every text exactly once
+    assert [lengths[row] for row in rows] == sorted(lengths, reverse=True)
+    for batch in batches:  # a batch's first text sets its padded width
+        assert len(batch) <= 32 and (len(batch) == 1 or len(batch) * lengths[batch[0]] <= 512)
+
+
+def test_a_texts_fp32_embedding_does_not_depend_on_the_texts_batched_with_it(embedder: Embedder) -> None:
+    # The default backend scores an item the same whatever else arrived in its read; the int8 backend does not
+    # (dynamic quantisation takes one activation scale per batch: README, "Performance"), one reason it is not the
+    # default.
+    texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")][:24]
+    alone = np.stack([embedder.encode([text])[0] for text in texts])
+    assert np.allclose(alone, embedder.encode(texts), atol=1e-5)
