@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 
 from services.classifier.stems import TermKeys, stemmed_language, word_keys
 from shared.config import KeywordRules
@@ -80,6 +81,7 @@ class KeywordMatcher:
         self._any = [(term, compile_term(term)) for term in rules.any_]
         self._all = [[(term, compile_term(term)) for term in group] for group in rules.all_]
         self._none = [(term, compile_term(term)) for term in rules.none]
+        self._needles = {term: term_needle(term) for term in [*rules.any_, *rules.none, *chain(*rules.all_)]}
         self._keys: dict[str, dict[str, TermKeys]] = {}  # language -> term -> its word keys, built at first use
 
     def _term_keys(self, language: str) -> dict[str, TermKeys]:
@@ -102,14 +104,23 @@ class KeywordMatcher:
 
     def match(self, text: str, language: str | None = None) -> KeywordMatch:
         """Apply the rules to ``text``, in ``language`` (English rules alone when None or English)."""
+        folded = fold_for_needles(text)
+        needles = self._needles
+
+        def regex_hit(term: str, pattern: re.Pattern[str], text: str) -> bool:
+            # The substring test first: most terms (other scripts, other words) are absent, and `in` costs a
+            # tenth of a regex search; a term whose needle is absent cannot match (term_needle says why).
+            needle = needles[term]
+            return (needle is None or needle.found_in(text, folded)) and pattern.search(text) is not None
+
         if language is None or not stemmed_language(language):
-            hit = _regex_hit
+            hit = regex_hit
         else:
             keys, text_keys = self._term_keys(language), word_keys(text, language)
 
             def hit(term: str, pattern: re.Pattern[str], text: str) -> bool:
                 found = term in keys and keys[term].found_in(text_keys)
-                return found or _regex_hit(term, pattern, text)
+                return found or regex_hit(term, pattern, text)
 
         found = [term for term, pattern in self._any if hit(term, pattern, text)]
         groups = [[term for term, pattern in group if hit(term, pattern, text)] for group in self._all]
@@ -117,6 +128,54 @@ class KeywordMatcher:
         return KeywordMatch(found, groups, veto)
 
 
-def _regex_hit(term: str, pattern: re.Pattern[str], text: str) -> bool:
-    """The English rules: the term's compiled pattern anywhere in the text."""
-    return pattern.search(text) is not None
+# Letters Python's case-insensitive regex matching treats as another letter that str.lower() does not give
+# (re/_casefix.py's table, Greek left out: needles never hold Greek): Turkish dotted and dotless i, the long s, old
+# Cyrillic letter forms and an st ligature. İ is here for another reason too: its lower() is two characters.
+_REGEX_FOLDS = str.maketrans(
+    {"İ": "i", "ı": "i", "ſ": "s", "ẛ": "ṡ", "ᲀ": "в", "ᲁ": "д", "ᲂ": "о", "ᲃ": "с", "ᲄ": "т", "ᲅ": "т", "ᲆ": "ъ"}
+    | {"ᲇ": "ѣ", "ᲈ": "ꙋ", "ﬅ": "ﬆ"}
+)
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A piece every match of a term must contain: the prefilter in front of its regex."""
+
+    text: str
+    case_sensitive: bool  # acronyms: exact case
+
+    def found_in(self, text: str, folded: str) -> bool:
+        """False only when the term cannot match ``text`` (``folded``: ``fold_for_needles(text)``)."""
+        return self.text in (text if self.case_sensitive else folded)
+
+
+def fold_for_needles(text: str) -> str:
+    """The text as case-insensitive needles are compared with: the regex's extra case pairs folded, then lower()."""
+    return text.translate(_REGEX_FOLDS).lower()
+
+
+def term_needle(term: str) -> Needle | None:
+    """The literal start every match of ``term`` contains, or None (a ``re:`` term, or no safe literal): search it."""
+    words = term.split()
+    if term.startswith("re:") or not words:
+        return None
+    if is_acronym(term):
+        return Needle(words[0], case_sensitive=True)
+    # compile_term writes the first word literally; a one-word term's e may be dropped (collide -> colliding).
+    folded = fold_for_needles(words[0])
+    if len(words) == 1 and len(folded) >= 4 and folded.isalpha() and folded.endswith("e"):
+        folded = folded[:-1]
+    # Only in scripts where lower() then compares as the regex does (Latin, Cyrillic, Arabic); Greek has final
+    # sigma and symbol variants, ß and a few ligatures fold to several letters: such a term is always searched.
+    if not folded or not all(_plain_letter(char) for char in folded):
+        return None
+    return Needle(folded, case_sensitive=False)
+
+
+def _plain_letter(char: str) -> bool:
+    """A character of Latin (but ß), Cyrillic or Arabic, or ASCII: its lower case is the one the regex compares."""
+    code = ord(char)
+    return char.isascii() or (
+        (0xC0 <= code <= 0x24F or 0x400 <= code <= 0x52F or 0x600 <= code <= 0x6FF or 0x750 <= code <= 0x77F)
+        and char != "ß"
+    )

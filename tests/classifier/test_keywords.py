@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.classifier.keywords import KeywordMatcher, compile_term
+from services.classifier.keywords import KeywordMatcher, Needle, compile_term, fold_for_needles, term_needle
 from shared.config import ConfigError, KeywordRules, load_config_file
 
 
@@ -72,3 +74,35 @@ def test_missing_model_folder_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError) as error:
         load_config_file(path, {})
     assert "classifier.model_path" in str(error.value) and "is not a folder" in str(error.value)
+
+
+# Letters where Python's case-insensitive matching and str.lower() disagree, and the scripts the shipped terms use.
+_TRICKY = "iIİıKkſsSẛṡвᲀтᲄᲅоᲂ" + "ДерикКамышлы" + "القامشليديريك" + "KamışlıİdlibĞğŞş" + "patrolUSjet -'."
+_TERMS = ["Kamışlı", "İdlib", "IDLIB", "idlib", "kiss", "sky", "вот", "Дерик", "القامشلي", "US", "patrol", "collide",
+          "joint patrol", "Black Sea", "re:Su-\\d+", "şık", "ıdlıb"]  # fmt: skip
+
+
+@given(st.text(alphabet=_TRICKY, max_size=40), st.sampled_from(_TERMS), st.sampled_from([None, "tr", "ru", "ar"]))
+@settings(max_examples=400, deadline=None)
+def test_the_needle_prefilter_never_drops_a_match(text: str, term: str, language: str | None):
+    rules = KeywordRules.model_validate({"any": [term]})
+    filtered, unfiltered = KeywordMatcher(rules), KeywordMatcher(rules)
+    unfiltered._needles = dict.fromkeys(unfiltered._needles)  # no prefilter: every term searched
+    assert filtered.match(text, language) == unfiltered.match(text, language)
+
+
+def test_the_fold_table_covers_every_extra_case_pair_of_the_regex_engine_outside_greek():
+    # re's own table of letters it compares beyond str.lower() (private, so this test guards a Python upgrade).
+    from re import _casefix  # type: ignore[attr-defined]
+
+    for code, others in _casefix._EXTRA_CASES.items():
+        group = [chr(code), *map(chr, others)]
+        if any(0x370 <= ord(char) <= 0x3FF or 0x1F00 <= ord(char) <= 0x1FFF for char in group) or chr(0x345) in group:
+            continue  # Greek: needles never hold Greek letters (term_needle)
+        assert len({fold_for_needles(char) for char in group}) == 1, group
+
+
+def test_terms_in_greek_or_with_sharp_s_have_no_needle_and_are_always_searched():
+    assert term_needle("Straße") is None and term_needle("Σύρια") is None and term_needle("re:x") is None
+    assert term_needle("US") == Needle("US", case_sensitive=True)
+    assert term_needle("collide") == Needle("collid", case_sensitive=False)
