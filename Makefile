@@ -10,8 +10,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==26.3"
 
+# The torch extra too: the tests compare every embedding backend against torch and export the ONNX files.
 $(STAMP): pyproject.toml $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,torch]"
 	touch $(STAMP)
 
 demo: $(STAMP)  ## Run the pipeline once on the bundled sample feed and print delivered alerts.

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from services.classifier.embedder import ModelError
 from shared.config import ConfigError, load_settings
 from shared.logging import setup_logging
 from tripwire import (
@@ -52,13 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, load config, run; exit 2 with one clear line for bad config or usage."""
+    """Entry point: parse, load config, run; exit 2 with one clear line for bad config, usage or a model it lacks."""
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level.upper())
     try:
         settings = load_settings(args.config, consumer_name=args.consumer)
         result = asyncio.run(args.handler(args, settings))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, ModelError) as exc:
         print(f"tripwire: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

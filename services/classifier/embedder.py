@@ -9,6 +9,11 @@ import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
+TORCH_EXTRA = "pip install 'tripwire[torch]'"  # what installs torch, sentence-transformers and onnx (pyproject.toml)
+
+
+class ModelError(RuntimeError):
+    """An embedding backend that cannot load here (a runtime not installed, a model file missing); says what to do."""
 
 
 class Embedder(Protocol):
@@ -27,7 +32,13 @@ class SentenceEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from sentence_transformers import SentenceTransformer  # 5-7 s import: only when a model is needed
+        try:
+            from sentence_transformers import SentenceTransformer  # 5-7 s import: only when a model is needed
+        except ImportError as exc:  # the Docker image and other torch-free installs leave the torch extra out
+            raise ModelError(
+                f"classifier.backend: torch needs sentence-transformers and torch, which are not installed here "
+                f"({exc.name or exc}); install them with {TORCH_EXTRA}, or set classifier.backend: onnx"
+            ) from None
 
         self.path = model_path or packaged_model_path()
         self.batch_size = batch_size

@@ -14,6 +14,7 @@ write, a disk fault, an edit) is logged and rebuilt, never used.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from services.classifier.embedder import TORCH_EXTRA, ModelError
 from shared.logging import get_logger
 
 # Bump when the exported graph changes (inputs, outputs, pooling, opset, quantisation settings).
@@ -34,7 +36,7 @@ MANIFEST = "manifest.json"
 log = get_logger(__name__)
 
 
-class OnnxModelError(RuntimeError):
+class OnnxModelError(ModelError):
     """An ONNX model file that cannot be found, checked or built; the message says what to do."""
 
 
@@ -60,22 +62,21 @@ def ensure_onnx(model_dir: Path, variant: str, cache_root: Path, *, build: bool 
     if variant not in VARIANTS:
         raise OnnxModelError(f"ONNX variant {variant!r} is not one of {', '.join(VARIANTS)}")
     folder = cache_root / f"{model_dir.name}-{variant}-{cache_key(model_dir, variant)}"
-    model = _checked(folder)
+    model, problem = _checked(folder)
     if model is not None:
         return OnnxModel(model[0], model_dir, model[1])
     if not build:
         raise OnnxModelError(
-            f"no usable ONNX file in {folder}; build it with `tripwire model build` (needs torch) "
-            "or set classifier.backend: torch"
+            f"{folder / 'model.onnx'} is {problem}; build it with `tripwire model build` (needs {TORCH_EXTRA})"
         )
-    return _build(model_dir, variant, folder)
+    return _build(model_dir, variant, folder, problem)
 
 
-def _checked(folder: Path) -> tuple[Path, str] | None:
-    """The cached file and its hash if present and intact; None if missing; a corrupt file is logged and ignored."""
+def _checked(folder: Path) -> tuple[tuple[Path, str] | None, str]:
+    """(the cached file and its hash, "") if present and intact, else (None, what is wrong); corrupt is logged."""
     manifest_path, model_path = folder / MANIFEST, folder / "model.onnx"
     if not manifest_path.exists() or not model_path.exists():
-        return None
+        return None, "missing"
     try:
         expected = json.loads(manifest_path.read_text())["sha256"]
     except (ValueError, KeyError, OSError):
@@ -83,19 +84,21 @@ def _checked(folder: Path) -> tuple[Path, str] | None:
     actual = file_sha256(model_path)
     if expected != actual:
         log.warning("onnx_cache_corrupt", path=str(model_path), expected=expected, actual=actual, action="rebuild")
-        return None
-    return model_path, actual
+        return None, "corrupt (its SHA-256 does not match its manifest)"
+    return (model_path, actual), ""
 
 
-def _build(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
-    try:
-        import torch  # noqa: F401  (only the export needs torch; running the file does not)
-    except ImportError:
+def _build(model_dir: Path, variant: str, folder: Path, problem: str) -> OnnxModel:
+    missing = _missing_export_modules()
+    if missing:
+        # Never a fallback to another backend or an unchecked file: that would change the scores unnoticed.
         raise OnnxModelError(
-            f"the ONNX file for {model_dir.name} ({variant}) is not in {folder.parent} and torch, which exports it, "
-            "is not installed here; run `tripwire model build` where torch is installed and copy the cache folder, "
-            "or set classifier.backend: torch"
-        ) from None
+            f"{folder / 'model.onnx'} (classifier.model_cache, {variant}) is {problem}, and exporting it needs "
+            f"{', '.join(missing)}, not installed here. Either install the export with {TORCH_EXTRA} and run "
+            "`tripwire model build` (once; the file is kept), or copy in a model cache built from this same "
+            f"installed model folder ({model_dir}; the folder name's key hashes its files' names, sizes and "
+            "modification times), as the Docker image does"
+        )
     log.info("onnx_building", model=str(model_dir), variant=variant, into=str(folder))
     try:
         return _export_into(model_dir, variant, folder)
@@ -104,6 +107,17 @@ def _build(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
             f"cannot write the ONNX file into {folder} ({exc.strerror}); make classifier.model_cache writable "
             "or point it at a writable folder"
         ) from None
+
+
+def _missing_export_modules() -> list[str]:
+    """The export's modules (the torch extra) that cannot be imported here."""
+    missing = []
+    for name in ("torch", "transformers", "onnx"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def _export_into(model_dir: Path, variant: str, folder: Path) -> OnnxModel:

@@ -141,12 +141,14 @@ class ClassifierSettings(BaseModel):
         default="onnx",
         description="How the model runs: onnx (fp32 on onnxruntime: the same alerts as torch, faster; exported once "
         "from the model folder into model_cache), onnx-int8 (int8 weights: faster still, but scores move by up to "
-        "0.26 and one eval decision flipped) or torch (sentence-transformers).",
+        "0.26 and one eval decision flipped) or torch (sentence-transformers; needs the [torch] extra, which the "
+        "Docker image leaves out).",
     )
     model_cache: Path = Field(
         default=Path("~/.cache/tripwire/models"),
         description="Where exported ONNX files are kept (one folder per model, variant and exporter version; "
-        "rebuilt when missing or when its SHA-256 does not match). Shared by every process of the machine.",
+        "rebuilt when missing or when its SHA-256 does not match; building needs the [torch] extra). Shared by every "
+        "process of the machine.",
     )
     batch_size: int = Field(default=32, ge=1, le=512, description="Most texts in one forward pass of the model.")
     read_count: int = Field(

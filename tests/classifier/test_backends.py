@@ -92,7 +92,7 @@ def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
 
 def test_a_missing_file_without_torch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
-    with pytest.raises(OnnxModelError, match="torch, which exports it, is not installed"):
+    with pytest.raises(OnnxModelError, match="exporting it needs torch, not installed here"):
         ensure_onnx(MODEL_DIR, "int8", tmp_path)
 
 

