@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +43,11 @@ class OnnxEmbedder:
         # on few cores that burnt CPU for nothing: raw encode took 13.1 instead of 17.9 ms of CPU per text without.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            data = Path(model.path).read_bytes()
-            self._session: Any = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            # From the path, not from bytes read here: given bytes, onnxruntime keeps its own copy beside them, and
+            # the classifier held ~100 MB more. ensure_onnx checked the file's hash just before; the cache folder
+            # is replaced atomically (onnx_export.py), so the file loaded is the file checked.
+            path = str(model.path)
+            self._session: Any = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a file it cannot load
             raise OnnxModelError(
                 f"{model.path}: onnxruntime cannot load it ({exc}); delete the folder to rebuild it"
