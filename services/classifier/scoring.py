@@ -204,7 +204,7 @@ class TopicModel:
         raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
         threshold = self.config.threshold_for(language)
         meaning_threshold = self.config.meaning_threshold_for(language)
-        meaning = meaning_score(nearest.semantic, meaning_threshold, threshold) if meaning_threshold is not None else 0.0
+        meaning = 0.0 if meaning_threshold is None else meaning_score(nearest.semantic, meaning_threshold, threshold)
         meaning_only = meaning > raw and not match.vetoed_by  # the score is the meaning alone, not the blend
         score = 0.0 if match.vetoed_by else float(np.clip(max(raw, meaning), 0.0, 1.0))
         has_counter = nearest.counter is not None

@@ -36,7 +36,7 @@ class Reasons(BaseModel):
     )
     # Added in v1 as optional fields: the meaning route (README, "Languages"), for the item's language.
     meaning_threshold: float | None = Field(
-        default=None, description="The semantic part at which the item alerts on its meaning alone, if its language has one."
+        default=None, description="The semantic part at which the item alerts on meaning alone (its language's)."
     )
     meaning_only: bool = Field(
         default=False, description="True when the score is the semantic part alone (it reached meaning_threshold)."

@@ -242,6 +242,7 @@ def test_a_meaning_threshold_needs_the_languages_own_threshold():
         TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6, "tr": 0.6})
     with pytest.raises(ValueError, match="not between 0 and 1"):
         TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 1.5})
-    assert TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6}).meaning_threshold_for(
-        "ar"
-    ) == 0.6
+    assert (
+        TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6}).meaning_threshold_for("ar")
+        == 0.6
+    )

@@ -130,7 +130,7 @@ def test_a_report_without_keywords_says_it_alerted_on_meaning(  # type: ignore[n
     embedder, multilingual_embedder, default_config: TripwireConfig
 ):
     scorer = Scorer(_ascii_terms_only(default_config), embedder, multilingual_embedder)  # no Russian term left
-    text = "Российский истребитель опасно приблизился к американскому беспилотнику над Сирией и вынудил его сменить курс"
+    text = "Российский истребитель опасно приблизился к американскому беспилотнику над Сирией, и тот сменил курс"
     [result] = [r for r in scorer.score_texts([text], ["ru"])[0] if r.topic == "us_russia_standoff"]
     assert result.matched and result.reasons.meaning_only and not result.reasons.keywords, result.reasons
     assert result.reasons.semantic_score >= result.reasons.meaning_threshold  # type: ignore[operator]
