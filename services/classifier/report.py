@@ -25,6 +25,9 @@ def format_scores(results: list[TopicScore]) -> str:
         if reasons.vetoed_by:
             lines.append(f"  vetoed by 'none' term: {reasons.vetoed_by}")
         lines.append(f"  semantic {_num(reasons.semantic_score)}, keyword evidence {_num(reasons.keyword_score)}")
+        if reasons.meaning_threshold is not None:
+            route = "the score is the meaning alone" if reasons.meaning_only else "keywords and meaning score higher"
+            lines.append(f"  meaning threshold {reasons.meaning_threshold:.2f} for this language: {route}")
         lines.append(f"  keywords: {', '.join(reasons.keywords) or '(none)'}")
         lines.append(f"  nearest example ({_num(reasons.example_similarity)}): {reasons.nearest_example}")
         if reasons.best_sentence:

@@ -16,6 +16,14 @@ For each topic and item:
 
 so a topic alerts when an item reads like one of its examples more than like any near miss, and the
 keywords confirm who and what; keywords alone (at most ``weights.keywords``) never reach a threshold.
+
+Keyword evidence is not the only way in: in a language with a meaning threshold (``meaning_thresholds``), the
+score is at least the semantic part moved onto the threshold's scale,
+
+    meaning    = semantic - (meaning_threshold - threshold)
+
+so an item whose semantic part alone reaches the meaning threshold alerts without a keyword (its reasons say
+``meaning_only``), and score >= threshold stays the one match rule that evaluation sweeps and overrides use.
 """
 
 from __future__ import annotations
@@ -85,6 +93,11 @@ class TopicScore:
     def matched(self) -> bool:
         """True when the score reaches the topic's threshold."""
         return self.score >= self.threshold
+
+
+def meaning_score(semantic: float, meaning_threshold: float, threshold: float) -> float:
+    """The semantic part on the threshold's scale: at ``threshold`` exactly when it reaches ``meaning_threshold``."""
+    return semantic - (meaning_threshold - threshold)
 
 
 def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: TopicWeights) -> float:
@@ -189,9 +202,12 @@ class TopicModel:
         match = self.keywords.match(text, language)
         evidence = keyword_evidence(match, self.keywords, weights)
         raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
-        score = 0.0 if match.vetoed_by else float(np.clip(raw, 0.0, 1.0))
-        has_counter = nearest.counter is not None
         threshold = self.config.threshold_for(language)
+        meaning_threshold = self.config.meaning_threshold_for(language)
+        meaning = 0.0 if meaning_threshold is None else meaning_score(nearest.semantic, meaning_threshold, threshold)
+        meaning_only = meaning > raw and not match.vetoed_by  # the score is the meaning alone, not the blend
+        score = 0.0 if match.vetoed_by else float(np.clip(max(raw, meaning), 0.0, 1.0))
+        has_counter = nearest.counter is not None
         reasons = Reasons(
             score=round(score, 4),
             threshold=threshold,
@@ -205,6 +221,8 @@ class TopicModel:
             semantic_score=round(nearest.semantic, 4),
             keyword_score=round(evidence, 4),
             vetoed_by=match.vetoed_by,
+            meaning_threshold=meaning_threshold,
+            meaning_only=meaning_only,
         )
         own = language is not None and language in self.config.thresholds
         return TopicScore(self.name, score, threshold, reasons, language, own)

@@ -62,6 +62,8 @@ def alert_view(alert: Alert, votes: VoteUrls | None = None) -> AlertView:
     """The plain-text parts of ``alert``; ``votes`` are its two vote links, if the console is configured."""
     item, reasons = alert.item, alert.reasons
     why = []
+    if reasons.meaning_only and reasons.meaning_threshold is not None:  # no keyword was needed: say so first
+        why.append(f"on meaning alone: semantic {reasons.semantic_score or 0:.2f} ≥ {reasons.meaning_threshold:.2f}")
     if reasons.keywords:
         why.append("keywords: " + ", ".join(cut(plain(k), 60) for k in reasons.keywords[:10]))
     if reasons.nearest_example:

@@ -82,6 +82,8 @@ def _headline(alert: Alert, limit: int) -> str:
 def _why(alert: Alert) -> str:
     reasons = alert.reasons
     why = [f"score {alert.score:.2f} ≥ {reasons.threshold:.2f}"]
+    if reasons.meaning_only and reasons.meaning_threshold is not None:
+        why.append(f"on meaning alone: semantic {reasons.semantic_score or 0:.2f} ≥ {reasons.meaning_threshold:.2f}")
     if reasons.keywords:
         why.append("keywords: " + ", ".join(clean(k, 60) for k in reasons.keywords[:10]))
     if reasons.nearest_example:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class KeywordRules(BaseModel):
@@ -108,23 +108,46 @@ class TopicConfig(BaseModel):
         description="Thresholds per language (ISO 639-1 code: threshold), for languages the multilingual model "
         "scores on its own scale; other languages use threshold.",
     )
+    # A second way in besides keyword evidence (README, "Languages"): a report whose language has no terms, or whose
+    # words the terms miss, alerts when its meaning alone is clear enough.
+    meaning_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per language (ISO 639-1 code: value), the semantic part at which an item alerts on its meaning "
+        "alone, whatever its keyword evidence (a 'none' term still vetoes); each language needs its own entry in "
+        "thresholds.",
+    )
     places: list[PlaceConfig] = Field(
         default_factory=list, description="Places to find in this topic's alerts besides the shipped gazetteer."
     )
 
-    @field_validator("thresholds")
+    @field_validator("thresholds", "meaning_thresholds")
     @classmethod
     def _language_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
         for code, value in thresholds.items():
             if not re.fullmatch(r"[a-z]{2,3}", code):
                 raise ValueError(f"{code!r} is not a language code; use ISO 639-1 in lower case, e.g. ar, ru, tr")
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"thresholds.{code}: {value} is not between 0 and 1")
+                raise ValueError(f"{code}: {value} is not between 0 and 1")
         return thresholds
+
+    @model_validator(mode="after")
+    def _meaning_languages_have_thresholds(self) -> TopicConfig:
+        # The meaning route is placed on the scale of the language's own threshold, which a console override of
+        # the topic's threshold leaves alone; without one, an override would move the route too.
+        missing = sorted(set(self.meaning_thresholds) - set(self.thresholds))
+        if missing:
+            raise ValueError(
+                f"meaning_thresholds: {', '.join(missing)} need their own threshold too; add them to thresholds"
+            )
+        return self
 
     def threshold_for(self, language: str | None) -> float:
         """The threshold an item in ``language`` must reach: its language's own, else ``threshold``."""
         return self.thresholds.get(language, self.threshold) if language else self.threshold
+
+    def meaning_threshold_for(self, language: str | None) -> float | None:
+        """The semantic part at which an item in ``language`` alerts on meaning alone; None: keywords needed."""
+        return self.meaning_thresholds.get(language) if language else None
 
 
 # One name per entry of services/classifier/backends.py's BACKENDS.

@@ -34,6 +34,13 @@ class Reasons(BaseModel):
     best_sentence_source: Literal["title", "summary", "article"] | None = Field(
         default=None, description="Where the best sentence is from: the title, the summary or the article."
     )
+    # Added in v1 as optional fields: the meaning route (README, "Languages"), for the item's language.
+    meaning_threshold: float | None = Field(
+        default=None, description="The semantic part at which the item alerts on meaning alone (its language's)."
+    )
+    meaning_only: bool = Field(
+        default=False, description="True when the score is the semantic part alone (it reached meaning_threshold)."
+    )
 
 
 class Place(BaseModel):

@@ -11,7 +11,7 @@ import pytest
 from services.classifier.evaluation import LabeledItem, evaluate_by_language, languages_json, load_labeled
 from services.classifier.keywords import KeywordMatcher
 from services.classifier.routing import ENGLISH, MULTILINGUAL, embedding_space, resolve_languages
-from services.classifier.scoring import split_sentences
+from services.classifier.scoring import Scorer, split_sentences
 from services.poller.parse import parse_feed
 from shared.config import ConfigError, KeywordRules, TopicConfig, load_config_file
 from shared.language import detect_language, item_language
@@ -192,3 +192,57 @@ def test_score_output_names_the_language():
     assert format_scores([result]).splitlines()[0] == "language: Russian (ru)"
     unknown = TopicScore("t", 0.1, 0.5, Reasons(score=0.1, threshold=0.5))
     assert format_scores([unknown]).splitlines()[0] == "language: unknown language (scored as English)"
+
+
+class _Directions:
+    """A stand-in embedder: each known text is a fixed unit vector, so a test sets similarities exactly."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        rows = np.array([self.vectors[text] for text in texts], dtype=np.float32).reshape(len(texts), 3)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _meaning_scorer() -> Scorer:
+    topic = TopicConfig(
+        examples=["example"],
+        counter_examples=["near miss"],
+        keywords=KeywordRules.model_validate({"all": [["США"], ["патруль"]], "none": ["учения"]}),
+        threshold=0.6,
+        thresholds={"ar": 0.45, "ru": 0.45},
+        meaning_thresholds={"ar": 0.62},
+    )
+
+    def at(similarity: float) -> list[float]:
+        return [similarity, 0.0, (1 - similarity**2) ** 0.5]
+
+    vectors = {"example": [1.0, 0.0, 0.0], "near miss": [0.0, 1.0, 0.0], "clear": at(0.7), "vague": at(0.6)}
+    vectors["учения clear"] = at(0.7)
+    fake = _Directions(vectors)
+    return Scorer({"t": topic}, fake, fake)
+
+
+def test_an_item_alerts_on_its_meaning_alone_where_its_language_has_a_meaning_threshold():
+    scorer = _meaning_scorer()
+    [[clear_ar], [clear_ru], [vague_ar]] = scorer.score_texts(["clear", "clear", "vague"], ["ar", "ru", "ar"])
+    # No keyword at all: 0.6 * 0.7 = 0.42 misses 0.45, but the semantic part 0.7 reaches ar's meaning threshold 0.62.
+    assert clear_ar.matched and clear_ar.reasons.meaning_only and clear_ar.reasons.meaning_threshold == 0.62
+    assert clear_ar.score == pytest.approx(0.7 - (0.62 - 0.45), abs=1e-4)  # on the threshold's scale
+    assert not clear_ru.matched and not clear_ru.reasons.meaning_only and clear_ru.reasons.meaning_threshold is None
+    assert not vague_ar.matched and vague_ar.score == pytest.approx(0.6 - 0.17, abs=1e-4)  # above the blend 0.36
+    assert all(r.matched == (r.score >= r.threshold) for r in (clear_ar, clear_ru, vague_ar))  # one rule: eval sweeps
+    [[vetoed]] = scorer.score_texts(["учения clear"], ["ar"])
+    assert vetoed.score == 0 and not vetoed.matched and not vetoed.reasons.meaning_only
+
+
+def test_a_meaning_threshold_needs_the_languages_own_threshold():
+    with pytest.raises(ValueError, match="meaning_thresholds: tr need their own threshold"):
+        TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6, "tr": 0.6})
+    with pytest.raises(ValueError, match="not between 0 and 1"):
+        TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 1.5})
+    assert (
+        TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6}).meaning_threshold_for("ar")
+        == 0.6
+    )

@@ -84,14 +84,15 @@ def _ascii_terms_only(config: TripwireConfig) -> dict[str, TopicConfig]:
 def test_reports_without_their_languages_terms_still_alert_on_meaning(  # type: ignore[no-untyped-def]
     embedder, multilingual_embedder, default_config: TripwireConfig
 ):
-    # README, "Languages", "Without a language's own terms": measured on both sets, 17 of 76 Arabic and Russian
-    # reports alert on their meaning (with the multilingual examples; 10 of 76 without), Turkish 32 of 38, and no
-    # near miss does.
+    # README, "Languages", "Without a language's own terms": measured on both sets, 53 of 76 Arabic and Russian
+    # reports alert (17 before the meaning route), most on their meaning alone, Turkish 35 of 38, and no near miss does.
     scorer = Scorer(_ascii_terms_only(default_config), embedder, multilingual_embedder)
     items = [item for path in SETS for item in load_labeled(path, set(default_config.topics))]
     results = scorer.score_texts([item.text for item in items], [item.lang for item in items])
     alerted = [any(r.matched for r in row) for row in results]
-    for languages, floor in ((("ar", "ru"), 0.18), (("tr",), 0.8)):
+    on_meaning = [n for n, row in enumerate(results) if any(r.matched and r.reasons.meaning_only for r in row)]
+    assert len([n for n in on_meaning if items[n].lang in ("ar", "ru")]) >= 30, len(on_meaning)
+    for languages, floor in ((("ar", "ru"), 0.69), (("tr",), 0.9)):
         reports = [n for n, item in enumerate(items) if item.lang in languages and item.labels]
         recall = sum(alerted[n] for n in reports) / len(reports)
         assert recall >= floor, (languages, recall)
@@ -110,3 +111,26 @@ def test_multilingual_examples_leave_english_scores_alone(  # type: ignore[no-un
     with_examples = Scorer(default_config.topics, embedder, multilingual_embedder).score_texts([text], ["en"])[0]
     without = Scorer(plain, embedder, multilingual_embedder).score_texts([text], ["en"])[0]
     assert [r.reasons for r in with_examples] == [r.reasons for r in without]
+
+
+def test_pruned_scoring_keeps_every_alert_of_the_meaning_route(  # type: ignore[no-untyped-def]
+    embedder, multilingual_embedder, default_config: TripwireConfig
+):
+    # The service embeds sentences only for texts within SENTENCE_MARGIN of a threshold; the meaning route moves
+    # one for one with the semantic part, and no sentence lifts that by the margin, so the alerts are the same.
+    scorer = Scorer(_ascii_terms_only(default_config), embedder, multilingual_embedder)
+    items = [item for path in SETS for item in load_labeled(path, set(default_config.topics))]
+    texts, languages = [item.text for item in items], [item.lang for item in items]
+    exact, pruned = scorer.score_texts(texts, languages), scorer.score_texts_pruned(texts, languages=languages)[0]
+    assert [[r.matched for r in row] for row in pruned] == [[r.matched for r in row] for row in exact]
+    assert any(r.matched and r.reasons.meaning_only for row in pruned for r in row)
+
+
+def test_a_report_without_keywords_says_it_alerted_on_meaning(  # type: ignore[no-untyped-def]
+    embedder, multilingual_embedder, default_config: TripwireConfig
+):
+    scorer = Scorer(_ascii_terms_only(default_config), embedder, multilingual_embedder)  # no Russian term left
+    text = "Российский истребитель опасно приблизился к американскому беспилотнику над Сирией, и тот сменил курс"
+    [result] = [r for r in scorer.score_texts([text], ["ru"])[0] if r.topic == "us_russia_standoff"]
+    assert result.matched and result.reasons.meaning_only and not result.reasons.keywords, result.reasons
+    assert result.reasons.semantic_score >= result.reasons.meaning_threshold  # type: ignore[operator]

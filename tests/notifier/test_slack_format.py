@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
+from services.notifier.alert_view import alert_view
 from services.notifier.channel import Delivery
 from services.notifier.slack import slack_payload
 from services.notifier.slack_format import BLOCK_LIMIT, HEADER_LIMIT, SECTION_LIMIT, escape, truncate
@@ -128,3 +129,12 @@ def test_story_alerts_link_to_their_timeline_when_the_console_url_is_set():
     digest = slack_payload(Delivery("d", "sub", (first, make_alert(3)), True), console_url=console)
     check_message(digest)
     assert all_text(digest).count("Story timeline") == 1  # the alert of no story has no timeline
+
+
+def test_an_alert_on_meaning_alone_says_so():
+    alert = make_alert(3)
+    reasons = alert.reasons.model_copy(update={"meaning_only": True, "meaning_threshold": 0.62, "semantic_score": 0.7})
+    meaning = alert.model_copy(update={"reasons": reasons})
+    assert "on meaning alone: semantic 0.70 ≥ 0.62" in all_text(slack_payload(Delivery("d", "s", (meaning,))))
+    assert alert_view(meaning).why[0] == "on meaning alone: semantic 0.70 ≥ 0.62"
+    assert "on meaning alone" not in all_text(slack_payload(Delivery("d", "s", (alert,))))
