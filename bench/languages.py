@@ -34,7 +34,9 @@ from services.classifier.scoring import Scorer, TopicScore, score_matrix, text_u
 from shared.config import TopicConfig, load_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
-MULTILINGUAL_SETS = [ROOT / "data/eval/multilingual.jsonl", ROOT / "data/eval/multilingual_holdout.jsonl"]
+MULTILINGUAL_SETS = [
+    ROOT / f"data/eval/{name}.jsonl" for name in ("multilingual", "multilingual_holdout", "multilingual_sealed")
+]
 SETS = [ROOT / "data/eval/topics.jsonl", *MULTILINGUAL_SETS]
 
 
