@@ -29,6 +29,7 @@ so an item whose semantic part alone reaches the meaning threshold alerts withou
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -138,12 +139,25 @@ class TopicModel:
         self.spaces = {ENGLISH: (self.example_vectors, self.counter_vectors)}
         # The texts behind each space's vectors: the multilingual space adds the examples written in other languages.
         self.space_texts = {ENGLISH: (self.examples, self.counter_examples)}
+        self._multilingual = multilingual
+        self._lock = threading.Lock()
         if multilingual is not None:
             examples = [*self.examples, *config.multilingual_examples]
             counters = [*self.counter_examples, *config.multilingual_counter_examples]
-            self.spaces[MULTILINGUAL] = (multilingual.encode(examples), multilingual.encode(counters))
             self.space_texts[MULTILINGUAL] = (examples, counters)
         self.keywords = KeywordMatcher(config.keywords)
+
+    def space_vectors(self, space: str) -> tuple[Vectors, Vectors]:
+        """The example and counter-example vectors of ``space``; the multilingual ones are embedded at first use."""
+        # Lazily: a stream (or a `tripwire score`) with no text outside English never loads USE-m3 (~120 MB, ~1 s
+        # of a start); the first text that needs it pays that once.
+        with self._lock:
+            if space not in self.spaces:
+                examples, counters = self.space_texts[space]
+                if self._multilingual is None:  # only the multilingual space is lazy, and only with its model
+                    raise KeyError(space)
+                self.spaces[space] = (self._multilingual.encode(examples), self._multilingual.encode(counters))
+            return self.spaces[space]
 
     def score_batch(
         self,
@@ -154,7 +168,7 @@ class TopicModel:
         space: str = ENGLISH,
     ) -> list[TopicScore]:
         """Score every text of a batch; ``vectors`` holds the embeddings of all units, text after text, in ``space``."""
-        example_vectors, counter_vectors = self.spaces[space]
+        example_vectors, counter_vectors = self.space_vectors(space)
         has_counters = len(self.space_texts[space][1]) > 0
         sims = vectors @ example_vectors.T  # (units, examples): one matrix product for the whole batch
         unit_best, unit_example = sims.max(axis=1), sims.argmax(axis=1)
