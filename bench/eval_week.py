@@ -24,6 +24,7 @@ import os
 import pty
 import random
 import re
+import resource
 import struct
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class Run:
     frames: int  # bar frames drawn
     last_shown: int  # the highest count a frame showed
     last_frame_s: float
+    cpu_s: float  # the process's user + system CPU, startup included
     stdout: str
 
     @property
@@ -70,6 +72,7 @@ def run_with_terminal(argv: list[str], n: int, env: dict[str, str]) -> Run:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     chunks: list[tuple[float, str]] = []
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=slave, text=True)  # fmt: skip
@@ -88,7 +91,7 @@ def run_with_terminal(argv: list[str], n: int, env: dict[str, str]) -> Run:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     stdout, _ = process.communicate()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
     reader.join(timeout=10)
     os.close(master)
     if process.returncode != 0:
@@ -96,8 +99,13 @@ def run_with_terminal(argv: list[str], n: int, env: dict[str, str]) -> Run:
         raise RuntimeError(f"{' '.join(argv[1:3])} exited {process.returncode}: {drawn[-2000:]}")
     frames = [(at, int(m.group(2))) for at, text in chunks for m in _FRAME.finditer(text)]
     if not frames:
-        return Run(n, wall, wall, 0, 0, wall, stdout)
-    return Run(n, wall, frames[0][0], len(frames), max(c for _, c in frames), frames[-1][0], stdout)
+        return Run(n, wall, wall, 0, 0, wall, cpu, stdout)
+    return Run(n, wall, frames[0][0], len(frames), max(c for _, c in frames), frames[-1][0], cpu, stdout)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for children: each run's process once it exits
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_encode(texts_file: Path) -> dict[str, float]:
@@ -154,11 +162,13 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, "HF_HUB_OFFLINE": "1", **extra}
 
 
-def _line(what: str, run: Run, raw: float) -> str:
+def _line(what: str, run: Run, raw: dict[str, float]) -> str:
     bar = f"bar: {run.frames} frames, up to {run.last_shown:,}/{run.n:,}" if run.frames else "NO progress bar on stderr"
+    cpu_ms = run.cpu_s * 1000 / run.n
     return (
         f"{what} {run.n:>6,} items: {run.wall_s:6.1f} s wall (ready {run.ready_s:4.1f} s, then {run.work_rate:5.1f}"
-        f" items/s = {run.work_rate / raw:.2f}x raw; {1000 / run.work_rate:.1f} ms/item); {bar}"
+        f" items/s = {run.work_rate / raw['items_s']:.2f}x raw); {cpu_ms:.1f} ms CPU/item, startup included"
+        f" ({raw['cpu_ms'] / cpu_ms:.2f}x raw); {bar}"
     )
 
 
@@ -195,17 +205,26 @@ def main(arguments: list[str] | None = None) -> None:
               f"{raw['items_s']:.1f} items/s ({raw['cpu_ms']:.1f} ms CPU/item)")  # fmt: skip
         runs = [run_with_terminal(_tripwire("eval", "--data", str(files[n])), n, _env()) for n in sizes]
         for run in runs:
-            print(_line("tripwire eval    ", run, raw["items_s"]))
+            print(_line("tripwire eval    ", run, raw))
         small, large = runs
-        print(f"cost per item, {small.n:,} -> {large.n:,} items: {1000 / small.work_rate:.1f} -> "
-              f"{1000 / large.work_rate:.1f} ms (ratio {small.work_rate / large.work_rate:.2f})")  # fmt: skip
+        print(_flatness(small, large))
         _goal(small, large, raw["items_s"])
         if not args.no_backtest:
             with RedisServer(appendonly=False) as server:
                 asyncio.run(_publish(server.url, rows))
                 back = run_with_terminal(_tripwire("backtest", "--since", "1d"), big, _env(REDIS_URL=server.url))
-            print(_line("tripwire backtest", back, raw["items_s"]))
+            print(_line("tripwire backtest", back, raw))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def _flatness(small: Run, large: Run) -> str:
+    """Cost per item at the two sizes: wall after the bar's first frame, and CPU (startup spread over N)."""
+    cpu_small, cpu_large = small.cpu_s * 1000 / small.n, large.cpu_s * 1000 / large.n
+    return (
+        f"cost per item, {small.n:,} -> {large.n:,} items: wall after ready {1000 / small.work_rate:.1f} -> "
+        f"{1000 / large.work_rate:.1f} ms (ratio {small.work_rate / large.work_rate:.2f}); CPU {cpu_small:.1f} -> "
+        f"{cpu_large:.1f} ms, startup included (ratio {cpu_large / cpu_small:.2f})"
+    )
 
 
 def _goal(small: Run, large: Run, raw: float) -> None:
