@@ -59,6 +59,7 @@ class Run:
     last_shown: int  # the highest count a frame showed
     last_frame_s: float
     cpu_s: float  # the process's user + system CPU, startup included
+    load: float  # the machine's 1-minute load average at the end (it is shared)
     stdout: str
 
     @property
@@ -98,9 +99,10 @@ def run_with_terminal(argv: list[str], n: int, env: dict[str, str]) -> Run:
         drawn = "".join(text for _at, text in chunks)
         raise RuntimeError(f"{' '.join(argv[1:3])} exited {process.returncode}: {drawn[-2000:]}")
     frames = [(at, int(m.group(2))) for at, text in chunks for m in _FRAME.finditer(text)]
+    load = os.getloadavg()[0]
     if not frames:
-        return Run(n, wall, wall, 0, 0, wall, cpu, stdout)
-    return Run(n, wall, frames[0][0], len(frames), max(c for _, c in frames), frames[-1][0], cpu, stdout)
+        return Run(n, wall, wall, 0, 0, wall, cpu, load, stdout)
+    return Run(n, wall, frames[0][0], len(frames), max(c for _, c in frames), frames[-1][0], cpu, load, stdout)
 
 
 def _children_cpu() -> float:
@@ -168,7 +170,7 @@ def _line(what: str, run: Run, raw: dict[str, float]) -> str:
     return (
         f"{what} {run.n:>6,} items: {run.wall_s:6.1f} s wall (ready {run.ready_s:4.1f} s, then {run.work_rate:5.1f}"
         f" items/s = {run.work_rate / raw['items_s']:.2f}x raw); {cpu_ms:.1f} ms CPU/item, startup included"
-        f" ({raw['cpu_ms'] / cpu_ms:.2f}x raw); {bar}"
+        f" ({raw['cpu_ms'] / cpu_ms:.2f}x raw); {bar}; load {run.load:.1f}"
     )
 
 
