@@ -30,7 +30,7 @@ DEV_CANDIDATES = [ROOT.parent / "shared" / "data" / "dev.jsonl", ROOT.parent.par
 BACKENDS = ("torch", "onnx", "onnx-int8")
 SIZES = (1000,)
 DEFAULT_SIZES = (1000, 10_000)
-LABELED_SETS = ("topics", "multilingual", "multilingual_holdout")  # under data/eval/
+LABELED_SETS = ("topics", "multilingual", "multilingual_holdout", "multilingual_sealed")  # under data/eval/
 
 
 def _texts(dev_set: Path | None, n: int = 1000) -> tuple[list[tuple[str, str]], str]:

@@ -29,7 +29,8 @@ def _onnx(variant: str) -> BackendFactory:
         from services.classifier.onnx_export import ensure_onnx
 
         model_dir = Path(settings.model_path).expanduser() if settings.model_path else Path(packaged_model_path())
-        return OnnxEmbedder(ensure_onnx(model_dir, variant, cache), settings.batch_size)
+        model = ensure_onnx(model_dir, variant, cache)
+        return OnnxEmbedder(model, settings.batch_size, per_text=variant == "int8")
 
     return load
 

@@ -33,26 +33,50 @@ def _decisions_and_scores(
     return scores >= thresholds, scores
 
 
-def test_default_backend_gives_torchs_decisions_and_scores_on_the_eval_set(
+@pytest.fixture(scope="module")
+def fp32_embedder(default_config: TripwireConfig) -> Embedder:
+    """The fp32 ONNX backend: torch's embeddings to 1e-6."""
+    from services.classifier.backends import make_embedder
+
+    return make_embedder(default_config, "onnx")
+
+
+def test_default_backend_gives_torchs_decisions_on_the_eval_set(
     embedder: Embedder, torch_embedder: Embedder, default_config: TripwireConfig
 ) -> None:
-    assert default_config.classifier.backend == "onnx"
+    # int8, each text alone: the same alerts as torch on every labeled set (bench/classifier checks the dev and
+    # multilingual sets too), scores within a few hundredths (README, Performance, "Embedding backends").
+    assert default_config.classifier.backend == "onnx-int8"
     texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")]
     ours, our_scores = _decisions_and_scores(embedder, default_config, texts)
     theirs, their_scores = _decisions_and_scores(torch_embedder, default_config, texts)
     assert (ours == theirs).all()
-    assert np.abs(our_scores - their_scores).max() < 1e-4
+    thresholds = np.array([topic.threshold for topic in default_config.topics.values()])
+    near = np.abs(their_scores - thresholds) < 0.2  # far below, a score clipped at 0 can move more, harmlessly
+    assert np.abs(our_scores - their_scores)[near].max() < 0.1
     vectors, reference = embedder.encode(texts), torch_embedder.encode(texts)
     assert np.abs(np.linalg.norm(vectors, axis=1) - 1).max() < 1e-5
+    assert (1 - (vectors * reference).sum(axis=1)).max() < 0.02
+
+
+def test_fp32_backend_gives_torchs_decisions_and_scores_on_the_eval_set(
+    fp32_embedder: Embedder, torch_embedder: Embedder, default_config: TripwireConfig
+) -> None:
+    texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")]
+    ours, our_scores = _decisions_and_scores(fp32_embedder, default_config, texts)
+    theirs, their_scores = _decisions_and_scores(torch_embedder, default_config, texts)
+    assert (ours == theirs).all()
+    assert np.abs(our_scores - their_scores).max() < 1e-4
+    vectors, reference = fp32_embedder.encode(texts), torch_embedder.encode(texts)
     assert (1 - (vectors * reference).sum(axis=1)).max() < 1e-5
 
 
 def test_long_texts_are_truncated_at_256_tokens_as_sentence_transformers_does(
-    embedder: Embedder, torch_embedder: Embedder
+    fp32_embedder: Embedder, torch_embedder: Embedder
 ) -> None:
     long_text = " ".join(["Russian and US convoys met near Derik before dawn."] * 60)  # ~700 tokens
     short = "A joint patrol on the M4 highway."
-    got, want = embedder.encode([short, long_text]), torch_embedder.encode([short, long_text])
+    got, want = fp32_embedder.encode([short, long_text]), torch_embedder.encode([short, long_text])
     assert (1 - (got * want).sum(axis=1)).max() < 1e-5
 
 
@@ -68,7 +92,7 @@ def test_batched_read_scoring_gives_the_exact_decisions(embedder: Embedder, defa
 
 @pytest.mark.slow
 def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
-    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, fp32_embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     built = ensure_onnx(MODEL_DIR, "fp32", tmp_path)
     manifest = json.loads((built.path.parent / "manifest.json").read_text())
@@ -87,7 +111,7 @@ def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
     rebuilt = ensure_onnx(MODEL_DIR, "fp32", tmp_path)
     assert file_sha256(rebuilt.path) == rebuilt.sha256 == manifest["sha256"]  # the export is deterministic
     text = ["US and Russian convoys blocked each other near Qamishli."]
-    assert np.allclose(OnnxEmbedder(rebuilt).encode(text), embedder.encode(text), atol=1e-6)
+    assert np.allclose(OnnxEmbedder(rebuilt).encode(text), fp32_embedder.encode(text), atol=1e-6)
 
 
 def test_a_missing_file_without_torch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +154,7 @@ def test_model_build_prints_the_checked_file(capsys: pytest.CaptureFixture[str],
     from tripwire.cli import main
 
     assert main(["model", "build", "--config", str(REPO_ROOT / "config" / "tripwire.yaml")]) == 0
-    assert f"onnx: {embedder.model.path} (sha256 {embedder.model.sha256})" in capsys.readouterr().out  # type: ignore[attr-defined]
+    assert f"onnx-int8: {embedder.model.path} (sha256 {embedder.model.sha256})" in capsys.readouterr().out  # type: ignore[attr-defined]
 
 
 def test_commands_import_no_model_runtime() -> None:
@@ -150,10 +174,16 @@ def test_token_batches_hold_every_row_once_longest_first_within_the_budget(lengt
         assert len(batch) <= 32 and (len(batch) == 1 or len(batch) * lengths[batch[0]] <= 512)
 
 
-def test_a_texts_fp32_embedding_does_not_depend_on_the_texts_batched_with_it(embedder: Embedder) -> None:
-    # The default backend scores an item the same whatever else arrived in its read; the int8 backend does not
-    # (dynamic quantisation takes one activation scale per batch: README, "Performance"), one reason it is not the
-    # default.
+@pytest.mark.parametrize(("backend", "tolerance"), [("onnx", 1e-5), ("onnx-int8", 1e-6)])
+def test_a_texts_embedding_does_not_depend_on_the_texts_read_with_it(
+    default_config: TripwireConfig, backend: str, tolerance: float
+) -> None:
+    # An item scores the same whatever else arrived in its read. fp32 batches move it by rounding only; int8 runs
+    # each text alone, because batched, dynamic quantisation takes one activation scale for the whole batch and a
+    # text's embedding moved with its neighbours (1 - cos up to 0.011).
+    from services.classifier.backends import make_embedder
+
+    model = make_embedder(default_config, backend)
     texts = [item.text for item in load_labeled(REPO_ROOT / "data" / "eval" / "topics.jsonl")][:24]
-    alone = np.stack([embedder.encode([text])[0] for text in texts])
-    assert np.allclose(alone, embedder.encode(texts), atol=1e-5)
+    alone = np.stack([model.encode([text])[0] for text in texts])
+    assert np.allclose(alone, model.encode(texts), atol=tolerance)

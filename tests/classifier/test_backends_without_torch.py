@@ -116,7 +116,7 @@ def test_without_torch_a_missing_onnx_file_is_one_clear_line_naming_it(tmp_path:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""  # no scores from another backend
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"tripwire: error: {cache}/model-fp32-") and "/model.onnx (classifier.model_cache" in error
+    assert error.startswith(f"tripwire: error: {cache}/model-int8-") and "/model.onnx (classifier.model_cache" in error
     assert "is missing" in error and "torch, transformers, onnx, not installed here" in error
     assert TORCH_EXTRA in error and "`tripwire model build`" in error and "copy in a model cache" in error
 
@@ -130,7 +130,7 @@ def test_without_torch_a_corrupt_onnx_file_is_refused_not_used(embedder: Any, tm
     result = tripwire_without_torch("score", STANDOFF, "--config", str(config_file(tmp_path, model_cache=cache)))
     assert result.returncode == 2 and result.stdout == ""
     assert "onnx_cache_corrupt" in result.stderr
-    assert f"tripwire: error: {onnx_file} (classifier.model_cache, fp32) is corrupt" in result.stderr
+    assert f"tripwire: error: {onnx_file} (classifier.model_cache, int8) is corrupt" in result.stderr
     assert TORCH_EXTRA in result.stderr
 
 
