@@ -1,20 +1,26 @@
-"""Notifier throughput and added delay, against a naive sequential ``httpx.post`` loop in the same run.
+"""Notifier throughput and added delay, against sequential ``httpx.post`` loops in the same run.
 
 1,000 alerts across 10 webhook subscriptions (each alert is for one of them, by keyword) on a real Redis
-started here on a free port, delivered to a receiver on 127.0.0.1. Then, at low load, the time from
-publishing an alert to the receiver getting it, minus one direct POST: the delay the pipeline adds.
+started here on a free port, delivered to a receiver on 127.0.0.1. The baselines: a sequential loop on one
+kept-alive client (the floor of HTTP alone) and, unless ``--quick``, a naive ``httpx.post`` per delivery. The
+notifier's Redis round trips are counted (bench/_redis_count.py) and printed per delivery, by command. Then, at
+low load, the time from publishing an alert to the receiver getting it, minus one direct POST: the delay the
+pipeline adds.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 
 import httpx
 from redis.asyncio import Redis
 
+from bench._redis_count import CountingConnection, RoundTrips
 from services.notifier.channel import Delivery
 from services.notifier.routing import delivery_id
 from services.notifier.service import Notifier
@@ -71,8 +77,11 @@ def naive_loop(alerts: list[Alert], receiver_url: str, client: httpx.Client | No
     return time.perf_counter() - started
 
 
-async def pipeline_run(config: TripwireConfig, redis: Redis, alerts: list[Alert], received: threading.Event) -> float:
-    """Seconds from publishing ``alerts`` to the receiver having every delivery, with the notifier running."""
+async def pipeline_run(
+    config: TripwireConfig, redis: Redis, publisher: Redis, alerts: list[Alert], received: threading.Event
+) -> float:
+    """Seconds from publishing ``alerts`` to the receiver having every delivery, with the notifier running on
+    ``redis`` (the counted client) while ``publisher`` publishes."""
     names = StreamNames.of(config.redis)
     async with make_http_client(config.network, timeout=10, user_agent="bench") as http:
         stop = asyncio.Event()
@@ -80,7 +89,7 @@ async def pipeline_run(config: TripwireConfig, redis: Redis, alerts: list[Alert]
         task = asyncio.create_task(notifier.run(stop))
         started = time.perf_counter()
         for alert in alerts:
-            await publish(redis, names.alerts, alert.to_json(), config.redis.maxlen)
+            await publish(publisher, names.alerts, alert.to_json(), config.redis.maxlen)
         await asyncio.to_thread(received.wait, 300)
         elapsed = time.perf_counter() - started
         stop.set()
@@ -123,8 +132,18 @@ def direct_post_seconds(receiver_url: str) -> list[float]:
     return samples
 
 
-def main() -> None:
-    """Run both measurements and print figures and ratios."""
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The bench's options."""
+    parser = argparse.ArgumentParser(prog="python -m bench notifier")
+    parser.add_argument("--quick", action="store_true", help="skip the naive httpx.post loop (~50 s of the run)")
+    parser.add_argument("--alerts", type=int, default=ALERTS, help="alerts through the notifier and the loops")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Run the measurements and print figures, ratios and the notifier's Redis round trips per delivery."""
+    args = parse(argv)
+    total = args.alerts
     count = 0
     lock = threading.Lock()
     done = threading.Event()
@@ -133,27 +152,31 @@ def main() -> None:
         nonlocal count
         with lock:
             count += 1
-            if count >= ALERTS:
+            if count >= total:
                 done.set()
 
+    round_trips = RoundTrips()
     with RedisServer(appendonly=False) as server, LocalServer(lambda _r: Reply(204), counting) as receiver:
         config = bench_config(receiver.url)
-        baseline = naive_loop([make_alert(n) for n in range(ALERTS)], receiver.url)
+        baseline = None if args.quick else naive_loop([make_alert(n) for n in range(total)], receiver.url)
         with httpx.Client() as client:
-            keepalive = naive_loop([make_alert(n) for n in range(ALERTS)], receiver.url, client)
+            keepalive = naive_loop([make_alert(n) for n in range(total)], receiver.url, client)
         with lock:
             count = 0
-            done.clear()  # the naive loop's requests counted too
-        pipeline, latencies = asyncio.run(_measure(config, server.url, receiver, done))
+            done.clear()  # the loops' requests counted too
+        pipeline, latencies = asyncio.run(_measure(config, server.url, receiver, done, total, round_trips))
         delivered = count
         direct = direct_post_seconds(receiver.url)
 
-    print(f"deliveries: {ALERTS} alerts across {SUBSCRIPTIONS} webhook subscriptions (delivered {delivered})")
-    print(f"naive sequential httpx.post loop: {baseline:.2f} s, {ALERTS / baseline:.0f} deliveries/s")
+    print(f"deliveries: {total} alerts across {SUBSCRIPTIONS} webhook subscriptions (delivered {delivered})")
+    if baseline is not None:
+        print(f"naive sequential httpx.post loop: {baseline:.2f} s, {total / baseline:.0f} deliveries/s")
     print(f"notifier (Redis schedule, concurrency {config.notifier.concurrency}): {pipeline:.2f} s, "
-          f"{ALERTS / pipeline:.0f} deliveries/s")  # fmt: skip
-    print(f"sequential loop on one kept-alive httpx.Client: {keepalive:.2f} s, {ALERTS / keepalive:.0f} deliveries/s")
-    print(f"ratio notifier/naive: {baseline / pipeline:.2f}x; notifier/kept-alive loop: {keepalive / pipeline:.2f}x")
+          f"{total / pipeline:.0f} deliveries/s")  # fmt: skip
+    print(f"sequential loop on one kept-alive httpx.Client: {keepalive:.2f} s, {total / keepalive:.0f} deliveries/s")
+    naive_ratio = f"notifier/naive: {baseline / pipeline:.2f}x; " if baseline is not None else ""
+    print(f"ratio {naive_ratio}notifier/kept-alive loop: {keepalive / pipeline:.2f}x")
+    print_round_trips(round_trips, delivered)
     p50, p95 = statistics.median(latencies), sorted(latencies)[int(0.95 * (len(latencies) - 1))]
     direct50 = statistics.median(direct)
     print(f"low load, publish -> received: median {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms "
@@ -162,15 +185,29 @@ def main() -> None:
           f"{(p50 - direct50) * 1000:.1f} ms (median)")  # fmt: skip
 
 
+def print_round_trips(round_trips: RoundTrips, delivered: int) -> None:
+    """The notifier's Redis round trips during the throughput run: per delivery, then the commonest by command."""
+    total = round_trips.total()
+    per = total / delivered if delivered else float("nan")
+    print(f"notifier Redis round trips: {total} for {delivered} deliveries, {per:.2f} per delivery "
+          "(reading the stream, scheduling, claiming, sending, settling; connection setup left out)")  # fmt: skip
+    for label, n in round_trips.by_label.most_common(12):
+        print(f"  {n / delivered if delivered else 0:6.3f} per delivery  {label}")
+
+
 async def _measure(
-    config: TripwireConfig, url: str, receiver: LocalServer, done: threading.Event
-) -> tuple[float, list[float]]:
-    redis = Redis.from_url(url)
+    config: TripwireConfig, url: str, receiver: LocalServer, done: threading.Event, total: int,
+    round_trips: RoundTrips,
+) -> tuple[float, list[float]]:  # fmt: skip
+    redis = Redis.from_url(url, connection_class=CountingConnection, round_trips=round_trips)
+    publisher = Redis.from_url(url)
     try:
-        pipeline = await pipeline_run(config, redis, [make_alert(n) for n in range(ALERTS)], done)
-        return pipeline, await latency_run(config, redis, receiver)
+        pipeline = await pipeline_run(config, redis, publisher, [make_alert(n) for n in range(total)], done)
+        # On the uncounted client: the round trips printed are the throughput run's.
+        return pipeline, await latency_run(config, publisher, receiver)
     finally:
         await redis.aclose()
+        await publisher.aclose()
 
 
 if __name__ == "__main__":
