@@ -36,6 +36,7 @@ from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 ALERTS = 1000
 SUBSCRIPTIONS = 10
 LATENCY_SAMPLES = 20
+CPU_SECONDS: list[float] = []  # this process's CPU seconds during the throughput run (one entry per run)
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWtleS1mb3Itbm90aWZpZXI="
 
 
@@ -87,11 +88,12 @@ async def pipeline_run(
         stop = asyncio.Event()
         notifier = Notifier(config, redis, http, "bench")
         task = asyncio.create_task(notifier.run(stop))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for alert in alerts:
             await publish(publisher, names.alerts, alert.to_json(), config.redis.maxlen)
         await asyncio.to_thread(received.wait, 300)
         elapsed = time.perf_counter() - started
+        CPU_SECONDS.append(time.process_time() - cpu)
         stop.set()
         await task
     return elapsed
@@ -160,7 +162,9 @@ def main(argv: Sequence[str] = ()) -> None:
         config = bench_config(receiver.url)
         baseline = None if args.quick else naive_loop([make_alert(n) for n in range(total)], receiver.url)
         with httpx.Client() as client:
+            cpu = time.process_time()
             keepalive = naive_loop([make_alert(n) for n in range(total)], receiver.url, client)
+            keepalive_cpu = time.process_time() - cpu
         with lock:
             count = 0
             done.clear()  # the loops' requests counted too
@@ -172,10 +176,14 @@ def main(argv: Sequence[str] = ()) -> None:
     if baseline is not None:
         print(f"naive sequential httpx.post loop: {baseline:.2f} s, {total / baseline:.0f} deliveries/s")
     print(f"notifier (Redis schedule, concurrency {config.notifier.concurrency}): {pipeline:.2f} s, "
-          f"{total / pipeline:.0f} deliveries/s")  # fmt: skip
-    print(f"sequential loop on one kept-alive httpx.Client: {keepalive:.2f} s, {total / keepalive:.0f} deliveries/s")
+          f"{total / pipeline:.0f} deliveries/s, {CPU_SECONDS[-1] * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
+    print(f"sequential loop on one kept-alive httpx.Client: {keepalive:.2f} s, {total / keepalive:.0f} deliveries/s, "
+          f"{keepalive_cpu * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
     naive_ratio = f"notifier/naive: {baseline / pipeline:.2f}x; " if baseline is not None else ""
-    print(f"ratio {naive_ratio}notifier/kept-alive loop: {keepalive / pipeline:.2f}x")
+    print(
+        f"ratio {naive_ratio}notifier/kept-alive loop: {keepalive / pipeline:.2f}x by deliveries/s, "
+        f"{keepalive_cpu / CPU_SECONDS[-1]:.2f}x by CPU per delivery (both in this process, with the receiver)"
+    )
     print_round_trips(round_trips, delivered)
     p50, p95 = statistics.median(latencies), sorted(latencies)[int(0.95 * (len(latencies) - 1))]
     direct50 = statistics.median(direct)
