@@ -79,17 +79,22 @@ def naive_loop(alerts: list[Alert], receiver_url: str, client: httpx.Client | No
 
 
 async def pipeline_run(
-    config: TripwireConfig, redis: Redis, publisher: Redis, alerts: list[Alert], received: threading.Event
-) -> float:
+    config: TripwireConfig, redis: Redis, publisher: Redis, alerts: list[Alert], received: threading.Event,
+    *, backlog: bool = False,
+) -> float:  # fmt: skip
     """Seconds from publishing ``alerts`` to the receiver having every delivery, with the notifier running on
-    ``redis`` (the counted client) while ``publisher`` publishes."""
+    ``redis`` (the counted client) while ``publisher`` publishes; with ``backlog``, the alerts are published first
+    and the time runs from the notifier's start (a backlog after an outage: large reads and claims)."""
     names = StreamNames.of(config.redis)
+    if backlog:
+        for alert in alerts:
+            await publish(publisher, names.alerts, alert.to_json(), config.redis.maxlen)
     async with make_http_client(config.network, timeout=10, user_agent="bench") as http:
         stop = asyncio.Event()
-        notifier = Notifier(config, redis, http, "bench")
-        task = asyncio.create_task(notifier.run(stop))
+        notifier = Notifier(config, redis, http, "bench-backlog" if backlog else "bench")
         started, cpu = time.perf_counter(), time.process_time()
-        for alert in alerts:
+        task = asyncio.create_task(notifier.run(stop))
+        for alert in [] if backlog else alerts:
             await publish(publisher, names.alerts, alert.to_json(), config.redis.maxlen)
         await asyncio.to_thread(received.wait, 300)
         elapsed = time.perf_counter() - started
@@ -146,51 +151,62 @@ def main(argv: Sequence[str] = ()) -> None:
     """Run the measurements and print figures, ratios and the notifier's Redis round trips per delivery."""
     args = parse(argv)
     total = args.alerts
-    count = 0
-    lock = threading.Lock()
-    done = threading.Event()
-
-    def counting(_request: ReceivedRequest) -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            if count >= total:
-                done.set()
-
-    round_trips = RoundTrips()
-    with RedisServer(appendonly=False) as server, LocalServer(lambda _r: Reply(204), counting) as receiver:
+    arrivals = Arrivals(total)
+    trickle, backlog = RoundTrips(), RoundTrips()
+    with RedisServer(appendonly=False) as server, LocalServer(lambda _r: Reply(204), arrivals.count) as receiver:
         config = bench_config(receiver.url)
         baseline = None if args.quick else naive_loop([make_alert(n) for n in range(total)], receiver.url)
         with httpx.Client() as client:
             cpu = time.process_time()
             keepalive = naive_loop([make_alert(n) for n in range(total)], receiver.url, client)
             keepalive_cpu = time.process_time() - cpu
-        with lock:
-            count = 0
-            done.clear()  # the loops' requests counted too
-        pipeline, latencies = asyncio.run(_measure(config, server.url, receiver, done, total, round_trips))
-        delivered = count
+        runs, latencies = asyncio.run(_measure(config, server.url, receiver, arrivals, trickle, backlog))
         direct = direct_post_seconds(receiver.url)
 
-    print(f"deliveries: {total} alerts across {SUBSCRIPTIONS} webhook subscriptions (delivered {delivered})")
+    print(f"deliveries: {total} alerts across {SUBSCRIPTIONS} webhook subscriptions (delivered {runs[0][1]}, "
+          f"then {runs[1][1]} from a backlog)")  # fmt: skip
     if baseline is not None:
         print(f"naive sequential httpx.post loop: {baseline:.2f} s, {total / baseline:.0f} deliveries/s")
-    print(f"notifier (Redis schedule, concurrency {config.notifier.concurrency}): {pipeline:.2f} s, "
-          f"{total / pipeline:.0f} deliveries/s, {CPU_SECONDS[-1] * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
-    print(f"sequential loop on one kept-alive httpx.Client: {keepalive:.2f} s, {total / keepalive:.0f} deliveries/s, "
-          f"{keepalive_cpu * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
-    naive_ratio = f"notifier/naive: {baseline / pipeline:.2f}x; " if baseline is not None else ""
-    print(
-        f"ratio {naive_ratio}notifier/kept-alive loop: {keepalive / pipeline:.2f}x by deliveries/s, "
-        f"{keepalive_cpu / CPU_SECONDS[-1]:.2f}x by CPU per delivery (both in this process, with the receiver)"
-    )
-    print_round_trips(round_trips, delivered)
+    print(f"sequential loop on one kept-alive httpx.Client (the baseline): {keepalive:.2f} s, "
+          f"{total / keepalive:.0f} deliveries/s, {keepalive_cpu * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
+    for (seconds, delivered), cpu_seconds, counted, what in zip(
+        runs, CPU_SECONDS, (trickle, backlog), ("alerts published while it runs", "a backlog of alerts"), strict=True
+    ):
+        print(f"notifier (Redis schedule, concurrency {config.notifier.concurrency}), {what}: {seconds:.2f} s, "
+              f"{total / seconds:.0f} deliveries/s, {cpu_seconds * 1000 / total:.2f} ms CPU per delivery; "
+              f"/ kept-alive loop: {keepalive / seconds:.2f}x by deliveries/s, {keepalive_cpu / cpu_seconds:.2f}x "
+              "by CPU per delivery")  # fmt: skip
+        if baseline is not None:
+            print(f"  / naive loop: {baseline / seconds:.2f}x")
+        print_round_trips(counted, delivered)
     p50, p95 = statistics.median(latencies), sorted(latencies)[int(0.95 * (len(latencies) - 1))]
     direct50 = statistics.median(direct)
     print(f"low load, publish -> received: median {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms "
           f"({LATENCY_SAMPLES} alerts one at a time)")  # fmt: skip
     print(f"direct signed POST: median {direct50 * 1000:.1f} ms; delay added by the pipeline: "
           f"{(p50 - direct50) * 1000:.1f} ms (median)")  # fmt: skip
+
+
+class Arrivals:
+    """Requests the receiver got since ``reset``; ``done`` is set at ``total``."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.seen = total, 0
+        self.lock, self.done = threading.Lock(), threading.Event()
+
+    def count(self, _request: ReceivedRequest) -> None:
+        """The receiver's hook (its thread)."""
+        with self.lock:
+            self.seen += 1
+            if self.seen >= self.total:
+                self.done.set()
+
+    def reset(self) -> int:
+        """Start counting afresh; returns the count so far."""
+        with self.lock:
+            seen, self.seen = self.seen, 0
+            self.done.clear()
+        return seen
 
 
 def print_round_trips(round_trips: RoundTrips, delivered: int) -> None:
@@ -204,17 +220,26 @@ def print_round_trips(round_trips: RoundTrips, delivered: int) -> None:
 
 
 async def _measure(
-    config: TripwireConfig, url: str, receiver: LocalServer, done: threading.Event, total: int,
-    round_trips: RoundTrips,
-) -> tuple[float, list[float]]:  # fmt: skip
-    redis = Redis.from_url(url, connection_class=CountingConnection, round_trips=round_trips)
+    config: TripwireConfig, url: str, receiver: LocalServer, arrivals: Arrivals, trickle: RoundTrips,
+    backlog: RoundTrips,
+) -> tuple[list[tuple[float, int]], list[float]]:  # fmt: skip
+    """(seconds, delivered) of the trickle run and of the backlog run, then the low-load latencies."""
     publisher = Redis.from_url(url)
+    runs = []
     try:
-        pipeline = await pipeline_run(config, redis, publisher, [make_alert(n) for n in range(total)], done)
-        # On the uncounted client: the round trips printed are the throughput run's.
-        return pipeline, await latency_run(config, publisher, receiver)
+        for counted, from_backlog in ((trickle, False), (backlog, True)):
+            arrivals.reset()  # the loops' requests (or the previous run's) counted too
+            await publisher.flushdb()
+            redis = Redis.from_url(url, connection_class=CountingConnection, round_trips=counted)
+            try:
+                alerts = [make_alert(n) for n in range(arrivals.total)]
+                seconds = await pipeline_run(config, redis, publisher, alerts, arrivals.done, backlog=from_backlog)
+            finally:
+                await redis.aclose()
+            runs.append((seconds, arrivals.reset()))
+        # On the uncounted client: the round trips printed are the throughput runs'.
+        return runs, await latency_run(config, publisher, receiver)
     finally:
-        await redis.aclose()
         await publisher.aclose()
 
 
