@@ -1,4 +1,4 @@
-"""Fenced leases on the delivery schedule: one Lua script each to peek, claim, extend, settle and reschedule.
+"""Fenced leases on the delivery schedule: one Lua script each to look at, claim, extend and settle deliveries.
 
 Why fencing: a lease is a due time pushed forward, and a lease can run out while its holder is still working
 (a stalled event loop, a paused VM). Without a fence the next claimer sends again and the first holder's late
@@ -13,7 +13,13 @@ settle then reschedules or re-finalises a delivery that someone else already set
   while that record is set was in flight when its lease ran out: see services/notifier/sender.py for the rule
   (webhooks resend with the same webhook-id; Slack and other channels that cannot de-duplicate do not post again).
 
-Every key reaches the scripts through KEYS (none is built in Lua), so the keys can carry Redis Cluster hash tags.
+Each script takes many deliveries per call (issue 17: round trips, not Redis, were the cost of a delivery): one
+call reads a turn's window of due ids with their subscriptions, one claims a batch (and defers the paced ones),
+one records "send started" for a batch, one settles the outcomes of several finished sends. Every delivery in a
+call is still fenced by its own token: a stale one is skipped and the others apply.
+
+Every key reaches the scripts through KEYS (none is built in Lua), so the keys can carry Redis Cluster hash tags;
+all of them are in the notifier's one hash-tag group (shared/streams.py), so each script runs on one node.
 """
 
 from __future__ import annotations

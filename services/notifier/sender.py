@@ -14,6 +14,11 @@ Exactly-once rules (see services/notifier/leases.py for the fencing):
   dead-lettered as "possibly delivered", because a second post cannot be taken back. ``tripwire dlq replay``
   sends it if it never arrived. Nothing is lost silently, nothing is posted twice.
 - a late outcome of a holder whose lease ran out is discarded: it never overwrites the newer claim's.
+
+Round trips (issue 17): a turn reads its window and claims in two script calls however many it starts; the
+deliveries' "send started" marks and their outcomes go through group commits (services/notifier/batching.py), one
+script call for all those submitted while the previous call was on its way. Each delivery still awaits its own
+mark before its request goes out and its own settle before its slot is freed, so the rules above hold per delivery.
 """
 
 from __future__ import annotations
