@@ -1,11 +1,13 @@
 """Notifier throughput and added delay, against sequential ``httpx.post`` loops in the same run.
 
 1,000 alerts across 10 webhook subscriptions (each alert is for one of them, by keyword) on a real Redis
-started here on a free port, delivered to a receiver on 127.0.0.1. The baselines: a sequential loop on one
-kept-alive client (the floor of HTTP alone) and, unless ``--quick``, a naive ``httpx.post`` per delivery. The
-notifier's Redis round trips are counted (bench/_redis_count.py) and printed per delivery, by command. Then, at
-low load, the time from publishing an alert to the receiver getting it, minus one direct POST: the delay the
-pipeline adds.
+started here on a free port, delivered to a receiver on 127.0.0.1 (a thread of this process), twice: alerts
+published while the notifier runs, then a backlog published before it starts. Baselines in the same run: a
+sequential loop on one kept-alive client (the floor of HTTP), the same POSTs through the notifier's own HTTP
+client ``concurrency`` at a time without Redis (what the Redis bookkeeping adds to), and, unless ``--quick``, a
+naive ``httpx.post`` per delivery. The notifier's Redis round trips are counted (bench/_redis_count.py) and
+printed per delivery, by command. Then, at low load, the time from publishing an alert to the receiver getting
+it, minus one direct POST: the delay the pipeline adds.
 """
 
 from __future__ import annotations
@@ -76,6 +78,26 @@ def naive_loop(alerts: list[Alert], receiver_url: str, client: httpx.Client | No
         headers = signed_headers(SECRET, delivery.id, SystemClock().now(), body)
         post(f"{receiver_url}/hook/{n % SUBSCRIPTIONS}", content=body, headers=headers).raise_for_status()
     return time.perf_counter() - started
+
+
+async def http_alone(config: TripwireConfig, alerts: list[Alert], receiver_url: str) -> tuple[float, float]:
+    """(seconds, CPU seconds) for the same signed POSTs through the notifier's own HTTP client, ``concurrency`` at
+    a time as the notifier sends them, without Redis: what the notifier's bookkeeping is measured against."""
+    limit = asyncio.Semaphore(config.notifier.concurrency)
+    async with make_http_client(config.network, timeout=10, user_agent="bench") as http:
+
+        async def post(n: int, alert: Alert) -> None:
+            sub = f"sub{n % SUBSCRIPTIONS}"
+            delivery = Delivery(delivery_id(alert.id, sub), sub, (alert,))
+            body = webhook_body(delivery)
+            headers = signed_headers(SECRET, delivery.id, SystemClock().now(), body)
+            async with limit:
+                response = await http.post(f"{receiver_url}/hook/{n % SUBSCRIPTIONS}", content=body, headers=headers)
+            response.raise_for_status()
+
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(post(n, alert) for n, alert in enumerate(alerts)))
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 async def pipeline_run(
@@ -160,6 +182,7 @@ def main(argv: Sequence[str] = ()) -> None:
             cpu = time.process_time()
             keepalive = naive_loop([make_alert(n) for n in range(total)], receiver.url, client)
             keepalive_cpu = time.process_time() - cpu
+        alone, alone_cpu = asyncio.run(http_alone(config, [make_alert(n) for n in range(total)], receiver.url))
         runs, latencies = asyncio.run(_measure(config, server.url, receiver, arrivals, trickle, backlog))
         direct = direct_post_seconds(receiver.url)
 
@@ -169,6 +192,9 @@ def main(argv: Sequence[str] = ()) -> None:
         print(f"naive sequential httpx.post loop: {baseline:.2f} s, {total / baseline:.0f} deliveries/s")
     print(f"sequential loop on one kept-alive httpx.Client (the baseline): {keepalive:.2f} s, "
           f"{total / keepalive:.0f} deliveries/s, {keepalive_cpu * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
+    print(f"HTTP alone: the notifier's HTTP client, {config.notifier.concurrency} requests at a time, no Redis: "
+          f"{alone:.2f} s, {total / alone:.0f} deliveries/s, "
+          f"{alone_cpu * 1000 / total:.2f} ms CPU per delivery")  # fmt: skip
     for (seconds, delivered), cpu_seconds, counted, what in zip(
         runs, CPU_SECONDS, (trickle, backlog), ("alerts published while it runs", "a backlog of alerts"), strict=True
     ):
@@ -176,8 +202,9 @@ def main(argv: Sequence[str] = ()) -> None:
               f"{total / seconds:.0f} deliveries/s, {cpu_seconds * 1000 / total:.2f} ms CPU per delivery; "
               f"/ kept-alive loop: {keepalive / seconds:.2f}x by deliveries/s, {keepalive_cpu / cpu_seconds:.2f}x "
               "by CPU per delivery")  # fmt: skip
-        if baseline is not None:
-            print(f"  / naive loop: {baseline / seconds:.2f}x")
+        naive = f"; / naive loop: {baseline / seconds:.2f}x" if baseline is not None else ""
+        print(f"  / HTTP alone: {alone / seconds:.2f}x by deliveries/s, {alone_cpu / cpu_seconds:.2f}x by CPU "
+              f"per delivery{naive}")  # fmt: skip
         print_round_trips(counted, delivered)
     p50, p95 = statistics.median(latencies), sorted(latencies)[int(0.95 * (len(latencies) - 1))]
     direct50 = statistics.median(direct)
