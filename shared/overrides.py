@@ -6,13 +6,20 @@ once per batch, so a saved value takes effect from the next message on and a del
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from redis.asyncio import Redis
 
 
 async def load_unit_values(redis: Redis, key: str) -> dict[str, float]:
     """Every value in the hash; unreadable or out-of-range ones are skipped, so the config's value stands."""
+    return unit_values(await redis.hgetall(key))
+
+
+def unit_values(stored: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
+    """The readable values in range of a hash as HGETALL returned it (for callers that pipeline the read)."""
     values = {}
-    for name, raw in (await redis.hgetall(key)).items():
+    for name, raw in stored.items():
         try:
             value = float(raw)
         except ValueError:

@@ -1,4 +1,4 @@
-"""Fenced leases on the delivery schedule: one Lua script each to peek, claim, extend, settle and reschedule.
+"""Fenced leases on the delivery schedule: one Lua script each to look at, claim, extend and settle deliveries.
 
 Why fencing: a lease is a due time pushed forward, and a lease can run out while its holder is still working
 (a stalled event loop, a paused VM). Without a fence the next claimer sends again and the first holder's late
@@ -13,7 +13,13 @@ settle then reschedules or re-finalises a delivery that someone else already set
   while that record is set was in flight when its lease ran out: see services/notifier/sender.py for the rule
   (webhooks resend with the same webhook-id; Slack and other channels that cannot de-duplicate do not post again).
 
-Every key reaches the scripts through KEYS (none is built in Lua), so the keys can carry Redis Cluster hash tags.
+Each script takes many deliveries per call (issue 17: round trips, not Redis, were the cost of a delivery): one
+call reads a turn's window of due ids with their subscriptions, one claims a batch (and defers the paced ones),
+one records "send started" for a batch, one settles the outcomes of several finished sends. Every delivery in a
+call is still fenced by its own token: a stale one is skipped and the others apply.
+
+Every key reaches the scripts through KEYS (none is built in Lua), so the keys can carry Redis Cluster hash tags;
+all of them are in the notifier's one hash-tag group (shared/streams.py), so each script runs on one node.
 """
 
 from __future__ import annotations
@@ -43,11 +49,35 @@ def _with_now(body: str) -> str:
 PEEK = _with_now("""
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 """)
-# KEYS: schedule, leases, token counter, sending. ARGV: time, lease seconds, ids...
-# Claims each given id that is still due; returns id, token, "send started" token ('' if none) per claim.
+# KEYS: schedule, records, held_due. ARGV: time, limit. Read only: the worker's view of one turn in one round trip.
+# Returns {id, subscription ('' when the record is missing or unreadable) per id due now, oldest first;
+# the held_due hash flat (subscription, digest due time)}.
+WINDOW = _with_now("""
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local owners = {}
+if #ids > 0 then
+  local records = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i, id in ipairs(ids) do
+    local name = ''
+    if records[i] then
+      local ok, doc = pcall(cjson.decode, records[i])
+      if ok and type(doc) == 'table' and type(doc.subscription) == 'string' then name = doc.subscription end
+    end
+    owners[#owners + 1] = id
+    owners[#owners + 1] = name
+  end
+end
+return {owners, redis.call('HGETALL', KEYS[3])}
+""")
+# KEYS: schedule, leases, token counter, sending, records, disabled.
+# ARGV: time, lease seconds, number of ids to claim n, the n ids, then (id, delay) pairs to defer.
+# Claims each of the n ids still due (a fresh token each); moves each deferred id that is still due and unclaimed
+# later by its delay (pacing: never a leased one, whose due time lies in the future). Returns {id, token,
+# "send started" token ('' if none), record ('' if missing) per claim; the disabled subscriptions}.
 CLAIM = _with_now("""
 local out = {}
-for i = 3, #ARGV do
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do
   local id = ARGV[i]
   local due = redis.call('ZSCORE', KEYS[1], id)
   if due and tonumber(due) <= now then
@@ -57,54 +87,63 @@ for i = 3, #ARGV do
     out[#out + 1] = id
     out[#out + 1] = token
     out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+    out[#out + 1] = redis.call('HGET', KEYS[5], id) or ''
+  end
+end
+for i = 4 + n, #ARGV, 2 do
+  local due = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if due and tonumber(due) <= now then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[i + 1]), ARGV[i]) end
+end
+return {out, redis.call('HKEYS', KEYS[6])}
+""")
+# KEYS: schedule, leases, sending. ARGV: time, lease seconds, mark ('1': the sends start now), (id, token)...
+# Renews each lease that is still current (and records "send started" for it); returns 1 or 0 per lease.
+EXTEND = _with_now("""
+local out = {}
+for i = 4, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[i])
+    if ARGV[3] == '1' then redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
   end
 end
 return out
 """)
-# KEYS: schedule, leases, sending. ARGV: time, id, token, lease seconds, mark ('1': the send starts now).
-EXTEND = _with_now("""
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[4]), ARGV[2])
-if ARGV[5] == '1' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
-return 1
-""")
-# KEYS: schedule, records, leases, sending, dead-letter stream, state keys...
-# ARGV: id, token, state ('delivered' or 'dead'), state ttl, dlq maxlen, dlq field, dlq document.
-# Returns false (stale token), or {1, dead-letter entry id or ''}.
-SETTLE = """
-if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return false end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-local entry = ''
-if ARGV[3] == 'dead' then
-  entry = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', ARGV[6], ARGV[7])
-end
-for i = 6, #KEYS do redis.call('SET', KEYS[i], ARGV[3], 'EX', tonumber(ARGV[4])) end
-return {1, entry}
-"""
-# KEYS: schedule, records, leases, sending. ARGV: time, id, token, record, delay seconds.
-RESCHEDULE = _with_now("""
-if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('HDEL', KEYS[4], ARGV[2])
-return 1
-""")
-# KEYS: schedule. ARGV: time, (id, delay)... Moves unclaimed due ids later (pacing); never touches a leased one,
-# whose due time lies in the future.
-DEFER = _with_now("""
-local moved = 0
-for i = 2, #ARGV, 2 do
-  local due = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if due and tonumber(due) <= now then
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[i + 1]), ARGV[i])
-    moved = moved + 1
+# KEYS: schedule, records, leases, sending, dead-letter stream, then each outcome's state keys in turn.
+# ARGV: time, state ttl, dlq maxlen, dlq field, then 6 per outcome: state ('delivered', 'dead', 'split' or
+# 'retry'), id, token, how many state keys it has, payload (dead: the dead-letter document; retry: the new
+# record), delay (retry: seconds from now). Each outcome is fenced by its own token: a stale one changes nothing
+# and the others still apply. Returns per outcome 0 (stale token), 1 (applied) or the dead-letter entry id.
+SETTLE = _with_now("""
+local out = {}
+local k = 6
+for i = 5, #ARGV, 6 do
+  local state, id, token, nkeys = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  if redis.call('HGET', KEYS[3], id) ~= token then
+    out[#out + 1] = 0
+  elseif state == 'retry' then
+    redis.call('HSET', KEYS[2], id, ARGV[i + 4])
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[i + 5]), id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    out[#out + 1] = 1
+  else
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    local result = 1
+    if state == 'dead' then
+      result = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', ARGV[4], ARGV[i + 4])
+    end
+    for j = k, k + nkeys - 1 do redis.call('SET', KEYS[j], state, 'EX', tonumber(ARGV[2])) end
+    out[#out + 1] = result
   end
+  k = k + nkeys
 end
-return moved
+return out
 """)
 # KEYS: state, records, schedule. ARGV: time, id, record, ttl, delay. Creates the delivery unless it exists.
 ENQUEUE = _with_now("""
@@ -129,6 +168,35 @@ class Lease:
         return bool(self.send_started_by)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """One claim with the delivery's record as stored ('' if it is missing)."""
+
+    lease: Lease
+    record: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """One turn's view: the ids due now with their subscription ('' if unknown), and every held digest's due time."""
+
+    owners: dict[str, str]
+    held_due: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How to settle one lease: ``delivered``, ``dead`` or ``split`` (final, each of ``state_keys`` is set to it) or
+    ``retry`` (``payload`` is the new record, due ``delay`` s from now); ``dead`` puts ``payload`` in the dead
+    letters."""
+
+    lease: Lease
+    state: str
+    state_keys: tuple[str, ...] = ()
+    payload: str = ""
+    delay: float = 0.0
+
+
 class LeaseKeys:
     """The key names of the schedule and its leases (built here, never inside Lua)."""
 
@@ -138,6 +206,9 @@ class LeaseKeys:
         self.leases = names.key("delivery_leases")
         self.sending = names.key("delivery_sending")
         self.tokens = names.key("delivery_lease_seq")
+        self.held_due = names.key("held_due")
+        self.disabled = names.key("disabled")
+        self.dead_letters = names.dlq
 
 
 def pinned_time(clock: Clock) -> Callable[[], str]:
@@ -148,66 +219,106 @@ def pinned_time(clock: Clock) -> Callable[[], str]:
 
 
 class Leases:
-    """The fenced operations on the schedule; ``clock()`` is '' (Redis TIME) except on a test's pinned clock."""
+    """The fenced operations on the schedule; ``clock()`` is '' (Redis TIME) except on a test's pinned clock.
+
+    Each operation takes many deliveries in one script call (one round trip), each fenced by its own token.
+    """
 
     def __init__(self, redis: Redis, keys: LeaseKeys, clock: Callable[[], str] = lambda: "") -> None:
         self.redis, self.keys, self._clock = redis, keys, clock
         self._peek = redis.register_script(PEEK)
+        self._window = redis.register_script(WINDOW)
         self._claim = redis.register_script(CLAIM)
         self._extend = redis.register_script(EXTEND)
         self._settle = redis.register_script(SETTLE)
-        self._reschedule = redis.register_script(RESCHEDULE)
-        self._defer = redis.register_script(DEFER)
 
     async def peek_due(self, limit: int) -> list[str]:
         """Ids due now, oldest first, without claiming them."""
         raw = cast(list[bytes], await self._peek(keys=[self.keys.schedule], args=[self.shift, limit]))
         return [_text(i) for i in raw]
 
+    async def window(self, limit: int) -> Window:
+        """Up to ``limit`` ids due now with their subscriptions, and the held digests' due times (read only)."""
+        k = self.keys
+        owners, held = cast(list[list[bytes]], await self._window(
+            keys=[k.schedule, k.records, k.held_due], args=[self.shift, limit]
+        ))  # fmt: skip
+        return Window(
+            {_text(owners[i]): _text(owners[i + 1]) for i in range(0, len(owners), 2)},
+            {_text(held[i]): float(held[i + 1]) for i in range(0, len(held), 2)},
+        )
+
+    async def claim_records(
+        self, ids: list[str], lease: float, defer: dict[str, float] | None = None
+    ) -> tuple[list[Claimed], set[str]]:
+        """Claim those of ``ids`` still due for ``lease`` seconds of Redis time, and move the unclaimed ``defer``
+        ids later by their delay (pacing), in one call: (claims with their records, disabled subscriptions)."""
+        k = self.keys
+        args: list[str | float] = [self.shift, lease, len(ids), *ids]
+        for delivery_id, delay in (defer or {}).items():
+            args += [delivery_id, delay]
+        out, disabled = cast(list[list[bytes]], await self._claim(
+            keys=[k.schedule, k.leases, k.tokens, k.sending, k.records, k.disabled], args=args
+        ))  # fmt: skip
+        claims = [
+            Claimed(Lease(_text(out[i]), _text(out[i + 1]), _text(out[i + 2])), _text(out[i + 3]))
+            for i in range(0, len(out), 4)
+        ]
+        return claims, {_text(name) for name in disabled}
+
     async def claim(self, ids: list[str], lease: float) -> list[Lease]:
         """Claim those of ``ids`` still due, for ``lease`` seconds of Redis time."""
         if not ids:
             return []
+        claims, _disabled = await self.claim_records(ids, lease)
+        return [claim.lease for claim in claims]
+
+    async def extend_many(self, leases: list[Lease], seconds: float, *, send_starts: bool = False) -> list[bool]:
+        """Renew each lease still current to ``seconds`` from now (with ``send_starts``, record that its request
+        goes out); True per lease renewed."""
+        if not leases:
+            return []
         k = self.keys
-        raw = cast(list[bytes], await self._claim(
-            keys=[k.schedule, k.leases, k.tokens, k.sending], args=[self.shift, lease, *ids]
-        ))  # fmt: skip
-        return [Lease(_text(raw[i]), _text(raw[i + 1]), _text(raw[i + 2])) for i in range(0, len(raw), 3)]
+        args: list[str | float] = [self.shift, seconds, "1" if send_starts else "0"]
+        for lease in leases:
+            args += [lease.delivery_id, lease.token]
+        reply = cast(list[int], await self._extend(keys=[k.schedule, k.leases, k.sending], args=args))
+        return [bool(renewed) for renewed in reply]
 
     async def extend(self, lease: Lease, seconds: float, *, send_starts: bool = False) -> bool:
         """Renew the lease to ``seconds`` from now; with ``send_starts`` also record that the request goes out."""
+        [renewed] = await self.extend_many([lease], seconds, send_starts=send_starts)
+        return renewed
+
+    async def settle_many(self, outcomes: list[Outcome], ttl: int, maxlen: int, field: str) -> list[str | None]:
+        """Apply each outcome whose lease is current; per outcome None (stale token: nothing changed), '' (applied)
+        or the dead-letter entry id (``dead``, into the dead letters capped near ``maxlen``, document in ``field``)."""
+        if not outcomes:
+            return []
         k = self.keys
-        args: list[str | float] = [self.shift, lease.delivery_id, lease.token, seconds, "1" if send_starts else "0"]
-        return bool(await self._extend(keys=[k.schedule, k.leases, k.sending], args=args))
+        keys = [k.schedule, k.records, k.leases, k.sending, k.dead_letters]
+        args: list[str | float] = [self.shift, ttl, maxlen, field]
+        for outcome in outcomes:
+            keys += outcome.state_keys
+            lease = outcome.lease
+            args += [outcome.state, lease.delivery_id, lease.token, len(outcome.state_keys), outcome.payload,
+                     outcome.delay]  # fmt: skip
+        reply = cast(list[int | bytes], await self._settle(keys=keys, args=args))
+        return [None if result == 0 else "" if result == 1 else _text(cast(bytes, result)) for result in reply]
 
     async def settle(
         self, lease: Lease, state: str, state_keys: list[str], ttl: int, dead_letter: tuple[str, int, str, str] | None
     ) -> tuple[bool, str]:
-        """Finish the delivery (``delivered`` or ``dead``) if ``lease`` is current: (applied, dead-letter entry id)."""
-        k = self.keys
-        stream, maxlen, field, doc = dead_letter or (k.schedule, 0, "", "")
-        reply = await self._settle(
-            keys=[k.schedule, k.records, k.leases, k.sending, stream, *state_keys],
-            args=[lease.delivery_id, lease.token, state, ttl, maxlen, field, doc],
-        )
-        if not reply:
-            return False, ""
-        return True, _text(reply[1])
+        """Finish the delivery (``delivered`` or ``dead``) if ``lease`` is current: (applied, dead-letter entry id);
+        ``dead_letter`` is (stream, maxlen, field, document), the stream being this schedule's dead letters."""
+        _stream, maxlen, field, doc = dead_letter or (self.keys.dead_letters, 0, "", "")
+        [result] = await self.settle_many([Outcome(lease, state, tuple(state_keys), doc)], ttl, maxlen, field)
+        return result is not None, result or ""
 
     async def reschedule(self, lease: Lease, record_json: str, delay: float) -> bool:
         """Store the new record and due time (``delay`` from now) if ``lease`` is current."""
-        k = self.keys
-        args: list[str | float] = [self.shift, lease.delivery_id, lease.token, record_json, delay]
-        return bool(await self._reschedule(keys=[k.schedule, k.records, k.leases, k.sending], args=args))
-
-    async def defer(self, delays: dict[str, float]) -> int:
-        """Move unclaimed due ids later by their delay (they wait for their rate-limit slot); returns how many."""
-        if not delays:
-            return 0
-        args: list[str | float] = [self.shift]
-        for delivery_id, delay in delays.items():
-            args += [delivery_id, delay]
-        return int(await self._defer(keys=[self.keys.schedule], args=args))
+        [result] = await self.settle_many([Outcome(lease, "retry", (), record_json, delay)], 0, 0, "")
+        return result is not None
 
     @property
     def shift(self) -> str:

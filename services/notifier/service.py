@@ -21,7 +21,7 @@ from services.notifier.channel import AlertsMessage, Channel, Delivery
 from services.notifier.discord import DiscordChannel
 from services.notifier.leases import pinned_time
 from services.notifier.mail import EmailChannel
-from services.notifier.overrides import load_min_scores
+from services.notifier.overrides import min_scores_key
 from services.notifier.ratelimit import Sleep
 from services.notifier.routing import delivery_id, route
 from services.notifier.schedule import hold_story_update, hold_until
@@ -39,6 +39,7 @@ from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import UNROUTED
 from shared.outbound import OutboundPolicy
+from shared.overrides import unit_values
 from shared.schemas import SchemaError, parse_alerts_message
 from shared.stream_consume import consume, ensure_group
 from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
@@ -134,10 +135,14 @@ class Notifier:
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Schedule the deliveries of a batch in one transaction; returns the ids that may be acked."""
-        disabled = set(await self.store.disabled())
-        # Read once per batch, like the classifier's threshold overrides: a min_score saved in the console decides
-        # from the next alert on.
-        min_scores = await load_min_scores(self.redis, self.names)
+        # Read once per batch, in one round trip: the disabled subscriptions and, like the classifier's threshold
+        # overrides, the min_scores saved in the console (they decide from the next alert on).
+        async with self.redis.pipeline(transaction=False) as reads:
+            reads.hkeys(self.store.disabled_key)
+            reads.hgetall(min_scores_key(self.names))
+            disabled_raw, scores_raw = await reads.execute()
+        disabled = {name.decode() if isinstance(name, bytes) else str(name) for name in disabled_raw}
+        min_scores = unit_values(scores_raw)
         now = self.clock.now()
         done: list[str] = []
         invalid: list[str] = []

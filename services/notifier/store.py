@@ -12,7 +12,8 @@ Delivery semantics (why each step is atomic):
 - A worker claims due ids under a fenced lease (services/notifier/leases.py): only the holder of the current
   token settles, extends or reschedules a delivery, and lease ends come from Redis TIME.
 - Settling (delivered / retry later / dead letter) is one Lua script: the record, the schedule, the state and the
-  dead-letter entry change together, and only for the current lease holder.
+  dead-letter entry change together, and only for the current lease holder. One call settles the outcomes of
+  many finished sends (services/notifier/batching.py), each still fenced by its own token.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from services.notifier.channel import AlertsMessage, Delivery
-from services.notifier.leases import ENQUEUE, Lease, LeaseKeys, Leases
+from services.notifier.leases import ENQUEUE, Lease, LeaseKeys, Leases, Outcome, Window
 from services.notifier.routing import delivery_id
 from shared.redis_client import same_slot
 from shared.schemas import parse_alerts_message
@@ -123,59 +124,55 @@ class DeliveryStore:
 
     async def claim(self, ids: list[str], lease: float) -> list[tuple[Lease, DeliveryRecord]]:
         """Claim those of ``ids`` still due for ``lease`` seconds; each with its fencing lease and its record."""
-        leases = await self.leases.claim(ids, lease)
-        if not leases:
-            return []
-        raw = cast(list[bytes | None], await self.redis.hmget(self.records, [lease.delivery_id for lease in leases]))
-        return [(lease, DeliveryRecord.from_json(data)) for lease, data in zip(leases, raw, strict=True) if data]
+        claimed, _disabled = await self.claim_and_defer(ids, lease, {})
+        return claimed
 
-    async def subscriptions_of(self, ids: list[str]) -> dict[str, str]:
-        """Whose deliveries ``ids`` are (to pace them before claiming); missing ones are left out.
+    async def claim_and_defer(
+        self, ids: list[str], lease: float, defer: dict[str, float]
+    ) -> tuple[list[tuple[Lease, DeliveryRecord]], set[str]]:
+        """One round trip: claim ``ids`` (with their records), move ``defer`` later (pacing), read the disabled
+        subscriptions. (claims, disabled)."""
+        if not ids and not defer:
+            return [], set()
+        claims, disabled = await self.leases.claim_records(ids, lease, defer)
+        return [(c.lease, DeliveryRecord.from_json(c.record)) for c in claims if c.record], disabled
 
-        Plain JSON, not the full record: the worker looks at a window of due ids on every turn.
-        """
-        if not ids:
-            return {}
-        raw = cast(list[bytes | None], await self.redis.hmget(self.records, ids))
-        return {i: str(json.loads(data)["subscription"]) for i, data in zip(ids, raw, strict=True) if data}
+    async def due_window(self, limit: int) -> Window:
+        """Up to ``limit`` due ids with their subscriptions (to pace them before claiming), and the held digests'
+        due times, in one round trip (the worker looks at this window on every turn)."""
+        return await self.leases.window(limit)
 
     async def due_count(self, now: float) -> int:
         """Deliveries due at ``now``."""
         return int(await self.redis.zcount(self.schedule, "-inf", now))
 
-    async def settle_delivered(self, lease: Lease, covered_ids: list[str]) -> bool:
-        """The receiver took it: record success for the delivery and every (message, subscription) it covered.
+    def delivered(self, lease: Lease, covered_ids: list[str]) -> Outcome:
+        """The receiver took it: success for the delivery and every (message, subscription) it covered."""
+        state_keys = tuple(self.state_key(did) for did in [lease.delivery_id, *covered_ids])
+        return Outcome(lease, "delivered", state_keys)
 
-        False when the lease is no longer ours (it ran out and another claim owns the delivery): nothing changed.
-        """
-        state_keys = [self.state_key(did) for did in [lease.delivery_id, *covered_ids]]
-        applied, _ = await self.leases.settle(lease, "delivered", state_keys, STATE_TTL_SECONDS, None)
-        return applied
-
-    async def settle_dead(
-        self, lease: Lease, record: DeliveryRecord, retryable: bool, failed_at: datetime
-    ) -> str | None:
-        """Move the delivery to the dead-letter stream if the lease is ours; its entry id, or None if fenced out."""
+    def dead(self, lease: Lease, record: DeliveryRecord, retryable: bool, failed_at: datetime) -> Outcome:
+        """Into the dead-letter stream, with a document to understand and replay it."""
         document = json.dumps(dead_letter_entry(record, retryable, failed_at), ensure_ascii=False)
-        dlq = (self.names.dlq, self.dlq_maxlen, DATA_FIELD, document)
-        applied, entry_id = await self.leases.settle(
-            lease, "dead", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, dlq
-        )
-        return entry_id if applied else None
+        return Outcome(lease, "dead", (self.state_key(lease.delivery_id),), document)
 
-    async def settle_split(self, lease: Lease) -> bool:
-        """A digest replaced by smaller ones (already enqueued): drop it from the schedule if the lease is ours."""
-        applied, _ = await self.leases.settle(
-            lease, "split", [self.state_key(lease.delivery_id)], STATE_TTL_SECONDS, None
-        )
-        return applied
+    def split(self, lease: Lease) -> Outcome:
+        """A digest replaced by smaller ones (already enqueued): out of the schedule."""
+        return Outcome(lease, "split", (self.state_key(lease.delivery_id),))
 
-    async def reschedule(self, lease: Lease, record: DeliveryRecord, delay: float) -> bool:
-        """Keep the delivery with its new attempt count, due ``delay`` s from now, if the lease is ours."""
-        return await self.leases.reschedule(lease, record.to_json(), delay)
+    @staticmethod
+    def retry(lease: Lease, record: DeliveryRecord, delay: float) -> Outcome:
+        """Kept with its new attempt count, due ``delay`` s from now."""
+        return Outcome(lease, "retry", (), record.to_json(), delay)
+
+    async def settle(self, outcomes: list[Outcome]) -> list[str | None]:
+        """Apply each outcome whose lease is still ours, in one script call. Per outcome: None when the lease is no
+        longer ours (it ran out and another claim owns the delivery: nothing changed), else '' or, for ``dead``,
+        the dead-letter entry id."""
+        return await self.leases.settle_many(outcomes, STATE_TTL_SECONDS, self.dlq_maxlen, DATA_FIELD)
 
     async def dead_letter(self, record: DeliveryRecord, retryable: bool, failed_at: datetime) -> str:
-        """Dead-letter a delivery nobody holds a lease on (tests and tools; the worker uses ``settle_dead``)."""
+        """Dead-letter a delivery nobody holds a lease on (tests and tools; the worker settles a ``dead`` outcome)."""
         entry = dead_letter_entry(record, retryable, failed_at)
         async with self.redis.pipeline(transaction=True) as pipe:
             document = json.dumps(entry, ensure_ascii=False)

@@ -82,6 +82,8 @@ async def test_keys_used_together_share_a_slot_and_the_groups_spread():
     unconnected = Redis.from_url("redis://127.0.0.1:1/0")  # only the store's key names are used
     store = DeliveryStore(unconnected, CLUSTER, 1000)
     notifier = [store.state_key("d"), store.records, store.schedule, store.held_key("s"), store.held_due, CLUSTER.dlq]
+    lease_keys = store.leases.keys  # the batched window, claim, send-started and settle scripts
+    notifier += [lease_keys.leases, lease_keys.sending, lease_keys.tokens, lease_keys.disabled]
     assert len({slot(key) for key in notifier}) == 1  # enqueue, hold, settle, dead-letter, replay
     groups = {slot(CLUSTER.items), slot(CLUSTER.alerts), slot(CLUSTER.dlq), slot(CLUSTER.key("feed", "f"))}
     groups |= {slot(CLUSTER.tagged(f"stories:{topic}", "version")) for topic in ("standoff", "patrols", "border")}
