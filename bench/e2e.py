@@ -200,8 +200,8 @@ def _scaling_note(scaling: dict[int, tuple[float, float]], rss_mb: float) -> str
         for p, (rate, cores) in sorted(scaling.items())
     )
     return (
-        f"scaling on {cpus} CPUs: {runs}. {first} process(es) kept {busy:.2f} of {cpus} cores busy (torch's "
-        f"intra-op threads wait for each other, and the other services wake up on the same cores); processes up "
+        f"scaling on {cpus} CPUs: {runs}. {first} process(es) kept {busy:.2f} of {cpus} cores busy (the "
+        f"model's passes wait on Python between reads, and the other services wake up on the same cores); processes up "
         f"to the core count fill the rest, more only contend for the cores, and each holds its own model "
         f"({rss_mb:.0f} MB RSS): more processes pay off with more cores."
     )
