@@ -91,6 +91,21 @@ async def subscribed(poller: Poller, hub: TestHub, verifications: int) -> None:
     await asyncio.to_thread(hub.wait_verifications, verifications)
 
 
+@contextlib.asynccontextmanager
+async def subscribed_site(
+    redis: Any, base: TripwireConfig
+) -> AsyncIterator[tuple[TestHub, Site, TripwireConfig, Poller, str]]:
+    """One site behind a hub, polled once and subscribed, its callback served: (hub, site, config, poller, callback)."""
+    with TestHub() as hub:
+        site = Site(hub.url)
+        with site.server:
+            config = websub_config(base, [site.url], free_port())
+            async with running_poller(config, redis, ManualClock()) as poller, serving(poller):
+                await poller.poll_all()
+                await subscribed(poller, hub, 1)
+                yield hub, site, config, poller, next(iter(hub.subscriptions.values())).callback
+
+
 @pytest.mark.slow
 async def test_subscribe_verify_push_and_poll_publish_each_item_once(redis, default_config):
     with TestHub() as hub:
@@ -137,22 +152,15 @@ def debug_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
 async def test_forged_and_unsigned_pushes_are_refused_and_no_secret_is_logged(
     redis, default_config, debug_logs, capsys
 ):
-    with TestHub() as hub:
-        site = Site(hub.url)
-        with site.server:
-            config = websub_config(default_config, [site.url], free_port())
-            async with running_poller(config, redis, ManualClock()) as poller, serving(poller):
-                await poller.poll_all()
-                await subscribed(poller, hub, 1)
-                callback = next(iter(hub.subscriptions.values())).callback
-                forged = hub_feed(hub.url, site.url, [story(9)])
-                wrong = "sha256=" + hmac.new(b"guess", forged, hashlib.sha256).hexdigest()
-                async with httpx.AsyncClient() as client:
-                    unsigned = await client.post(callback, content=forged)
-                    signed_wrong = await client.post(callback, content=forged, headers={"X-Hub-Signature": wrong})
-                    odd_method = await client.post(callback, content=forged, headers={"X-Hub-Signature": "md5=00"})
-                    unknown = await client.post(callback.rsplit("/", 1)[0] + "/nope", content=forged)
-                    too_big = await client.post(callback, content=b"x" * (config.poller.max_body_bytes + 1))
+    async with subscribed_site(redis, default_config) as (hub, site, config, _poller, callback):
+        forged = hub_feed(hub.url, site.url, [story(9)])
+        wrong = "sha256=" + hmac.new(b"guess", forged, hashlib.sha256).hexdigest()
+        async with httpx.AsyncClient() as client:
+            unsigned = await client.post(callback, content=forged)
+            signed_wrong = await client.post(callback, content=forged, headers={"X-Hub-Signature": wrong})
+            odd_method = await client.post(callback, content=forged, headers={"X-Hub-Signature": "md5=00"})
+            unknown = await client.post(callback.rsplit("/", 1)[0] + "/nope", content=forged)
+            too_big = await client.post(callback, content=b"x" * (config.poller.max_body_bytes + 1))
     captured = capsys.readouterr()
     logs = captured.err + captured.out
     assert "websub_push_refused" in logs and "websub_verified" in logs
@@ -165,25 +173,18 @@ async def test_forged_and_unsigned_pushes_are_refused_and_no_secret_is_logged(
 
 @pytest.mark.slow
 async def test_verification_is_answered_only_for_requests_we_made(redis, default_config):
-    with TestHub() as hub:
-        site = Site(hub.url)
-        with site.server:
-            config = websub_config(default_config, [site.url], free_port())
-            async with running_poller(config, redis, ManualClock()) as poller, serving(poller):
-                await poller.poll_all()
-                await subscribed(poller, hub, 1)
-                callback = next(iter(hub.subscriptions.values())).callback
-                async with httpx.AsyncClient() as client:
+    async with subscribed_site(redis, default_config) as (_hub, site, _config, poller, callback):
+        async with httpx.AsyncClient() as client:
 
-                    def ask(mode: str, topic: str = site.url, url: str = callback) -> Any:
-                        params = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": "c-123"}
-                        return client.get(url, params=params)
+            def ask(mode: str, topic: str = site.url, url: str = callback) -> Any:
+                params = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": "c-123"}
+                return client.get(url, params=params)
 
-                    other_topic = await ask("subscribe", topic="http://127.0.0.1:9/other")
-                    unasked_unsubscribe = await ask("unsubscribe")
-                    unknown_id = await ask("subscribe", url=callback.rsplit("/", 1)[0] + "/made-up")
-                    renewal = await ask("subscribe")
-                assert await poller.websub.is_live(site.url)  # type: ignore[union-attr]
+            other_topic = await ask("subscribe", topic="http://127.0.0.1:9/other")
+            unasked_unsubscribe = await ask("unsubscribe")
+            unknown_id = await ask("subscribe", url=callback.rsplit("/", 1)[0] + "/made-up")
+            renewal = await ask("subscribe")
+        assert await poller.websub.is_live(site.url)  # type: ignore[union-attr]
     assert [r.status_code for r in (other_topic, unasked_unsubscribe, unknown_id)] == [404, 404, 404]
     assert (renewal.status_code, renewal.text) == (200, "c-123")  # the hub re-confirming an active subscription
 
