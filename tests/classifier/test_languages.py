@@ -246,3 +246,29 @@ def test_a_meaning_threshold_needs_the_languages_own_threshold():
         TopicConfig(examples=["x"], thresholds={"ar": 0.45}, meaning_thresholds={"ar": 0.6}).meaning_threshold_for("ar")
         == 0.6
     )
+
+
+class _Counting(_Directions):
+    """A stand-in multilingual model that records every text it was asked to embed."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        super().__init__(vectors)
+        self.asked: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.asked += texts
+        return super().encode(texts)
+
+
+def test_the_multilingual_model_is_asked_nothing_until_a_text_needs_it():
+    # README, "Embedding backends": an English stream never loads USE-m3 or embeds the multilingual examples.
+    vectors = {"example": [1.0, 0.0, 0.0], "near miss": [0.0, 1.0, 0.0], "english": [0.9, 0.1, 0.0]}
+    vectors["русский текст"] = [0.8, 0.2, 0.1]
+    english, multilingual = _Directions(vectors), _Counting(vectors)
+    topic = TopicConfig(examples=["example"], counter_examples=["near miss"], threshold=0.5)
+    scorer = Scorer({"t": topic}, english, multilingual)
+    scorer.score_texts_pruned(["english"], languages=["en"])
+    assert multilingual.asked == []
+    scorer.score_texts_pruned(["русский текст"], languages=["ru"])
+    scorer.score_texts_pruned(["русский текст"], languages=["ru"])
+    assert multilingual.asked.count("example") == 1  # the topic's vectors embedded once, at the first Russian text
