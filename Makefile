@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench audit clean docker-check config-reference
+.PHONY: demo test lint typecheck docs pytest bench audit clean docker-check reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(BIN)/python
 demo: $(STAMP)  ## Run the pipeline once on the bundled sample feed and print delivered alerts.
 	$(BIN)/tripwire demo --log-level WARNING
 
-test: lint typecheck pytest  ## The whole test suite: ruff, mypy, pytest (slow tests included).
+test: lint typecheck docs pytest  ## The whole test suite: ruff, mypy, the docs site (--strict), pytest (slow tests included).
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,14 +27,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy shared services tripwire bench
 
+# --strict: a broken link, a page missing from the nav or a stale anchor fails the build.
+docs: $(STAMP)  ## Build the docs site into build/site.
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 docker-check: $(STAMP)  ## The Docker stack without Docker: compose file, Dockerfile (hadolint), the stack end to end.
 	$(BIN)/python -m pytest tests/docker
 
-config-reference: $(STAMP)  ## Rewrite README's "Configuration reference" from the config model.
-	$(BIN)/python -m tripwire.config_reference --write README.md
+reference: $(STAMP)  ## Rewrite the docs' generated reference pages (configuration, command line) from the code.
+	$(BIN)/python -m tripwire.reference_pages --write
 
 bench: $(STAMP)  ## Every benchmark under bench/, one report.
 	$(BIN)/python -m bench
@@ -44,4 +48,4 @@ audit: $(STAMP)  ## Known vulnerabilities in the installed pinned dependencies, 
 	$(BIN)/ruff check --select S .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tripwire
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .tripwire build

@@ -1,15 +1,13 @@
-"""The README's "Configuration reference", generated from the pydantic config model so it cannot drift from the code.
+"""The docs' "Configuration reference" page, generated from the pydantic config model so it cannot drift from the code.
 
-``python -m tripwire.config_reference --write README.md`` (``make config-reference``) rewrites that section;
-``--check README.md`` exits 1 when it is stale; ``tripwire config-reference`` prints it.
+``make reference`` rewrites docs/reference/config.md (tripwire/reference_pages.py); a test fails while it is stale;
+``tripwire config-reference`` prints it.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
-import sys
 import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,7 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from shared.config import TripwireConfig, parse_duration
 
-HEADING = "## Configuration reference"
+HEADING = "# Configuration reference"
 # The variables shared/config reads besides ${VAR} references in the file (tests check this list is complete).
 ENVIRONMENT_VARIABLES = {
     "REDIS_URL": "Redis address, e.g. `redis://:PASSWORD@redis:6379/0`. Needed by `poller`, `classifier`, "
@@ -38,7 +36,7 @@ ENVIRONMENT_VARIABLES = {
 }
 _INTRO = (
     "Generated from the config model in `shared/config` by `tripwire config-reference`; after changing the model, "
-    "run `make config-reference` to rewrite this section (a test fails while it is stale). Every field is optional "
+    "run `make reference` to rewrite this page (a test fails while it is stale). Every field is optional "
     "unless its default says *required*. Durations are written `30s`, `5m`, `2h`, `7d` or as seconds. Any string "
     "may use `${VAR}` or `${VAR:-default}` to read the environment."
 )
@@ -46,11 +44,11 @@ _DURATION_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)
 
 
 def generate_reference(root: type[BaseModel] = TripwireConfig) -> str:
-    """The whole README section, heading included, ending with one newline."""
+    """The whole page, title included, ending with one newline."""
     parts = [HEADING, "", _INTRO, ""]
     for path, model in _sections(root, ""):
         parts += _section(path, model)
-    parts += ["### Environment variables", "", "| variable | meaning |", "| --- | --- |"]
+    parts += ["## Environment variables", "", "| variable | meaning |", "| --- | --- |"]
     parts += [f"| `{name}` | {_cell(text)} |" for name, text in ENVIRONMENT_VARIABLES.items()]
     return "\n".join(parts) + "\n"
 
@@ -68,7 +66,7 @@ def _sections(model: type[BaseModel], path: str) -> Iterator[tuple[str, type[Bas
 def _section(path: str, model: type[BaseModel]) -> list[str]:
     title = f"`{path}`" if path else "Top level"
     doc = (model.__doc__ or "").strip().splitlines()[0]
-    lines = [f"### {title}", "", doc, "", "| field | type | default | description |", "| --- | --- | --- | --- |"]
+    lines = [f"## {title}", "", doc, "", "| field | type | default | description |", "| --- | --- | --- | --- |"]
     for name, field in model.model_fields.items():
         key = _join(path, field.alias or name)
         description = field.description or ("See below." if _nested_model(field.annotation) else "")
@@ -184,47 +182,3 @@ def _join(path: str, name: str) -> str:
 def _cell(text: str) -> str:
     """Table cells cannot hold a newline or a bare pipe."""
     return " ".join(text.split()).replace("|", "\\|")
-
-
-def replace_section(readme: str, section: str) -> str:
-    """``readme`` with its Configuration reference section (up to the next ``## ``) replaced, or appended."""
-    lines = readme.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        return readme.rstrip("\n") + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-
-
-def current_section(readme: str) -> str | None:
-    """The Configuration reference section as it stands in ``readme`` (``None`` when absent)."""
-    lines = readme.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        return None
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return "".join(lines[start:end]).rstrip("\n") + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the section, or check or rewrite it in a README."""
-    parser = argparse.ArgumentParser(prog="python -m tripwire.config_reference", description=__doc__)
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--check", metavar="README", type=Path, help="exit 1 if README's section is stale")
-    action.add_argument("--write", metavar="README", type=Path, help="rewrite README's section")
-    args = parser.parse_args(argv)
-    section = generate_reference()
-    if args.check:
-        if current_section(args.check.read_text(encoding="utf-8")) != section:
-            print(f"{args.check}: '{HEADING}' is stale; run: make config-reference", file=sys.stderr)
-            return 1
-    elif args.write:
-        args.write.write_text(replace_section(args.write.read_text(encoding="utf-8"), section), encoding="utf-8")
-    else:
-        sys.stdout.write(section)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

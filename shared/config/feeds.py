@@ -41,7 +41,7 @@ class FeedConfig(BaseModel):
         return value.strip()
 
 
-# Chosen from bench/fulltext.py (README, "Full article text"): title + summary loses recall on both labeled sets until
+# Chosen from bench/fulltext.py (docs: Feeds): title + summary loses recall on both labeled sets until
 # the summary reaches about 120 characters (one sentence); from there on the article adds nothing measurable.
 FULLTEXT_BELOW_DEFAULT = 120
 
@@ -69,7 +69,7 @@ class PollerSettings(BaseModel):
         default=FULLTEXT_BELOW_DEFAULT,
         ge=0,
         description="Fetch the article of a new item whose summary is shorter than this many characters, for feeds "
-        "that leave fulltext unset (0: only feeds with fulltext: true). See README, Full article text.",
+        "that leave fulltext unset (0: only feeds with fulltext: true). See the docs, Feeds: Full article text.",
     )
     fulltext_max_per_poll: int = Field(
         default=20, ge=1, le=500, description="Most articles fetched for one poll of one feed (the rest go without)."
@@ -81,7 +81,7 @@ class PollerSettings(BaseModel):
         default=7 * 86400.0, gt=0, description="How long a fetched article's text (or its failure) is remembered."
     )
     adaptive: bool = Field(
-        default=True, description="Feeds without their own interval are polled as often as they publish (see README)."
+        default=True, description="Feeds without their own interval are polled as often as they publish (docs: Feeds)."
     )
     min_interval: Duration = Field(default=45.0, gt=0, description="Shortest adaptive poll interval (busy wires).")
     max_interval: Duration = Field(default=3600.0, gt=0, description="Longest adaptive poll interval (quiet feeds).")

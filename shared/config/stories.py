@@ -16,7 +16,7 @@ class StorySettings(BaseModel):
     window: Duration = Field(
         default=48 * 3600.0, gt=0, description="An item joins a story that alerted within this long."
     )
-    # Chosen from bench/stories.py on the labeled dev set (see README, "Stories").
+    # Chosen from bench/stories.py on the labeled dev set (docs: Stories).
     threshold: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Cosine similarity to a story's item at or above which an item joins."
     )

@@ -48,7 +48,7 @@ def _check_term(term: str) -> None:
 
 
 class TopicWeights(BaseModel):
-    """How the parts of the score are combined (see README, "Tune thresholds")."""
+    """How the parts of the score are combined (see the docs, "Topics and tuning")."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,7 +108,7 @@ class TopicConfig(BaseModel):
         description="Thresholds per language (ISO 639-1 code: threshold), for languages the multilingual model "
         "scores on its own scale; other languages use threshold.",
     )
-    # A second way in besides keyword evidence (README, "Languages"): a report whose language has no terms, or whose
+    # A second way in besides keyword evidence (docs: Languages): a report whose language has no terms, or whose
     # words the terms miss, alerts when its meaning alone is clear enough.
     meaning_thresholds: dict[str, float] = Field(
         default_factory=dict,
@@ -166,7 +166,7 @@ class ClassifierSettings(BaseModel):
         "encode here, the same alerts as torch on every labeled set, scores within 0.08 of torch's, median 0.006), "
         "onnx (fp32 on onnxruntime: torch's scores to 1e-6, 1.3x) or torch (sentence-transformers; needs the "
         "[torch] extra, which the Docker image leaves out). The ONNX files are exported once from the model folder "
-        "into model_cache (README, Performance).",
+        "into model_cache (docs: Performance).",
     )
     model_cache: Path = Field(
         default=Path("~/.cache/tripwire/models"),
@@ -187,7 +187,7 @@ class ClassifierSettings(BaseModel):
     multilingual: bool = Field(
         default=True,
         description="Score items that are not in English with the multilingual model (USE-m3) instead of the "
-        "English one (see README, Languages).",
+        "English one (see the docs, Languages).",
     )
 
     @field_validator("model_path")

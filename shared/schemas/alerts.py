@@ -24,7 +24,7 @@ class Reasons(BaseModel):
     sentence_similarity: float | None = None
     counter_example: str | None = Field(default=None, description="The nearest near-miss example, if it weighed in.")
     counter_similarity: float | None = None
-    # Added in v1 as optional fields: the two parts the score is made of (see README, "Tune thresholds").
+    # Added in v1 as optional fields: the two parts the score is made of (docs: Topics and tuning).
     semantic_score: float | None = Field(
         default=None, description="Example similarity less the counter-example penalty."
     )
@@ -34,7 +34,7 @@ class Reasons(BaseModel):
     best_sentence_source: Literal["title", "summary", "article"] | None = Field(
         default=None, description="Where the best sentence is from: the title, the summary or the article."
     )
-    # Added in v1 as optional fields: the meaning route (README, "Languages"), for the item's language.
+    # Added in v1 as optional fields: the meaning route (docs: Languages), for the item's language.
     meaning_threshold: float | None = Field(
         default=None, description="The semantic part at which the item alerts on meaning alone (its language's)."
     )

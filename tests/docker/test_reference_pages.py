@@ -1,4 +1,4 @@
-"""README's configuration reference is the one generated from the config model, and it covers the environment."""
+"""The docs' generated reference pages (configuration, command line) are current and cover config and environment."""
 
 from __future__ import annotations
 
@@ -9,23 +9,22 @@ from pydantic import BaseModel, Field
 
 from shared.config import TripwireConfig
 from tests.docker.stack import REPO_ROOT
-from tripwire.cli import main
-from tripwire.config_reference import (
-    ENVIRONMENT_VARIABLES,
-    HEADING,
-    current_section,
-    generate_reference,
-    replace_section,
-)
-from tripwire.config_reference import main as reference_main
-
-README = REPO_ROOT / "README.md"
+from tripwire.cli import build_parser, main
+from tripwire.cli_reference import generate_cli_reference
+from tripwire.config_reference import ENVIRONMENT_VARIABLES, HEADING, generate_reference
+from tripwire.reference_pages import main as reference_main
+from tripwire.reference_pages import stale_pages
 
 
-def test_readme_section_equals_the_generated_reference():
-    assert current_section(README.read_text(encoding="utf-8")) == generate_reference(), (
-        "README.md's configuration reference is stale: run `make config-reference`"
-    )
+def test_the_reference_pages_equal_what_the_code_generates():
+    assert stale_pages() == [], "docs/reference is stale: run `make reference`"
+
+
+def test_every_subcommand_is_in_the_cli_reference():
+    text = generate_cli_reference(build_parser())
+    for name in ("run", "feeds", "score", "eval", "backtest", "dlq", "test-alert", "console", "model"):
+        assert f"## `tripwire {name}`" in text
+    assert "usage: tripwire run" in text
 
 
 def test_every_config_field_is_in_the_reference():
@@ -64,20 +63,11 @@ def test_a_new_field_shows_up_in_the_reference():
     assert "| `extra.knob` | integer (≤ 9) | `3` | Turns \\| things. |" in generate_reference(Root)
 
 
-def test_replace_section_keeps_the_sections_around_it():
-    readme = f"# T\n\n## Before\n\ntext\n\n{HEADING}\n\nold\n\n## After\n\nmore\n"
-    new = replace_section(readme, f"{HEADING}\n\nnew\n")
-    assert new == f"# T\n\n## Before\n\ntext\n\n{HEADING}\n\nnew\n\n## After\n\nmore\n"
-    assert current_section(new) == f"{HEADING}\n\nnew\n"
-    assert replace_section("# T\n", f"{HEADING}\n\nx\n") == f"# T\n\n{HEADING}\n\nx\n"
-
-
 def test_write_then_check_round_trips(tmp_path: Path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# T\n\n{HEADING}\n\nstale\n", encoding="utf-8")
-    assert reference_main(["--check", str(readme)]) == 1
-    assert reference_main(["--write", str(readme)]) == 0
-    assert reference_main(["--check", str(readme)]) == 0
+    (tmp_path / "config.md").write_text(f"{HEADING}\n\nstale\n", encoding="utf-8")
+    assert reference_main(["--check", "--folder", str(tmp_path)]) == 1
+    assert reference_main(["--write", "--folder", str(tmp_path)]) == 0
+    assert reference_main(["--check", "--folder", str(tmp_path)]) == 0
 
 
 def test_cli_subcommand_prints_the_reference(capsys, monkeypatch):
