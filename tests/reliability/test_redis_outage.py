@@ -20,7 +20,9 @@ from tests.reliability.support import (
 )
 from tripwire.local_http import LocalServer, Reply
 
-pytestmark = [pytest.mark.slow, pytest.mark.model]
+# The test's own waits add up to 510 s (healthy 120, deliveries 60 + 90, health flips 2 x 60, pending 30, stops):
+# above pytest's default 300 s, so the limit is raised past them and a wait fails first, naming what it waited for.
+pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.timeout(700)]
 ITEMS = "tripwire:items"
 
 
@@ -66,7 +68,10 @@ def test_services_ride_out_a_redis_restart(tmp_path: Path) -> None:
 
         links = receiver_links(receiver)
         assert set(links) == {item_link("m", n) for n in range(40)}
-        assert all(len(ids) == 1 for ids in links.values())
+        # Redis died between a send and its record at most for the one delivery in flight: a repeat carries the same
+        # webhook-id, and at most one alert is repeated.
+        assert all(len(set(ids)) == 1 for ids in links.values()), links
+        assert sum(len(ids) for ids in links.values()) <= 41, links
         assert all(service.alive for service in services)
         for service in services:
             # One line per state change, not one per failed command.
