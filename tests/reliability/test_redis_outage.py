@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from shared.redis_server import RedisServer, free_port
+from tests.helpers import rss
 from tests.reliability.support import (
     ServiceProcess,
     config_doc,
@@ -41,16 +42,24 @@ def test_services_ride_out_a_redis_restart(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis", appendonly=True)
     server.start()
     receiver = LocalServer(lambda _request: Reply(204)).start()
-    classifier_port, notifier_port = free_port(), free_port()
+    # An empty feed the poller polls every second, so the poller meets the outage too (its once-per-change logging
+    # is held here, by the real process, not only by a unit test).
+    feed = LocalServer(lambda _request: Reply(200, rss([]), {"Content-Type": "application/rss+xml"})).start()
+    poller_port, classifier_port, notifier_port = free_port(), free_port(), free_port()
     config = write_config(
         tmp_path / "tripwire.yaml",
-        config_doc({"receiver": f"{receiver.url}/hook"}, ports=(0, classifier_port, notifier_port)),
+        config_doc(
+            {"receiver": f"{receiver.url}/hook"},
+            feeds=[f"{feed.url}/feed.xml"],
+            ports=(poller_port, classifier_port, notifier_port),
+        ),
     )
     services = [
+        ServiceProcess("poller", config, "p1", server.url, tmp_path),
         ServiceProcess("classifier", config, "c1", server.url, tmp_path),
         ServiceProcess("notifier", config, "n1", server.url, tmp_path),
     ]
-    ports = [classifier_port, notifier_port]
+    ports = [poller_port, classifier_port, notifier_port]
     try:
         for service in services:
             service.start()
@@ -87,6 +96,7 @@ def test_services_ride_out_a_redis_restart(tmp_path: Path) -> None:
         for service in services:
             service.stop()
         receiver.stop()
+        feed.stop()
         server.stop()
 
 
