@@ -34,12 +34,14 @@ Responder = Callable[[ReceivedRequest], Reply]
 class LocalServer:
     """A threaded HTTP server on 127.0.0.1 that records requests and answers through ``responder``."""
 
-    def __init__(self, responder: Responder, on_request: Callable[[ReceivedRequest], None] | None = None) -> None:
+    def __init__(
+        self, responder: Responder, on_request: Callable[[ReceivedRequest], None] | None = None, *, port: int = 0
+    ) -> None:
         self.responder = responder
         self.on_request = on_request
         self.requests: list[ReceivedRequest] = []
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

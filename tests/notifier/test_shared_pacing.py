@@ -24,17 +24,20 @@ URL = "https://hooks.slack.com/services/T0/B0/secret-part"
 
 async def test_two_limiters_on_one_redis_share_one_bucket_per_url(redis: Redis):
     first, second = SharedRateLimiter(redis, NAMES), SharedRateLimiter(redis, NAMES)
+    # One slot a second, so the time between these calls (milliseconds, up to a few hundred on a loaded machine)
+    # cannot refill a slot by itself: Redis TIME decides the bucket, and only the explicit wait below passes a slot.
+    rate = 1.0
     # The burst (2) is shared: whichever limiter asks, two slots are taken at once, then the URL is paced.
-    assert [await first.try_acquire(URL, 10.0, 2), await second.try_acquire(URL, 10.0, 2)] == [0.0, 0.0]
-    wait = await first.try_acquire(URL, 10.0, 2)
-    assert 0.0 < wait <= 0.1 + 1e-6
+    assert [await first.try_acquire(URL, rate, 2), await second.try_acquire(URL, rate, 2)] == [0.0, 0.0]
+    wait = await first.try_acquire(URL, rate, 2)
+    assert 0.0 < wait <= 1.0 + 1e-6
     # Non-blocking and non-reserving: a refusal takes nothing, so asking again (either limiter) says the same slot.
-    again = await second.try_acquire(URL, 10.0, 2)
+    again = await second.try_acquire(URL, rate, 2)
     assert 0.0 < again <= wait
     # Once the wait has passed on Redis' clock the slot is there, for one of them only.
-    await asyncio.sleep(wait + 0.02)
-    assert await second.try_acquire(URL, 10.0, 2) == 0.0
-    assert await first.try_acquire(URL, 10.0, 2) > 0.0
+    await asyncio.sleep(again + 0.05)
+    assert await second.try_acquire(URL, rate, 2) == 0.0
+    assert await first.try_acquire(URL, rate, 2) > 0.0
     # Another URL has its own bucket.
     assert await first.try_acquire(URL + "-other", 10.0, 2) == 0.0
     assert URL not in str(await redis.keys("*"))  # the secret URL is hashed into the key name

@@ -12,8 +12,15 @@ from slack_sdk.models.blocks import Block
 from services.notifier.alert_view import alert_view
 from services.notifier.channel import Delivery
 from services.notifier.slack import slack_payload
-from services.notifier.slack_format import BLOCK_LIMIT, HEADER_LIMIT, SECTION_LIMIT, escape, truncate
+from services.notifier.slack_format import escape, truncate
 from tests.notifier.support import make_alert, make_health_event
+
+# Slack's documented Block Kit limits (api.slack.com, "Blocks"), written here rather than imported
+# from the code under test, so a change of the code's constants cannot make the check pass: at most 50 blocks in a
+# message (the docs' "at most 50 blocks" promise), a header's text at most 150 characters, a section's at most 3000.
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_HEADER = 150
+SLACK_MAX_SECTION = 3000
 
 INJECTIONS = (
     "<!channel> <!here> <@U012AB3CD> <#C123> <https://evil.example|click me> &amp; <b>bold</b> &lt;!channel&gt;"
@@ -24,15 +31,15 @@ def check_message(payload: dict[str, Any]) -> list[Block]:
     """Parse with slack-sdk's models, validate each block, and check the limits."""
     assert payload["text"].strip(), "a fallback text is required"
     blocks = Block.parse_all(payload["blocks"])
-    assert len(blocks) == len(payload["blocks"]) and 1 <= len(blocks) <= BLOCK_LIMIT
+    assert len(blocks) == len(payload["blocks"]) and 1 <= len(blocks) <= SLACK_MAX_BLOCKS
     for block in blocks:
         assert block is not None
         block.validate_json()  # raises on any Block Kit limit (header 150, section 3000, ...)
     for raw in payload["blocks"]:
         if raw["type"] == "header":
-            assert len(raw["text"]["text"]) <= HEADER_LIMIT
+            assert len(raw["text"]["text"]) <= SLACK_MAX_HEADER
         if raw["type"] == "section":
-            assert len(raw["text"]["text"]) <= SECTION_LIMIT
+            assert len(raw["text"]["text"]) <= SLACK_MAX_SECTION
     return blocks
 
 

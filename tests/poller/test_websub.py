@@ -313,3 +313,34 @@ async def test_a_moved_hub_is_followed_and_a_feed_that_drops_its_hub_is_unsubscr
     assert live and len(old_hub.requests) == 2  # both requests went to the old URL first, then where it pointed
     assert [form["hub.mode"] for form in hub.requests] == ["subscribe", "unsubscribe"]
     assert gone is None and hub.subscriptions == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hops", [3, 4])
+async def test_hub_redirects_are_followed_three_hops_at_most(redis, default_config, hops):
+    # The docs promise "307/308 from a hub are followed (3 hops at most)": the documented number, not the code's
+    # constant. A chain of `hops` redirects ends at the real hub; three reach it, a fourth is refused and retried.
+    with TestHub() as hub, contextlib.ExitStack() as stack:
+        target = hub.url
+        chain: list[LocalServer] = []
+        for _ in range(hops):
+            hop = stack.enter_context(LocalServer(lambda _r, to=target: Reply(307, b"", {"Location": to})))
+            chain.append(hop)
+            target = f"{hop.url}/hub"
+        site = Site(target)
+        with site.server:
+            config = websub_config(default_config, [site.url], free_port())
+            clock = ManualClock()
+            async with running_poller(config, redis, clock) as poller, serving(poller):
+                await poller.poll_all()
+                if hops <= 3:
+                    await subscribed(poller, hub, 1)
+                else:
+                    await poller.websub_tick()
+                record = await poller.websub.store.by_feed(site.url)  # type: ignore[union-attr]
+    assert [len(hop.requests) for hop in chain] == [1] * hops  # each hop asked once, in turn
+    if hops <= 3:
+        assert [form["hub.mode"] for form in hub.requests] == ["subscribe"]
+    else:
+        assert hub.requests == []
+        assert record is not None and record.failures == 1 and "more than 3 redirects" in (record.last_error or "")

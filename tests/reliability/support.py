@@ -87,12 +87,17 @@ TOPICS: dict[str, Any] = {
 }
 
 
-def receiver_links(server: LocalServer) -> dict[str, set[str]]:
-    """Item link -> set of webhook-ids the receiver got for it."""
-    seen: dict[str, set[str]] = {}
+def receiver_links(server: LocalServer) -> dict[str, list[str]]:
+    """Item link -> the webhook-id of every request the receiver got for it, in arrival order.
+
+    A list, not a set: "delivered once" means one request, so two notifiers sending the same delivery show up as
+    two entries. Where a crash legitimately repeats a delivery (at least once), the test compares ``set(ids)``
+    and says why.
+    """
+    seen: dict[str, list[str]] = {}
     for request in list(server.requests):
         link = json.loads(request.body)["data"]["item"]["link"]
-        seen.setdefault(link, set()).add(request.headers["webhook-id"])
+        seen.setdefault(link, []).append(request.headers["webhook-id"])
     return seen
 
 

@@ -214,10 +214,12 @@ async def test_fenced_lease_scripts_on_redis_7_and_6_2(any_redis: Redis):
     redis, keys = any_redis, LeaseKeys(NAMES)
     leases = Leases(redis, keys)  # the real clock: Redis TIME decides
     await redis.zadd(keys.schedule, {"d1": 0})
-    [first] = await leases.claim(await leases.peek_due(10), lease=0.05)
+    # Margins that hold on a loaded machine: the refused claim and the extend must both happen within the first
+    # lease (2 s); the extended lease (0.3 s) is then waited out with room to spare.
+    [first] = await leases.claim(await leases.peek_due(10), lease=2.0)
     assert await leases.claim(["d1"], lease=60) == [], "not claimable while leased"
-    assert await leases.extend(first, 0.05, send_starts=True)
-    await asyncio.sleep(0.1)  # the only way to let Redis TIME pass a lease
+    assert await leases.extend(first, 0.3, send_starts=True)
+    await asyncio.sleep(0.5)  # the only way to let Redis TIME pass a lease
     [second] = await leases.claim(await leases.peek_due(10), lease=60)
     assert second.token != first.token and second.was_in_flight
     assert await leases.settle(first, "delivered", [], 60, None) == (False, ""), "a stale token settles nothing"

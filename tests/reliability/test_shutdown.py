@@ -72,7 +72,14 @@ def test_sigterm_with_deliveries_in_flight(server: RedisServer, tmp_path: Path, 
         assert redis.zcard("tripwire:delivery_schedule") == 0  # and every one has reached its receiver
         links = receiver_links(receiver)
         assert set(links) == {item_link("m", n) for n in range(3)}
-        assert all(len(ids) == 1 for ids in links.values())  # a repeat carries the same webhook-id
+        if within_grace:
+            # The held request finished inside the grace period: every alert was sent exactly once.
+            assert all(len(ids) == 1 for ids in links.values()), links
+        else:
+            # The held request was cut short, so its delivery may be sent again (at least once): one repeat at most,
+            # for one alert, carrying the same webhook-id.
+            assert all(len(set(ids)) == 1 for ids in links.values()), links
+            assert sum(len(ids) for ids in links.values()) <= 4, links
     finally:
         release.set()
         notifier.stop()

@@ -139,7 +139,12 @@ def test_invalid_utf8_and_wrong_declared_encodings_give_valid_text(declared, bod
     content = f'<?xml version="1.0" encoding="{declared}"?>\n'.encode() + feed(item(body))[39:]
     for headers in ({}, {"content-type": f"application/rss+xml; charset={declared}"}):
         with hang_guard(GUARD):
-            check_items(parse(content, headers))  # items (or a FeedParseError) with valid, encodable text only
+            parsed = parse(content, headers)
+        check_items(parsed)  # valid, encodable text only
+        # A wrong or unknown declared charset costs the item nothing: it is still read, with its title and link
+        # (a FeedParseError or an empty feed would lose a real report).
+        assert isinstance(parsed, ParsedFeed), parsed
+        assert [(bool(i.title.strip()), i.link) for i in parsed.items] == [(True, "https://wire.example/a/1")]
 
 
 def test_deeply_nested_xml_does_not_crash():

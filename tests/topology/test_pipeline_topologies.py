@@ -31,7 +31,9 @@ from tests.reliability.support import (
 from tests.topology.servers import LocalCluster, LocalSentinels
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
 
-pytestmark = [pytest.mark.slow, pytest.mark.model]
+# A failover run waits up to 180 + 180 s for deliveries and 60 s per stopped service, after the servers' own start and
+# failover waits: above pytest's default 300 s, so the limit is raised past them and a wait fails first, with a message.
+pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.timeout(1000)]
 MATCHING = 24
 SERVICES = ("poller", "classifier", "notifier")
 
