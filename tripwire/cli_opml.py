@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
-from tripwire.opml import OpmlError, add_to_config, feeds_yaml, read_opml, write_opml
 from tripwire.runtime import UsageError
 
 
@@ -25,33 +24,51 @@ def register_opml(actions: Any, common: argparse.ArgumentParser) -> None:
     exports.set_defaults(handler=_export)
 
 
-async def _import(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
+def read_opml_file(path: Path, settings: Settings | None = None) -> Any:
+    """The ImportResult of an OPML file (feeds already in ``settings``' config skipped); UsageError when unusable."""
+    from tripwire.opml import OpmlError, read_opml
+
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the OPML file ({exc.strerror or exc})") from None
     try:
-        result = read_opml(data, list(settings.config.feeds))
+        return read_opml(data, list(settings.config.feeds) if settings else None)
     except OpmlError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.feed_entries import ConfigWriteError, add_to_config, feeds_yaml
+
+    path = Path(args.file)
+    result = read_opml_file(path, settings)
+    for name, why in result.refused:
+        print(f"{path}: outline {name!r} {why}", file=sys.stderr)
     for url, why in result.skipped:
         print(f"skipped {url}: {why}", file=sys.stderr)
     if not result.feeds:
-        print(f"{path}: no new feeds ({len(result.skipped)} skipped)", file=sys.stderr)
+        print(f"{path}: no new feeds ({_counts(result)})", file=sys.stderr)
         return 0
     if not args.write:
         print(feeds_yaml(result.feeds), end="")
         return 0
     try:
         add_to_config(settings.config_path, result.feeds)
-    except (OpmlError, OSError) as exc:
+    except (ConfigWriteError, OSError) as exc:
         raise UsageError(f"{settings.config_path}: cannot add the feeds ({exc})") from None
-    print(f"added {len(result.feeds)} feeds to {settings.config_path} ({len(result.skipped)} skipped)", file=sys.stderr)
+    print(f"added {len(result.feeds)} feeds to {settings.config_path} ({_counts(result)})", file=sys.stderr)
     return 0
 
 
+def _counts(result: Any) -> str:
+    refused = f", {len(result.refused)} refused" if result.refused else ""
+    return f"{len(result.skipped)} skipped{refused}"
+
+
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.opml import write_opml
+
     document = write_opml(list(settings.config.feeds))
     if args.file == "-":
         sys.stdout.write(document.decode("utf-8"))
