@@ -292,3 +292,31 @@ def test_round_trip_and_yaml_hold_for_any_outline(outlines: list[tuple[str, str,
         config = parse_config(feeds_yaml(first.feeds), "feeds.yaml", {"HOME": "/x", "SLACK_WEBHOOK_URL": "secret"})
         assert config.feeds == first.feeds
         assert yaml.safe_load(feeds_yaml(first.feeds))["feeds"]
+
+
+STARTER = REPO_ROOT / "config" / "feeds" / "syria-flashpoint.opml"
+
+
+def test_the_starter_list_imports_with_one_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """config/feeds/syria-flashpoint.opml: off by default, one command adds it, each outlet has a language and label."""
+    env(monkeypatch)
+    text = STARTER.read_text(encoding="utf-8")
+    assert "Compiled 2026-12-04" in text and "NOT ONE URL" in text and "tripwire feeds check" in text
+    assert str(STARTER.relative_to(REPO_ROOT)) not in SHIPPED.read_text()  # off by default
+    config = tmp_path / "tripwire.yaml"
+    config.write_text(SHIPPED.read_text())
+    assert tripwire_main(["feeds", "import", str(STARTER), "--write", "--config", str(config)]) == 0
+    assert "(0 skipped)" in capsys.readouterr().err
+    feeds = load_config_file(config, SECRETS).feeds[8:]
+    assert len(feeds) >= 40
+    assert {feed.language for feed in feeds} == {"ar", "ku", "ru", "tr", "en"}
+    kinds = {"agencies", "local", "monitors", "international"}
+    assert all(feed.labels[0] == "syria-flashpoint" and feed.labels[1] in kinds for feed in feeds)
+    kurdish = " ".join(feed.name or "" for feed in feeds if feed.language == "ku")
+    assert "Sorani" in kurdish and "Kurmanji" in kurdish
+    names = " ".join(feed.name or "" for feed in feeds)
+    for outlet in ("SANA", "Hawar", "Rudaw", "Kurdistan24", "North Press", "Enab Baladi", "TASS", "RIA", "Interfax",
+                   "Anadolu", "Daily Sabah", "SOHR"):  # fmt: skip
+        assert outlet in names, outlet
