@@ -320,3 +320,20 @@ def test_the_starter_list_imports_with_one_command(
     for outlet in ("SANA", "Hawar", "Rudaw", "Kurdistan24", "North Press", "Enab Baladi", "TASS", "RIA", "Interfax",
                    "Anadolu", "Daily Sabah", "SOHR"):  # fmt: skip
         assert outlet in names, outlet
+
+
+def test_export_never_writes_a_secret_the_config_reads_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("WIRE_KEY", "wire-secret-key")
+    config, out = tmp_path / "tripwire.yaml", tmp_path / "out.opml"
+    config.write_text(
+        "feeds:\n  - {url: 'https://wire.example/rss?key=${WIRE_KEY}', name: Wire}\n"
+        "  - {url: 'https://plain.example/rss?p=$$5', name: Plain}\n"
+    )
+    assert tripwire_main(["feeds", "export", str(out), "--config", str(config)]) == 0
+    assert "feed 'Wire': url uses ${...}: exported as written, unexpanded" in capsys.readouterr().err
+    document = out.read_text()
+    assert "wire-secret-key" not in document
+    assert 'xmlUrl="https://wire.example/rss?key=${WIRE_KEY}"' in document
+    assert 'xmlUrl="https://plain.example/rss?p=$5"' in document

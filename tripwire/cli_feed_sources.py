@@ -116,6 +116,8 @@ def render_checks(checks: list[FeedCheck], *, numbered: bool = False, names: lis
     number = 0
     for n, check in enumerate(checks):
         name = (names[n] if names else None) or check.title or "-"
+        if check.title and name != check.title:
+            name += f"  (feed title: {check.title})"
         head = "    "
         if check.ok:
             number += 1

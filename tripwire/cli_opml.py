@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.config import Settings
+from shared.config import FeedConfig, Settings
 from tripwire.runtime import UsageError
 
 
@@ -69,9 +69,43 @@ def _counts(result: Any) -> str:
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
     from tripwire.opml import write_opml
 
-    document = write_opml(list(settings.config.feeds))
+    document = write_opml(unexpanded_feeds(settings))
     if args.file == "-":
         sys.stdout.write(document.decode("utf-8"))
     else:
         Path(args.file).write_bytes(document)
     return 0
+
+
+def unexpanded_feeds(settings: Settings) -> list[FeedConfig]:
+    """The configured feeds, with any URL or name that uses ``${VAR}`` as the file writes it, not as expanded.
+
+    A feed URL may carry a token from the environment (``https://wire.example/rss?key=${WIRE_KEY}``); an OPML file is
+    made to be shared, so the export keeps the reference and never the secret. (Importing that file again refuses the
+    outline, as it refuses any ``${``.)
+    """
+    import yaml
+
+    feeds = list(settings.config.feeds)
+    try:
+        raw = yaml.safe_load(settings.config_path.read_text(encoding="utf-8")).get("feeds") or []
+    except (OSError, yaml.YAMLError, AttributeError):
+        return feeds  # the file changed since it was loaded: nothing to compare with
+    if not isinstance(raw, list) or len(raw) != len(feeds):
+        return feeds
+    kept = []
+    for feed, written in zip(feeds, raw, strict=True):
+        update = {}
+        for field in ("url", "name"):
+            value = written.get(field) if isinstance(written, dict) else None
+            if isinstance(value, str) and "${" in value:
+                update[field] = value
+                print(f"{feed_label(written)}: {field} uses ${{...}}: exported as written, unexpanded", file=sys.stderr)
+        kept.append(feed.model_copy(update=update) if update else feed)
+    return kept
+
+
+def feed_label(written: dict[str, Any]) -> str:
+    """A feed's name for a message, without its (possibly secret-bearing) URL."""
+    name = written.get("name")
+    return f"feed {name!r}" if isinstance(name, str) and "${" not in name else "a feed"

@@ -195,7 +195,7 @@ def test_check_says_what_each_feed_answers_and_what_to_do(tmp_path: Path, capsys
         assert tripwire_main(["feeds", "check", str(opml), "--config", str(config)]) == 0
         assert "ok         3 items  ar" in capsys.readouterr().out
     blocks = out.split("\n")
-    assert blocks[0] == "ok         3 items  ar             Good"
+    assert blocks[0] == "ok         3 items  ar             Good  (feed title: سانا - الأخبار)"
     assert "FAILED  http_404: HTTP 404" in out and "find the current one with `tripwire feeds add SITE`" in out
     assert "FAILED  not_a_feed: an HTML page where a feed was expected" in out
     assert "FAILED  refused" in out and "network.allow_private" in out
