@@ -337,3 +337,21 @@ def test_export_never_writes_a_secret_the_config_reads_from_the_environment(
     assert "wire-secret-key" not in document
     assert 'xmlUrl="https://wire.example/rss?key=${WIRE_KEY}"' in document
     assert 'xmlUrl="https://plain.example/rss?p=$5"' in document
+
+
+_FRAGMENTS = st.sampled_from([
+    "<opml>", "</opml>", "<body>", "</body>", "<outline ", "/>", ">", "</outline>", 'xmlUrl="https://a.example/r"',
+    'text="x"', 'category="a/b,c"', 'language="ar"', "<!DOCTYPE x>", '<!ENTITY e "e">', "&e;", "&amp;", "${X}", "\x00",
+    "é", '"', "'", "<", "]]>", "<![CDATA[", "-->", "<!--",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.lists(_FRAGMENTS, max_size=30).map(lambda parts: "".join(parts).encode())))
+def test_the_reader_refuses_garbage_with_opml_error_only(data: bytes):
+    """Fuzz: whatever the bytes, read_opml returns feeds or raises OpmlError (one line for the CLI), nothing else."""
+    try:
+        result = read_opml(data)
+    except OpmlError:
+        return
+    assert all("${" not in feed.url and "${" not in (feed.name or "") for feed in result.feeds)
