@@ -355,3 +355,15 @@ def test_the_reader_refuses_garbage_with_opml_error_only(data: bytes):
     except OpmlError:
         return
     assert all("${" not in feed.url and "${" not in (feed.name or "") for feed in result.feeds)
+
+
+def test_write_through_a_symlink_changes_the_target_and_keeps_the_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    env(monkeypatch)
+    target, link, opml = tmp_path / "real.yaml", tmp_path / "tripwire.yaml", tmp_path / "list.opml"
+    target.write_text("feeds:\n  - {url: 'https://one.example/rss'}\n")
+    target.chmod(0o640)
+    link.symlink_to(target)
+    opml.write_bytes(awkward_opml())
+    assert tripwire_main(["feeds", "import", str(opml), "--write", "--config", str(link)]) == 0
+    assert link.is_symlink() and oct(target.stat().st_mode & 0o777) == "0o640"
+    assert len(load_config_file(link, {}).feeds) == 1 + len(AWKWARD)

@@ -72,6 +72,7 @@ def add_to_config(path: Path, feeds: list[FeedConfig]) -> None:
     are inserted as text: after the last line of the existing ``feeds:`` block, at its indentation (or as a new block
     at the end). ruamel.yaml only locates the block and formats the entries.
     """
+    shown, path = path, path.resolve()  # a symlinked config (a mounted volume) keeps its link; the target changes
     text = path.read_text(encoding="utf-8")
     new_text = _with_feeds(text, feeds)
     # Written whole to a temporary file beside it, checked, then renamed: an interrupted write never leaves half a
@@ -80,7 +81,7 @@ def add_to_config(path: Path, feeds: list[FeedConfig]) -> None:
     try:
         temporary.write_text(new_text, encoding="utf-8")
         shutil.copymode(path, temporary)
-        _check(temporary, path, feeds)
+        _check(temporary, shown, feeds)
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
