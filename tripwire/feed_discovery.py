@@ -35,9 +35,9 @@ DISCOVERY_DEADLINE = 60.0  # seconds for the whole search: the page, its links a
 MAX_LINKS = 20  # a page listing hundreds of "feeds" is not a page a user wants all of fetched
 _HTML_CHUNK = 64 * 1024
 _HTTP_STATUS = re.compile(r"HTTP (\d{3}) ")
-_DECLARED_LANGUAGE = re.compile(
-    rb"<(?:\w+:)?language>\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)\s*<|xml:lang=[\"']([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)[\"']"
-)
+_CODE = rb"([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)"
+# RSS <language>ar</language> (or <dc:language>), Atom <feed xml:lang="ar">: the first one in the document's opening.
+_DECLARED_LANGUAGE = re.compile(rb"<(?:\w+:)?language>\s*" + _CODE + rb"\s*<|xml:lang=[\"']" + _CODE + rb"[\"']")
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,15 @@ async def check_feed(fetcher: Fetcher, url: str, now: datetime, found_by: str = 
     except FeedFetchError as exc:
         return _failed(url, found_by, str(exc), exc.reason)
     assert isinstance(fetched, FetchedFeed)  # noqa: S101 - no validators sent, so never 304
-    return describe_feed(fetched, now, found_by)
+    return await describe_feed(fetched, now, found_by)
 
 
-def describe_feed(fetched: FetchedFeed, now: datetime, found_by: str = "url") -> FeedCheck:
+async def describe_feed(fetched: FetchedFeed, now: datetime, found_by: str = "url") -> FeedCheck:
     """Title, language and item count of a fetched body, or a not_a_feed failure."""
     try:
-        parsed = parse_feed(fetched.content, fetched.headers, fetched.url, now)
+        # Parsing and language detection take milliseconds an item: in a thread, as the poller does, so a console
+        # calling this keeps answering.
+        parsed = await asyncio.to_thread(parse_feed, fetched.content, fetched.headers, fetched.url, now)
     except FeedParseError as exc:
         return _failed(fetched.url, found_by, str(exc), "not_a_feed")
     declared = _declared_language(fetched.content)
@@ -101,11 +103,13 @@ async def discover_feeds(
 ) -> list[FeedCheck]:
     """The feeds a page (or a feed URL) leads to, each checked once; failures of the page's own links included.
 
-    Common paths that do not answer with a feed are left out: they are guesses, and seven 404s are noise. The first
-    item is the page itself when it failed (reason and advice say why), so a caller always has something to show.
+    Common paths that do not answer with a feed are left out: they are guesses, and seven 404s are noise. When the
+    page itself fails, or the deadline passes, the list ends with a failure saying so (what was checked in time is
+    kept), so a caller always has something to show.
     """
     fetcher = Fetcher(client, settings)
-    results: list[FeedCheck] = []
+    links: list[FeedCheck | None] = []
+    guesses: list[FeedCheck | None] = []
     try:
         async with asyncio.timeout(deadline):
             try:
@@ -114,23 +118,31 @@ async def discover_feeds(
                 return [_failed(url, "url", str(exc), exc.reason)]
             assert isinstance(page, FetchedFeed)  # noqa: S101 - no validators sent, so never 304
             if not looks_like_html(page.content):
-                itself = describe_feed(page, now)
+                itself = await describe_feed(page, now)
                 if itself.ok:
                     return [itself]  # the address was a feed already
-            links = page_feed_links(page.content, page.url)[:MAX_LINKS]
-            results = list(await _check_all(fetcher, links, now, "link"))
-            if not any(result.ok for result in results):
+            named = page_feed_links(page.content, page.url)[:MAX_LINKS]
+            links = [None] * len(named)
+            await _check_into(links, fetcher, named, now, "link")
+            if not any(check and check.ok for check in links):
                 root = f"{urlsplit(page.url).scheme}://{urlsplit(page.url).netloc}"
-                guesses = [root + path for path in COMMON_PATHS]
-                results += [r for r in await _check_all(fetcher, guesses, now, "path") if r.ok]
+                guesses = [None] * len(COMMON_PATHS)
+                await _check_into(guesses, fetcher, [root + path for path in COMMON_PATHS], now, "path")
     except TimeoutError:
-        results.append(_failed(url, "url", f"the search took longer than its {deadline:g} s deadline", "timeout"))
-    return _unique(results)
+        late = _failed(url, "url", f"the search took longer than its {deadline:g} s deadline", "timeout")
+        return _unique([*(c for c in links if c), *(c for c in guesses if c and c.ok), late])
+    return _unique([*(c for c in links if c), *(c for c in guesses if c and c.ok)])
 
 
-async def _check_all(fetcher: Fetcher, urls: list[str], now: datetime, found_by: str) -> list[FeedCheck]:
-    # The Fetcher bounds concurrency per host (poller.per_host_concurrency), so a site gets at most that many at once.
-    return list(await asyncio.gather(*(check_feed(fetcher, url, now, found_by) for url in urls)))
+async def _check_into(
+    slots: list[FeedCheck | None], fetcher: Fetcher, urls: list[str], now: datetime, found_by: str
+) -> None:
+    # Each answer lands in its slot as it comes, so a deadline keeps the ones already in, in the page's order. The
+    # Fetcher bounds concurrency per host (poller.per_host_concurrency): a site gets at most that many at once.
+    async def one(index: int, url: str) -> None:
+        slots[index] = await check_feed(fetcher, url, now, found_by)
+
+    await asyncio.gather(*(one(index, url) for index, url in enumerate(urls)))
 
 
 def _unique(results: list[FeedCheck]) -> list[FeedCheck]:

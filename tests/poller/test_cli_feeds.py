@@ -11,6 +11,7 @@ import pytest
 
 from shared.config import NetworkSettings, PollerSettings, load_config_file
 from shared.http import make_http_client
+from shared.language import detect_language
 from shared.redis_server import RedisServer
 from tests.helpers import rss
 from tests.poller.support import DripServer, poller_config, running_poller, story
@@ -176,7 +177,17 @@ async def test_discovery_reads_capped_under_a_total_deadline():
     with DripServer() as drip:
         async with make_http_client(network, timeout=5, user_agent="test") as http:
             found = await discover_feeds(http, f"{drip.url}/", PollerSettings(), now, deadline=0.5)
-    assert [check.reason for check in found] == ["timeout"]
+        assert [check.reason for check in found] == ["timeout"]
+        # A page naming a good feed and one that never finishes: the deadline keeps the answer already in. (The
+        # language model is loaded first: its one-time load, not the feed, would otherwise spend the deadline.)
+        detect_language("warm up the language model")
+        pages = {"/": page(("application/rss+xml", "/good.rss"), ("application/rss+xml", f"{drip.url}/slow.rss")),
+                 "/good.rss": rss([story(1)], title="Good")}  # fmt: skip
+        with LocalServer(site(pages)) as server:
+            async with make_http_client(network, timeout=5, user_agent="test") as http:
+                found = await discover_feeds(http, f"{server.url}/", PollerSettings(), now, deadline=3.0)
+    assert [(check.title, check.reason) for check in found] == [("Good", None), (None, "timeout")]
+    assert "longer than its 3 s deadline" in (found[1].error or "")
 
 
 def test_check_says_what_each_feed_answers_and_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
