@@ -190,13 +190,17 @@ class DeliveryWorker:
         if not window.owners:
             self._slots_short = False
             return [], {}
-        owners = {i: name for i, name in window.owners.items() if name}
+        # An id whose record the window could not read ('' owner) is claimed too: the claim dead-letters it, where
+        # skipping it left it at the head of the schedule for ever.
+        owners = dict(window.owners)
         plan = await plan_round(
             list(window.owners), owners, self.subscriptions, self._in_flight, free=free, settings=self.settings,
             pacer=self.limiter, capped_delay=capped_delay,
         )  # fmt: skip
         self._slots_short = len(plan.start) >= free or len(window.owners) >= limit
-        claimed, disabled = await self.store.claim_and_defer(plan.start, self.settings.lease, plan.defer)
+        claimed, disabled = await self.store.claim_and_defer(
+            plan.start, self.settings.lease, plan.defer, now=self.clock.now()
+        )
         if claimed:
             self._disabled = disabled
         return claimed, plan.defer
