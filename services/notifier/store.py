@@ -350,19 +350,26 @@ class DeadLetters:
     async def replay(self, letter: DeadLetter, due: float) -> str:
         """Put a dead delivery back in the schedule with a fresh attempt count, and remove it from the stream."""
         doc = letter.doc
-        messages = tuple(parse_alerts_message(json.dumps(m)) for m in doc["messages"])
-        delivery = Delivery(doc["delivery_id"], doc["subscription"], messages, bool(doc.get("digest")), 0)
+        raw = doc.get("raw")
+        if isinstance(raw, str):
+            # A record this build could not read (a newer schema version): put back as it was stored, never parsed
+            # here, so replaying it cannot fail; a build that reads it sends it, this one dead-letters it again.
+            delivery_id, record = str(doc["delivery_id"]), raw
+        else:
+            messages = tuple(parse_alerts_message(json.dumps(m)) for m in doc["messages"])
+            delivery = Delivery(doc["delivery_id"], doc["subscription"], messages, bool(doc.get("digest")), 0)
+            delivery_id, record = delivery.id, DeliveryRecord(delivery).to_json()
         async with self.redis.pipeline(transaction=True) as pipe:
             # The same delivery id (webhook-id) as before: a receiver that did get it can still dedupe.
-            pipe.set(self.store.state_key(delivery.id), "queued", ex=STATE_TTL_SECONDS)
-            pipe.hset(self.store.records, delivery.id, DeliveryRecord(delivery).to_json())
-            pipe.zadd(self.store.schedule, {delivery.id: due})
+            pipe.set(self.store.state_key(delivery_id), "queued", ex=STATE_TTL_SECONDS)
+            pipe.hset(self.store.records, delivery_id, record)
+            pipe.zadd(self.store.schedule, {delivery_id: due})
             # A fresh start: no lease and no "send started" record of an attempt before the dead letter.
-            pipe.hdel(self.store.leases.keys.leases, delivery.id)
-            pipe.hdel(self.store.leases.keys.sending, delivery.id)
+            pipe.hdel(self.store.leases.keys.leases, delivery_id)
+            pipe.hdel(self.store.leases.keys.sending, delivery_id)
             pipe.xdel(self.stream, letter.entry_id)
             await pipe.execute()
-        return delivery.id
+        return delivery_id
 
     async def replay_entry(self, letter: DeadLetter) -> str:
         """Put a dead-lettered stream entry back on its stream, fields as the producer wrote them (after an upgrade

@@ -10,6 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from services.notifier.routing import delivery_id
+from services.notifier.store import DeadLetters
 from shared.config import TripwireConfig
 from tests.notifier.support import PREFIX, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
 from tests.notifier.test_exactly_once import alert_numbers
@@ -56,6 +57,17 @@ async def test_a_record_from_a_newer_replica_is_dead_lettered_alone_and_the_batc
     assert "schema version 99" in letter["reason"] and letter["retryable"] is False
     assert await redis.get(PREFIX + f"delivery:{newer}") == b"dead"
     assert await redis.hlen(PREFIX + "deliveries") == 0
+
+    # After the upgrade: a build that reads v99 replays it. Here the record is put back as it was stored (replaying
+    # never parses it, so it cannot fail), and this build dead-letters it again, alone.
+    letters = DeadLetters(notifier.store)
+    [stored] = await letters.entries()
+    assert stored.is_delivery
+    assert await letters.replay(stored, 0) == newer
+    assert await redis.hget(PREFIX + "deliveries", newer) == raw.encode()
+    await notifier.worker.drain()
+    [(_entry, fields)] = await redis.xrange(PREFIX + "dlq")
+    assert json.loads(fields[b"data"])["raw"] == raw
 
 
 async def test_a_record_that_is_not_json_is_dead_lettered_with_its_raw_text(
