@@ -22,12 +22,14 @@ import pytest
 import trustme
 from redis.asyncio import Redis
 
+from services.notifier.channel import Delivery
 from services.notifier.mail import EmailChannel
 from services.notifier.outcome import LOST_ANSWER
 from services.notifier.service import Notifier
-from shared.config import TripwireConfig
+from shared.config import SubscriptionConfig, TripwireConfig
 from shared.config.subscriptions import ChannelType
 from shared.outbound import OutboundPolicy
+from tests.helpers import LOOPBACK
 from tests.notifier.smtp_peer import PASSWORD, USER, Handler, SmtpPeer, client_tls
 from tests.notifier.support import (
     PREFIX,
@@ -257,3 +259,16 @@ async def test_a_mail_whose_data_reply_is_lost_is_sent_once_and_dead_lettered_as
     assert len(mails) == 1, f"{len(mails)} copies of one mail"
     [letter] = dead
     assert letter["reason"].startswith("possibly delivered") and letter["retryable"] is False
+
+
+async def test_the_mail_channel_itself_reports_an_accepted_mail_as_sent_when_quit_hangs(ca: trustme.CA):
+    # The channel alone (as `tripwire test-alert` uses it), its own deadline running out during QUIT. Before:
+    # retryable=True, "no answer: SMTP timeout".
+    with SmtpPeer(ca, "tls", Handler(stall="QUIT")) as peer:
+        mail = EmailChannel(OutboundPolicy(LOOPBACK.allow_private), FakeClock(), timeout=0.5, resolver=_localhost,
+                            tls_context=client_tls(ca))  # fmt: skip
+        config = SubscriptionConfig.model_validate(mail_subscription(peer.port))
+        result = await mail.send(Delivery("msg_quit", "s", (make_alert(1),)), config)
+        mails = list(peer.mails)
+    assert (result.ok, result.retryable, result.status) == (True, False, 250), result.reason
+    assert len(mails) == 1
