@@ -37,13 +37,15 @@ def test_missing_variable_names_file_field_and_variable():
 def test_bad_value_names_file_field_and_value():
     text = MINIMAL.replace("topics: [t1]", "topics: [t1]\n    min_score: 1.5")
     with pytest.raises(ConfigError) as err:
-        parse_config(text, "x.yaml", {"HOOK_URL": "u"})
+        parse_config(text, "x.yaml", {"HOOK_URL": "https://hooks.example/u"})
     assert "x.yaml: subscriptions[0].min_score: 1.5 is not valid" in str(err.value)
 
 
 def test_unknown_topic_and_unknown_field():
     with pytest.raises(ConfigError, match="unknown topic"):
-        parse_config(MINIMAL.replace("topics: [t1]", "topics: [nope]"), "x.yaml", {"HOOK_URL": "u"})
+        parse_config(
+            MINIMAL.replace("topics: [t1]", "topics: [nope]"), "x.yaml", {"HOOK_URL": "https://hooks.example/u"}
+        )
     with pytest.raises(ConfigError, match=r"feeds\[0\]\.urll: unknown field"):
         parse_config("feeds:\n  - urll: http://a/\n", "x.yaml", {})
 

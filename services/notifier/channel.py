@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import httpx
 
-from services.notifier.outcome import DeliveryResult, parse_retry_after, result_for_status, result_for_transport_error
+from services.notifier.outcome import (
+    DeliveryResult,
+    SendProgress,
+    parse_retry_after,
+    result_for_status,
+    result_for_transport_error,
+)
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
 from shared.votes import VoteLinks, VoteUrls
@@ -47,6 +55,42 @@ class Channel(Protocol):
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Attempt one delivery."""
         ...
+
+
+# The progress of the attempt running in this task (set by the delivery worker around one send). A context variable
+# rather than an argument so that every request a channel makes for the attempt reports to it, through one httpx
+# request hook, without each channel passing it along.
+_ATTEMPT: ContextVar[SendProgress | None] = ContextVar("tripwire_send_progress", default=None)
+
+
+@contextmanager
+def recording(progress: SendProgress) -> Iterator[SendProgress]:
+    """Within this block, requests and mail of this task note how far they got in ``progress``."""
+    token = _ATTEMPT.set(progress)
+    try:
+        yield progress
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def current_progress() -> SendProgress:
+    """The running attempt's progress, or a fresh one nobody reads (a send outside the worker: test-alert)."""
+    return _ATTEMPT.get() or SendProgress()
+
+
+async def trace_request(request: httpx.Request) -> None:
+    """httpx request hook: httpcore reports each phase of this request to the running attempt's progress."""
+    progress = _ATTEMPT.get()
+    if progress is not None:
+        request.extensions["trace"] = progress.trace
+
+
+def record_progress(http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """``http`` with the hook that lets the worker tell a request that went out from one that never did."""
+    hooks = http.event_hooks
+    if trace_request not in hooks["request"]:
+        http.event_hooks = {**hooks, "request": [*hooks["request"], trace_request]}
+    return http
 
 
 # Reads a platform's own retry hint from a refused response (Telegram's parameters.retry_after, Discord's JSON

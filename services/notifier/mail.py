@@ -10,6 +10,10 @@ Feed text is escaped for the HTML part (html.escape) and is plain in the text pa
 plain-text helpers, which collapse CR/LF, so feed text cannot inject a header. The Message-ID is derived from the
 delivery id, the same on every retry, so a mail client can drop a duplicate. The SMTP password is in the URL, a
 SecretStr: it reaches aiosmtplib's AUTH and nothing else (no reason, log line or metric quotes the URL).
+
+A mail counts as sent once the server accepted it (250 after DATA): a QUIT that is never answered, or a deadline
+that runs out during it, changes nothing. From the DATA command on, the server may take the mail even if its answer
+is lost: the attempt notes that (SendProgress), and the LOST_ANSWER table in outcome.py says what follows.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
 from services.notifier.alert_view import AlertView, alert_view, cut, health_text, source_line
-from services.notifier.channel import Delivery, vote_urls_of
-from services.notifier.outcome import DeliveryResult, result_for_smtp_reply
+from services.notifier.channel import Delivery, current_progress, vote_urls_of
+from services.notifier.outcome import DeliveryResult, SendProgress, result_for_smtp_reply
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig
 from shared.logging import get_logger
@@ -133,6 +138,18 @@ def email_message(
     return message
 
 
+class _SMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, noting in ``progress`` when the message itself starts to go out (the DATA command):
+    from then on a lost answer may hide a mail the server took."""
+
+    progress: SendProgress
+
+    async def data(self, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        """DATA and the message, as aiosmtplib sends them; ``progress.went_out`` first."""
+        self.progress.went_out = True
+        return await super().data(*args, **kwargs)
+
+
 class EmailChannel:
     """Submits mail over SMTP to the subscription's server, connecting only where the outbound guard allows."""
 
@@ -160,12 +177,17 @@ class EmailChannel:
             return DeliveryResult.failure(f"invalid url: {exc}", retryable=False, category="invalid_url")
         votes = vote_urls_of(delivery, self.votes, self.clock.now())
         message = email_message(delivery, subscription.email_from or "", subscription.email_to, votes, self.clock)
+        progress = current_progress()
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._submit(target, message, subscription.email_to)
+                return await self._submit(target, message, subscription.email_to, progress)
         except OutboundRefused as exc:
             return DeliveryResult.failure(exc.reason, retryable=False, category="refused")
         except TimeoutError:
+            if progress.accepted:
+                # The server took the mail (250 after DATA), then never answered QUIT: it is sent. Retrying here
+                # sent every such mail twice (issue 26).
+                return DeliveryResult.success(250)
             return DeliveryResult.failure("no answer: SMTP timeout", retryable=True, category="timeout")
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0] if exc.recipients else None
@@ -184,12 +206,15 @@ class EmailChannel:
         except OSError as exc:
             return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=True, category="connection")
 
-    async def _submit(self, target: SmtpTarget, message: EmailMessage, recipients: list[str]) -> DeliveryResult:
+    async def _submit(
+        self, target: SmtpTarget, message: EmailMessage, recipients: list[str], progress: SendProgress
+    ) -> DeliveryResult:
         sock = await self._connect(target)
-        client = aiosmtplib.SMTP(
+        client = _SMTP(
             hostname=target.host, sock=sock, use_tls=target.implicit_tls, start_tls=not target.implicit_tls,
             username=target.username, password=target.password, timeout=self.timeout, tls_context=self.tls_context,
         )  # fmt: skip
+        client.progress = progress
         try:
             await client.connect()  # greeting, EHLO, STARTTLS (or TLS from the start), AUTH
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError):
@@ -199,7 +224,8 @@ class EmailChannel:
             raise
         try:
             refused, _reply = await client.send_message(message, recipients=recipients)
-            with contextlib.suppress(aiosmtplib.SMTPException):
+            progress.accepted = True  # 250 after DATA: sent, whatever happens from here on
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()  # the mail is accepted; a lost QUIT changes nothing
         finally:
             client.close()  # also on failure: no transport is left open

@@ -5,9 +5,11 @@ Every channel reports a DeliveryResult; nothing else decides whether a failure i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Any, Literal
 
 import httpx
 
@@ -134,3 +136,67 @@ def result_for_smtp_reply(code: int, detail: str = "") -> DeliveryResult:
     retryable = 400 <= code < 500
     kind = "SMTP temporary failure" if retryable else "SMTP rejected"
     return DeliveryResult.failure(f"{kind} ({code}){suffix}", retryable=retryable, status=code, category=f"smtp_{code}")
+
+
+# When the answer to a send is lost after the request went out (a timeout, a connection dropped), the receiver may
+# have acted on it. Per channel type, what happens then (docs/delivery-guarantees.md explains each row):
+# - "at-least-once": sent again as usual; the receiver de-duplicates, so a repeat costs nothing.
+# - "at-most-once": not sent again, because a second copy cannot be taken back; dead-lettered as "possibly
+#   delivered" instead, so nothing is lost silently ('tripwire dlq replay' sends it if it never arrived).
+# The same row decides for a delivery whose lease ran out while its request was in flight (services/notifier/sender.py).
+Guarantee = Literal["at-least-once", "at-most-once"]
+LOST_ANSWER: Mapping[str, Guarantee] = {
+    # The webhook-id header is the delivery id on every attempt (Standard Webhooks): receivers drop a repeat.
+    "webhook": "at-least-once",
+    # Incoming webhooks and chat.postMessage take no idempotency key: a resend is a second post in the channel.
+    "slack": "at-most-once",
+    # Workflows and incoming webhooks: no idempotency key either.
+    "teams": "at-most-once",
+    # Execute-webhook has no nonce: a resend is a second message.
+    "discord": "at-most-once",
+    # sendMessage has no idempotency key.
+    "telegram": "at-most-once",
+    # The Message-ID is the same on every attempt, but most mailboxes (Outlook, Exchange, plain IMAP) show a second
+    # copy anyway; the window is short (after the message's final dot, before the server's reply).
+    "email": "at-most-once",
+}
+
+
+@dataclass
+class SendProgress:
+    """How far one attempt got, noted while it runs, so that even a send cut short by the deadline tells whether the
+    receiver may have acted on it: ``went_out`` once the request is out whole (an HTTP body written to its last
+    byte; a mail from its DATA command on), ``accepted`` once the receiver said it took it (SMTP 250 after DATA)."""
+
+    went_out: bool = False
+    accepted: bool = False
+
+    async def trace(self, event: str, _info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` request extension: ``http11.send_request_body.complete`` (or http2's) means the
+        receiver has the whole request. Before it the receiver holds at most part of a body whose Content-Length
+        it knows, so it cannot act on it: a failure then is safe to retry on every channel."""
+        if event.endswith(".send_request_body.complete"):
+            self.went_out = True
+
+
+def possibly_delivered(kind: str, what: str) -> DeliveryResult | None:
+    """The LOST_ANSWER row of channel ``kind`` when ``what`` happened after the request went out: None where a
+    resend is safe (at least once: the usual retry applies), else the final "possibly delivered" failure."""
+    if LOST_ANSWER.get(kind, "at-most-once") == "at-least-once":
+        return None
+    reason = (
+        f"possibly delivered: {what}, and {kind} cannot de-duplicate a resend, so it is not sent again "
+        "('tripwire dlq replay' sends it if it never arrived)"
+    )
+    return DeliveryResult.failure(reason, retryable=False, category="possibly_delivered")
+
+
+def result_after_send(kind: str, result: DeliveryResult, progress: SendProgress) -> DeliveryResult:
+    """The outcome of one attempt of channel ``kind`` given how far it got: accepted is delivered whatever came
+    after (a lost SMTP QUIT); a failure without an answer (no status) after the request went out follows the
+    channel's LOST_ANSWER row; everything else is ``result`` as the channel reported it."""
+    if progress.accepted and not result.ok:
+        return DeliveryResult.success(250)
+    if result.ok or result.status is not None or not progress.went_out:
+        return result
+    return possibly_delivered(kind, f"no answer after the request went out ({result.reason})") or result

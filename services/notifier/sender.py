@@ -10,9 +10,12 @@ Exactly-once rules (see services/notifier/leases.py for the fencing):
   whole send; the lease (longer than the timeout, checked by the config) is renewed when the request starts;
 - "send started" is recorded before the request. A delivery claimed with that record set was in flight when its
   lease ran out (its worker died or stalled): a webhook is sent again with the same webhook-id (the receiver
-  de-duplicates); a Slack post (or any channel without ``idempotent = True``) is NOT posted again but
-  dead-lettered as "possibly delivered", because a second post cannot be taken back. ``tripwire dlq replay``
-  sends it if it never arrived. Nothing is lost silently, nothing is posted twice.
+  de-duplicates); a Slack post (or any channel whose LOST_ANSWER row in outcome.py is "at-most-once") is NOT
+  posted again but dead-lettered as "possibly delivered", because a second post cannot be taken back.
+  ``tripwire dlq replay`` sends it if it never arrived. Nothing is lost silently, nothing is posted twice.
+- the same row decides when the answer of a live attempt is lost after its request went out (a timeout, a dropped
+  connection): each attempt notes how far it got (SendProgress: the whole request written, the mail accepted), so
+  even a send cut by the total deadline is told apart from one that never reached the receiver.
 - a late outcome of a holder whose lease ran out is discarded: it never overwrites the newer claim's.
 
 Round trips (issue 17): a turn reads its window and claims in two script calls however many it starts; the
@@ -30,9 +33,9 @@ from collections import Counter
 from collections.abc import Mapping
 
 from services.notifier.batching import GroupCommit
-from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.channel import AlertsMessage, Channel, Delivery, recording
 from services.notifier.leases import Lease, Outcome
-from services.notifier.outcome import DeliveryResult
+from services.notifier.outcome import DeliveryResult, SendProgress, possibly_delivered, result_after_send
 from services.notifier.pacing import plan_round
 from services.notifier.ratelimit import Pacer, Sleep
 from services.notifier.routing import delivery_id, digest_id
@@ -45,10 +48,6 @@ from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES, SETTLES_FENCED
 
 log = get_logger(__name__)
-POSSIBLY_DELIVERED = (
-    "possibly delivered: the lease ran out while the request was in flight, and this channel cannot "
-    "de-duplicate, so it is not sent again ('tripwire dlq replay' sends it if it never arrived)"
-)
 Claimed = tuple[Lease, DeliveryRecord]
 # Loop turns a settle call waits for others to join it: sends that finish together settle in one call (about 0.9
 # settle calls per delivery without, 0.7 with two turns on bench/notifier's trickle; microseconds of waiting).
@@ -191,13 +190,17 @@ class DeliveryWorker:
         if not window.owners:
             self._slots_short = False
             return [], {}
-        owners = {i: name for i, name in window.owners.items() if name}
+        # An id whose record the window could not read ('' owner) is claimed too: the claim dead-letters it, where
+        # skipping it left it at the head of the schedule for ever.
+        owners = dict(window.owners)
         plan = await plan_round(
             list(window.owners), owners, self.subscriptions, self._in_flight, free=free, settings=self.settings,
             pacer=self.limiter, capped_delay=capped_delay,
         )  # fmt: skip
         self._slots_short = len(plan.start) >= free or len(window.owners) >= limit
-        claimed, disabled = await self.store.claim_and_defer(plan.start, self.settings.lease, plan.defer)
+        claimed, disabled = await self.store.claim_and_defer(
+            plan.start, self.settings.lease, plan.defer, now=self.clock.now()
+        )
         if claimed:
             self._disabled = disabled
         return claimed, plan.defer
@@ -250,10 +253,11 @@ class DeliveryWorker:
             result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
             return await self._settle(lease, record, result)
         channel = self.channels[sub.type]
-        # Only a channel that says so de-duplicates a repeated request (webhooks: the webhook-id).
-        if lease.was_in_flight and not getattr(channel, "idempotent", False):
-            result = DeliveryResult.failure(POSSIBLY_DELIVERED, retryable=False, category="possibly_delivered")
-            return await self._settle(lease, record, result)
+        # Only a channel whose receiver de-duplicates a repeat is sent again (webhooks: the webhook-id).
+        if lease.was_in_flight and (
+            final := possibly_delivered(sub.type, "the lease ran out while the request was in flight")
+        ):
+            return await self._settle(lease, record, final)
         if not await self.starts.submit(lease):
             log.warning("lease_lost_before_send", subscription=sub.name, delivery_id=delivery.id)
             return DeliveryResult.failure("lease lost before sending", retryable=True, category="lease_lost")
@@ -262,13 +266,17 @@ class DeliveryWorker:
 
     async def _send(self, channel: Channel, delivery: Delivery, sub: SubscriptionConfig) -> DeliveryResult:
         """The channel's send under ONE total deadline: httpx's timeouts are per phase, so a receiver that drips
-        a byte at a time would otherwise keep a request alive far past ``timeout``."""
-        try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await channel.send(delivery, sub)
-        except TimeoutError:
-            reason = f"no answer within {self.settings.timeout:g} s (total deadline)"
-            return DeliveryResult.failure(reason, retryable=True, category="timeout")
+        a byte at a time would otherwise keep a request alive far past ``timeout``. How far the send got decides
+        what a failure without an answer means (outcome.py, LOST_ANSWER)."""
+        progress = SendProgress()
+        with recording(progress):
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    result = await channel.send(delivery, sub)
+            except TimeoutError:
+                reason = f"no answer within {self.settings.timeout:g} s (total deadline)"
+                result = DeliveryResult.failure(reason, retryable=True, category="timeout")
+        return result_after_send(sub.type, result, progress)
 
     async def _settle(self, lease: Lease, record: DeliveryRecord, result: DeliveryResult) -> DeliveryResult:
         delivery = record.delivery

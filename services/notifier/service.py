@@ -17,7 +17,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from services.notifier.channel import AlertsMessage, Channel, Delivery
+from services.notifier.channel import AlertsMessage, Channel, Delivery, record_progress
 from services.notifier.discord import DiscordChannel
 from services.notifier.leases import pinned_time
 from services.notifier.mail import EmailChannel
@@ -64,6 +64,7 @@ def make_channels(
 ) -> dict[str, Channel]:
     """One channel per subscription type; ``threads`` lets Slack bot subscriptions thread story updates, ``votes``
     puts vote links into every alert; ``mail`` is the SMTP channel (default: public SMTP servers only)."""
+    record_progress(http)  # the worker must know whether a request went out before its answer was lost
     slack = SlackChannel(http, clock, threads=threads, api_url=slack_api_url, votes=votes)
     return {
         "slack": slack,

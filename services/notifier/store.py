@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -29,12 +29,15 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from services.notifier.channel import AlertsMessage, Delivery
-from services.notifier.leases import ENQUEUE, Lease, LeaseKeys, Leases, Outcome, Window
+from services.notifier.leases import ENQUEUE, Claimed, Lease, LeaseKeys, Leases, Outcome, Window
 from services.notifier.routing import delivery_id
+from shared.logging import get_logger
+from shared.metrics import DEAD_LETTERS
 from shared.redis_client import same_slot
 from shared.schemas import parse_alerts_message
 from shared.streams import DATA_FIELD, StreamNames
 
+log = get_logger(__name__)
 STATE_TTL_SECONDS = 14 * 86400
 # Messages per digest delivery: Slack's 50 blocks show 21 alerts (two blocks each, header and footer aside).
 DIGEST_MAX_MESSAGES = 20
@@ -128,14 +131,37 @@ class DeliveryStore:
         return claimed
 
     async def claim_and_defer(
-        self, ids: list[str], lease: float, defer: dict[str, float]
+        self, ids: list[str], lease: float, defer: dict[str, float], *, now: datetime | None = None
     ) -> tuple[list[tuple[Lease, DeliveryRecord]], set[str]]:
         """One round trip: claim ``ids`` (with their records), move ``defer`` later (pacing), read the disabled
-        subscriptions. (claims, disabled)."""
+        subscriptions. (claims, disabled). A claimed record this build cannot read is dead-lettered alone (``now``
+        is its failure time) and left out: the others of the batch go on."""
         if not ids and not defer:
             return [], set()
         claims, disabled = await self.leases.claim_records(ids, lease, defer)
-        return [(c.lease, DeliveryRecord.from_json(c.record)) for c in claims if c.record], disabled
+        readable: list[tuple[Lease, DeliveryRecord]] = []
+        unreadable: list[Outcome] = []
+        for claim in claims:
+            try:
+                if not claim.record:
+                    raise KeyError("the record is missing")
+                readable.append((claim.lease, DeliveryRecord.from_json(claim.record)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # A newer replica's schema version in a rolling upgrade, or a damaged record. Raising here failed
+                # the whole batch on every turn (and reported Redis down); it goes to the dead letters instead,
+                # raw, with the reason, for 'tripwire dlq replay' once a build that reads it runs.
+                unreadable.append(self._unreadable(claim, exc, now or datetime.now(UTC)))
+        if unreadable:
+            await self.settle(unreadable)
+        return readable, disabled
+
+    def _unreadable(self, claim: Claimed, exc: Exception, failed_at: datetime) -> Outcome:
+        detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        reason = f"unreadable delivery record: {detail}"
+        document = unreadable_entry(claim.lease.delivery_id, claim.record, reason, failed_at)
+        DEAD_LETTERS.labels(source="delivery").inc()
+        log.error("delivery_record_unreadable", delivery_id=claim.lease.delivery_id, reason=reason)
+        return Outcome(claim.lease, "dead", (self.state_key(claim.lease.delivery_id),), json.dumps(document))
 
     async def due_window(self, limit: int) -> Window:
         """Up to ``limit`` due ids with their subscriptions (to pace them before claiming), and the held digests'
@@ -265,6 +291,26 @@ def dead_letter_entry(record: DeliveryRecord, retryable: bool, failed_at: dateti
     }
 
 
+def unreadable_entry(delivery: str, raw: str, reason: str, failed_at: datetime) -> dict[str, Any]:
+    """The dead letter of a record this build cannot read: the raw record and why. Where the record still has the
+    shape of a delivery (say, one message of a newer schema version), it is a ``delivery`` entry with the messages
+    as stored, so a build that reads them can replay it; otherwise only the raw text is kept, for an operator."""
+    doc: Any
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    entry: dict[str, Any] = {
+        "kind": "unreadable_delivery", "delivery_id": delivery, "reason": reason, "status": None,
+        "retryable": False, "failed_at": failed_at.isoformat(), "raw": raw,
+    }  # fmt: skip
+    if isinstance(doc, dict) and isinstance(doc.get("messages"), list) and isinstance(doc.get("subscription"), str):
+        attempts = doc.get("attempts")
+        entry.update(kind="delivery", subscription=doc["subscription"], digest=bool(doc.get("digest")),
+                     attempts=attempts if isinstance(attempts, int) else 0, messages=doc["messages"])  # fmt: skip
+    return entry
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """One dead-letter stream entry; ``doc`` is its JSON document (other services may add other kinds)."""
@@ -304,19 +350,26 @@ class DeadLetters:
     async def replay(self, letter: DeadLetter, due: float) -> str:
         """Put a dead delivery back in the schedule with a fresh attempt count, and remove it from the stream."""
         doc = letter.doc
-        messages = tuple(parse_alerts_message(json.dumps(m)) for m in doc["messages"])
-        delivery = Delivery(doc["delivery_id"], doc["subscription"], messages, bool(doc.get("digest")), 0)
+        raw = doc.get("raw")
+        if isinstance(raw, str):
+            # A record this build could not read (a newer schema version): put back as it was stored, never parsed
+            # here, so replaying it cannot fail; a build that reads it sends it, this one dead-letters it again.
+            delivery_id, record = str(doc["delivery_id"]), raw
+        else:
+            messages = tuple(parse_alerts_message(json.dumps(m)) for m in doc["messages"])
+            delivery = Delivery(doc["delivery_id"], doc["subscription"], messages, bool(doc.get("digest")), 0)
+            delivery_id, record = delivery.id, DeliveryRecord(delivery).to_json()
         async with self.redis.pipeline(transaction=True) as pipe:
             # The same delivery id (webhook-id) as before: a receiver that did get it can still dedupe.
-            pipe.set(self.store.state_key(delivery.id), "queued", ex=STATE_TTL_SECONDS)
-            pipe.hset(self.store.records, delivery.id, DeliveryRecord(delivery).to_json())
-            pipe.zadd(self.store.schedule, {delivery.id: due})
+            pipe.set(self.store.state_key(delivery_id), "queued", ex=STATE_TTL_SECONDS)
+            pipe.hset(self.store.records, delivery_id, record)
+            pipe.zadd(self.store.schedule, {delivery_id: due})
             # A fresh start: no lease and no "send started" record of an attempt before the dead letter.
-            pipe.hdel(self.store.leases.keys.leases, delivery.id)
-            pipe.hdel(self.store.leases.keys.sending, delivery.id)
+            pipe.hdel(self.store.leases.keys.leases, delivery_id)
+            pipe.hdel(self.store.leases.keys.sending, delivery_id)
             pipe.xdel(self.stream, letter.entry_id)
             await pipe.execute()
-        return delivery.id
+        return delivery_id
 
     async def replay_entry(self, letter: DeadLetter) -> str:
         """Put a dead-lettered stream entry back on its stream, fields as the producer wrote them (after an upgrade

@@ -73,8 +73,7 @@ class WebhookChannel:
     """POSTs signed JSON to a subscriber's endpoint."""
 
     # The webhook-id is the delivery id on every attempt, so the receiver de-duplicates a repeat: a request whose
-    # lease ran out in flight may be sent again (services/notifier/sender.py).
-    idempotent = True
+    # answer was lost may be sent again (LOST_ANSWER in services/notifier/outcome.py: at least once).
 
     def __init__(self, http: httpx.AsyncClient, clock: Clock | None = None, votes: VoteLinks | None = None) -> None:
         self.http = http

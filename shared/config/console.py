@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from shared.config.durations import Duration
 
 MIN_KEY_LENGTH = 16
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# A host name, an IPv4 address, a bracketed IPv6 address, or "*.example.com" (every name under it).
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_HOST_PATTERN = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$|^\[[0-9a-f:.]+\]$")
 
 
 class ConsoleSettings(BaseModel):
@@ -43,6 +48,12 @@ class ConsoleSettings(BaseModel):
         "https://tripwire.example.com); alerts then carry vote links to it, which needs vote_secret. Unset: alerts "
         "carry no vote links.",
     )
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host names the console answers to besides localhost, 127.0.0.1 and [::1] (the Host header, "
+        "port aside; '*.example.com' for every name under it); any other gets HTTP 400, which stops DNS rebinding. "
+        "Unset: the host of console.url and the bind address when it is a specific one.",
+    )
 
     @field_validator("password", "session_secret", "vote_secret", mode="before")
     @classmethod
@@ -71,6 +82,23 @@ class ConsoleSettings(BaseModel):
             return value
         return public_base_url(value)
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [name.strip().lower() for name in value]
+        for name in names:
+            if name == "*":
+                # "*" would turn the check off: any web page could then reach the console through DNS rebinding.
+                raise ValueError("'*' would accept every Host header (DNS rebinding); list the names instead")
+            if not _HOST_PATTERN.match(name):
+                raise ValueError(
+                    f"{name!r} is not a host name; write names without scheme or port, such as tripwire.example.com, "
+                    "*.example.com, 10.0.0.5 or [::1]"
+                )
+        return names
+
     @model_validator(mode="after")
     def _links_need_a_secret(self) -> ConsoleSettings:
         if self.url is not None and self.vote_secret is None:
@@ -80,6 +108,26 @@ class ConsoleSettings(BaseModel):
                 "rand -hex 32), or remove console.url to send alerts without vote links"
             )
         return self
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """The Host names the console answers to: the loopback names (a browser sends them only to a page it loaded
+        from this machine's own address, never on a rebound name), then ``allowed_hosts``, or by default the host of
+        ``url`` and the bind address when it is a specific one (not 0.0.0.0 or ::)."""
+        hosts = list(LOOPBACK_NAMES)
+        candidates: list[str | None]
+        if self.allowed_hosts is not None:
+            candidates = list(self.allowed_hosts)
+        else:
+            candidates = [urlsplit(self.url).hostname if self.url else None, self.host]
+        for name in candidates:
+            if not name or name in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+                continue
+            name = name.lower()
+            entry = f"[{name}]" if ":" in name and not name.startswith("[") else name
+            if entry not in hosts:
+                hosts.append(entry)
+        return hosts
 
     @property
     def loopback_only(self) -> bool:

@@ -7,8 +7,9 @@ from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from shared.config.channel_urls import HTTP_SCHEMES, SMTP_SCHEMES, check_url
 from shared.config.durations import Duration
 
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -51,6 +52,11 @@ class QuietHours(BaseModel):
 
 
 ChannelType = Literal["slack", "webhook", "email", "teams", "telegram", "discord"]
+# The schemes each channel's url may have (telegram takes bot_token and chat_id, never a url).
+URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "slack": HTTP_SCHEMES, "webhook": HTTP_SCHEMES, "teams": HTTP_SCHEMES, "discord": HTTP_SCHEMES,
+    "email": SMTP_SCHEMES,
+}  # fmt: skip
 _EMAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -121,6 +127,18 @@ class SubscriptionConfig(BaseModel):
         if self.type == "telegram":
             return False
         return bool(self.url.get_secret_value().strip())
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_usable(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Checked at load (scheme, host, port range), so a bad URL stops the start with one line instead of failing
+        # every delivery; the line never shows the user info or path (channel_urls.shown). Empty: no URL (bot_token,
+        # or a ${VAR:-} left empty, which skips the subscription).
+        url = value.get_secret_value().strip()
+        schemes = URL_SCHEMES.get(str(info.data.get("type")))
+        if url and schemes is not None:
+            check_url(url, schemes)
+        return value
 
     @model_validator(mode="after")
     def _secret_format(self) -> SubscriptionConfig:
@@ -194,6 +212,16 @@ class NotifierSettings(BaseModel):
     )
     poll_interval: Duration = Field(default=1.0, gt=0, description="How often due retries and digests are checked.")
     lease: Duration = Field(default=120.0, gt=0, description="A claimed delivery is retried if not settled by then.")
+
+    @model_validator(mode="after")
+    def _api_urls_are_usable(self) -> NotifierSettings:
+        # A model check, not a field one, so the error quotes the URL as channel_urls.shown() does (never raw).
+        for name in ("slack_api_url", "telegram_api_url"):
+            try:
+                check_url(getattr(self, name), HTTP_SCHEMES)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_a_request(self) -> NotifierSettings:

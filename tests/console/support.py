@@ -48,7 +48,8 @@ def client_for(
 
     app = create_app(config, redis, clock or FakeClock(), "test-session-secret-" + "x" * 16, model)
     transport = httpx.ASGITransport(app=app, client=(address, 50123))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    # A Host the console answers to by default (it refuses unknown Host headers: DNS rebinding).
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9110")
 
 
 def csrf_of(html: str) -> str:

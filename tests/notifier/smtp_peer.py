@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+import threading
 import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -28,11 +30,18 @@ class Received:
 
 @dataclass
 class Handler:
-    """Keeps mails; ``reply`` (e.g. "451 4.3.0 try later") answers DATA instead of accepting it."""
+    """Keeps mails; ``reply`` (e.g. "451 4.3.0 try later") answers DATA instead of accepting it; ``stall`` ("DATA"
+    or "QUIT") keeps the mail and then never answers that command (until ``release`` is set: the peer stops)."""
 
     reply: str | None = None
     rcpt_reply: str | None = None
+    stall: str | None = None
     mails: list[Received] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def _hold(self) -> None:
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any) -> str:
         """Accept the recipient, or answer with ``rcpt_reply``."""
@@ -49,7 +58,15 @@ class Handler:
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.mails.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        if self.stall == "DATA":
+            await self._hold()  # the whole mail is here; its 250 never leaves
         return "250 OK"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Say goodbye, or (``stall="QUIT"``) never answer."""
+        if self.stall == "QUIT":
+            await self._hold()
+        return "221 Bye"
 
 
 def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
@@ -97,6 +114,7 @@ class SmtpPeer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.handler.release.set()
         self.controller.stop()
 
     @property

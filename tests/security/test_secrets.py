@@ -288,7 +288,7 @@ async def test_the_console_shows_and_logs_no_secret(
             # A pinned clock: the five wrong logins must fall in the throttle's 60 s window however slow the machine.
             app = create_app(settings.config, redis, FakeClock(), session_key, lambda: None)  # type: ignore[arg-type,return-value]
             transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 4000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9110") as client:
                 pages = [await _console_login(client, password[:-1] + guess) for guess in "abcde"]
                 assert pages[-1].status_code == 429
                 await redis.delete(f"{settings.config.redis.stream_prefix}console:login_failures:192.0.2.9")

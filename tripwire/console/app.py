@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -111,6 +112,10 @@ def create_app(
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
+        # First, before any page or session: a request whose Host header is not the console's own is refused (400).
+        # DNS rebinding points a name the attacker owns at 127.0.0.1, so an analyst's browser, on a page of theirs,
+        # reaches a console without a password with "Host: rebind.example.net": the name is what gives it away.
+        Middleware(TrustedHostMiddleware, allowed_hosts=config.console.trusted_hosts, www_redirect=False),
         Middleware(
             SessionMiddleware,
             secret_key=session_secret,
@@ -120,6 +125,6 @@ def create_app(
             # Secure cookies need HTTPS; a console on loopback is plain HTTP. Behind a TLS proxy the browser keeps
             # the cookie to that origin anyway; HttpOnly is always set by SessionMiddleware.
             https_only=False,
-        )
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware)
