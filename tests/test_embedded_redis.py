@@ -1,0 +1,115 @@
+"""The Redis of ``tripwire run``: supervised (reaped, restarted on the same port and AOF) and found by the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+from redis.asyncio import Redis
+
+from shared.redis_server import RedisServer
+from tripwire.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from tripwire.local_redis import LocalRedisNotFound, address_file, find_local_redis, redis_dir
+
+
+def events(caplog: pytest.LogCaptureFixture, name: str) -> int:
+    return sum(1 for record in caplog.records if record.getMessage() == name)
+
+
+async def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def test_a_killed_server_is_reaped_and_restarted_on_its_port_with_its_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    embedded = EmbeddedRedis(tmp_path / "data")
+    async with embedded as url:
+        client = Redis.from_url(url)
+        await client.xadd("tripwire:items", {"data": "before"})
+        first = embedded.server.pid
+        assert first is not None and find_local_redis(tmp_path / "data") == url
+        os.kill(first, signal.SIGKILL)  # as the OOM killer would
+
+        async def restarted() -> bool:
+            return embedded.restarts == 1
+
+        await wait_for(restarted)
+        assert embedded.server.pid != first and not is_zombie(first)
+        assert embedded.server.url == url  # same port: every client keeps its address
+        await client.aclose()  # its pooled connection died with the server
+        client = Redis.from_url(url)
+        assert [fields for _id, fields in await client.xrange("tripwire:items")] == [{b"data": b"before"}]  # AOF
+        assert find_local_redis(tmp_path / "data") == url
+        await client.aclose()
+        last = embedded.server.pid
+    assert last is not None and not psutil.pid_exists(last)  # stopped and reaped
+    assert not address_file(tmp_path / "data").exists()  # withdrawn at a clean stop
+    assert (events(caplog, "redis_server_exited"), events(caplog, "redis_server_restarted")) == (1, 1)
+
+
+async def test_a_failing_restart_is_logged_once_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    embedded = EmbeddedRedis(tmp_path / "data")
+    async with embedded as url:
+        manifest = redis_dir(tmp_path / "data") / "appendonlydir" / "appendonly.aof.manifest"
+        good = manifest.read_bytes()
+        manifest.write_bytes(b"not a manifest\n")  # the next start fails until it is put back
+        os.kill(embedded.server.pid or 0, signal.SIGKILL)
+
+        async def failed_a_few_times() -> bool:
+            failed = [r for r in caplog.records if r.getMessage() == "redis_server_restart_failed"]
+            return len(failed) == 1
+
+        await wait_for(failed_a_few_times)
+        error = next(r for r in caplog.records if r.getMessage() == "redis_server_restart_failed").__dict__["fields"]
+        assert "Invalid AOF manifest" in error["error"]  # redis-server's own words say why
+        await asyncio.sleep(2)  # more failed attempts meanwhile: still one line
+        manifest.write_bytes(good)
+
+        async def restarted() -> bool:
+            return embedded.restarts == 1
+
+        await wait_for(restarted, timeout=60)
+        assert embedded.server.url == url
+    assert events(caplog, "redis_server_restart_failed") == 1
+    restarted_lines = [r for r in caplog.records if r.getMessage() == "redis_server_restarted"]
+    assert len(restarted_lines) == 1 and restarted_lines[0].__dict__["fields"]["attempts"] > 1
+
+
+async def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    async with EmbeddedRedis(tmp_path / "data") as url:
+        with pytest.raises(EmbeddedRedisError, match=f"another 'tripwire run' already uses data_dir .*{url}"):
+            async with EmbeddedRedis(tmp_path / "data"):
+                pass
+
+
+def test_the_cli_uses_only_a_server_that_answers_for_its_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with pytest.raises(LocalRedisNotFound, match="no 'tripwire run' of this config is running"):
+        find_local_redis(data_dir)
+    # A file left by a run that was killed now names a port where another Redis (other data) listens.
+    with RedisServer(tmp_path / "someone-else") as other:
+        data_dir.mkdir()
+        address_file(data_dir).write_text(other.url + "\n")
+        with pytest.raises(LocalRedisNotFound, match="no longer answers"):
+            find_local_redis(data_dir)
+    with RedisServer(redis_dir(data_dir)) as ours:
+        address_file(data_dir).write_text(ours.url + "\n")
+        assert find_local_redis(data_dir) == ours.url
