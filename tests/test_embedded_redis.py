@@ -113,3 +113,10 @@ def test_the_cli_uses_only_a_server_that_answers_for_its_data_dir(tmp_path: Path
     with RedisServer(redis_dir(data_dir)) as ours:
         address_file(data_dir).write_text(ours.url + "\n")
         assert find_local_redis(data_dir) == ours.url
+
+
+async def test_a_data_dir_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(EmbeddedRedisError, match=r"data_dir .*a-file/data: cannot create it .*set data_dir"):
+        async with EmbeddedRedis(tmp_path / "a-file" / "data"):
+            pass

@@ -54,7 +54,13 @@ class EmbeddedRedis:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            redis_dir(self.data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedRedisError(
+                f"data_dir {self.data_dir}: cannot create it ({exc.strerror}); set data_dir in the config file to a "
+                "directory this user can write (a relative one is taken from the config file's directory)"
+            ) from None
         other = await asyncio.to_thread(running_url, self.data_dir)
         if other is not None:
             # Two servers appending to one AOF would corrupt it.

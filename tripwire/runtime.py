@@ -20,6 +20,7 @@ from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_checks import warn_if_evicting
 from shared.redis_client import ClientError, build_client
+from shared.redis_server import RedisServerError
 from shared.stream_consume import REDIS_DOWN, answers_ping
 from shared.stream_gauges import export_stream_bounds
 from shared.streams import StreamConsumer, StreamNames
@@ -79,7 +80,7 @@ async def _redis_address(
     if allow_embedded:
         try:
             return await stack.enter_async_context(EmbeddedRedis(data_dir))
-        except EmbeddedRedisError as exc:
+        except (EmbeddedRedisError, RedisServerError) as exc:  # no redis-server, or it would not start
             raise UsageError(f"'tripwire {command}': {exc}") from None
     try:
         url = await asyncio.to_thread(find_local_redis, data_dir)
