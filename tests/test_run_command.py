@@ -124,11 +124,13 @@ def test_run_from_a_clean_copy_with_the_shipped_config_and_the_cli_finds_its_red
         wait_until(lambda: "feed_polled" in {doc["event"] for doc in run.events()}, 60, "the local feed polled")
 
         # Issue 25 #2: the commands that stopped with "needs REDIS_URL" use run's Redis and say so on one line.
+        outputs = {}
         for args in (["feeds", "--json"], ["stories", "--json"], ["dlq", "list"], ["backtest", "--since", "1h"]):
             result = tripwire(*args, cwd=clone, env=env)
             assert result.returncode == 0, (args, result.stderr)
             assert using_lines(result) == [f"{USING_LINE}{url} (from {address})"], (args, result.stderr)
-        feeds = json.loads(tripwire("feeds", "--json", cwd=clone, env=env).stdout)["feeds"]
+            outputs[args[0]] = result.stdout
+        feeds = json.loads(outputs["feeds"])["feeds"]  # stdout is the JSON alone: the using line is on stderr
         assert [row["url"] for row in feeds] == [f"{feed.url}/feed.xml"] and feeds[0]["last_success"]
         # From another directory, through the same config file: the same data_dir, the same Redis.
         elsewhere = tripwire("feeds", "--config", str(config), cwd=tmp_path, env=env)
