@@ -94,8 +94,10 @@ async def test_a_failing_restart_is_logged_once_and_retried(tmp_path: Path, capl
 
 
 async def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
-    async with EmbeddedRedis(tmp_path / "data") as url:
-        with pytest.raises(EmbeddedRedisError, match=f"another 'tripwire run' already uses data_dir .*{url}"):
+    first = EmbeddedRedis(tmp_path / "data")
+    async with first as url:
+        refusal = f"data_dir .* is in use: a Redis answers for it at {url} \\(pid {first.server.pid}\\)"
+        with pytest.raises(EmbeddedRedisError, match=refusal):
             async with EmbeddedRedis(tmp_path / "data"):
                 pass
 

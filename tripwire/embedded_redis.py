@@ -22,7 +22,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from shared.logging import get_logger
 from shared.redis_server import RedisServer, RedisServerError
-from tripwire.local_redis import publish_address, redis_dir, running_url, withdraw_address
+from tripwire.local_redis import publish_address, redis_dir, running_url, server_pid, withdraw_address
 
 log = get_logger(__name__)
 # Between failed restarts (a corrupt AOF, the port taken meanwhile): soon at first, then every half minute at most.
@@ -63,10 +63,13 @@ class EmbeddedRedis:
             ) from None
         other = await asyncio.to_thread(running_url, self.data_dir)
         if other is not None:
-            # Two servers appending to one AOF would corrupt it.
+            # Two servers appending to one AOF would corrupt it. The one there may also be the redis-server of a
+            # run that was killed with SIGKILL (a child outlives its parent): the pid lets the user stop it.
+            pid = await asyncio.to_thread(server_pid, other)
             raise EmbeddedRedisError(
-                f"another 'tripwire run' already uses data_dir {self.data_dir} (its Redis answers at {other}); "
-                "stop it first, or give this run another data_dir"
+                f"data_dir {self.data_dir} is in use: a Redis answers for it at {other} (pid {pid}), started by "
+                "another 'tripwire run' (or left running by one that was killed); stop it first, or give this run "
+                "another data_dir"
             )
         try:
             self._url = await asyncio.to_thread(self.server.start)

@@ -66,6 +66,17 @@ def serves_data_dir(url: str, data_dir: Path, timeout: float = PROBE_TIMEOUT) ->
     return bool(served) and Path(str(served)).resolve() == redis_dir(data_dir).resolve()
 
 
+def server_pid(url: str, timeout: float = PROBE_TIMEOUT) -> int | None:
+    """The process id the Redis at ``url`` reports (None if it does not answer)."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return int(client.info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
 def running_url(data_dir: Path) -> str | None:
     """The URL in the address file if the server there answers for ``data_dir``; else None."""
     try:
