@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 
 from shared.redis_server import RedisServer
 from tripwire.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from tripwire.local_redis import LocalRedisNotFound, address_file, find_local_redis, redis_dir
+from tripwire.local_redis import LocalRedisNotFound, address_file, find_local_redis, publish_address, redis_dir
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> int:
@@ -122,3 +123,36 @@ async def test_a_data_dir_that_cannot_be_made_is_one_clear_error(tmp_path: Path)
     with pytest.raises(EmbeddedRedisError, match=r"data_dir .*a-file/data: cannot create it .*set data_dir"):
         async with EmbeddedRedis(tmp_path / "a-file" / "data"):
             pass
+
+
+async def test_the_orphaned_redis_of_a_killed_run_is_shut_down_and_its_data_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`run` killed with SIGKILL leaves its redis-server running: the next `run` stops it instead of refusing."""
+    caplog.set_level(logging.INFO)
+    data_dir = tmp_path / "data"
+    dead = subprocess.Popen(["true"])  # a pid that existed and is gone: the killed run
+    dead.wait()
+    orphan = RedisServer(redis_dir(data_dir))
+    orphan_url = orphan.start()
+    try:
+        orphan.client().xadd("tripwire:items", {"data": "kept"})
+        publish_address(data_dir, orphan_url, dead.pid)
+        async with EmbeddedRedis(data_dir) as url:
+            client = Redis.from_url(url)
+            assert [fields for _id, fields in await client.xrange("tripwire:items")] == [{b"data": b"kept"}]
+            await client.aclose()
+        assert orphan.wait() == 0  # it shut down cleanly (AOF written), asked by the new run
+    finally:
+        orphan.stop()
+    assert events(caplog, "redis_orphan_stopped") == 1
+
+
+async def test_a_live_owner_is_never_taken_for_dead(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with RedisServer(redis_dir(data_dir)) as other:
+        publish_address(data_dir, other.url, os.getpid())  # its run is alive (here: this process)
+        with pytest.raises(EmbeddedRedisError, match="is in use"):
+            async with EmbeddedRedis(data_dir):
+                pass
+        assert other.client().ping()

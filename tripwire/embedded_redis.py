@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import redis
 from redis.backoff import ExponentialWithJitterBackoff
 
 from shared.logging import get_logger
 from shared.redis_server import RedisServer, RedisServerError
-from tripwire.local_redis import publish_address, redis_dir, running_url, server_pid, withdraw_address
+from tripwire.local_redis import owner_gone, publish_address, redis_dir, running_url, server_pid, withdraw_address
 
 log = get_logger(__name__)
 # Between failed restarts (a corrupt AOF, the port taken meanwhile): soon at first, then every half minute at most.
 RESTART_BACKOFF_BASE = 0.5
 RESTART_BACKOFF_CAP = 30.0
+ORPHAN_SHUTDOWN_TIMEOUT = 30.0
 
 
 class EmbeddedRedisError(Exception):
@@ -62,6 +65,8 @@ class EmbeddedRedis:
                 "directory this user can write (a relative one is taken from the config file's directory)"
             ) from None
         other = await asyncio.to_thread(running_url, self.data_dir)
+        if other is not None and await asyncio.to_thread(owner_gone, self.data_dir):
+            other = await asyncio.to_thread(self._stop_orphan, other)
         if other is not None:
             # Two servers appending to one AOF would corrupt it. The one there may also be the redis-server of a
             # run that was killed with SIGKILL (a child outlives its parent): the pid lets the user stop it.
@@ -75,10 +80,32 @@ class EmbeddedRedis:
             self._url = await asyncio.to_thread(self.server.start)
         except RedisServerError as exc:
             raise EmbeddedRedisError(str(exc)) from None
-        path = publish_address(self.data_dir, self._url)
+        path = publish_address(self.data_dir, self._url, os.getpid())
         log.info("redis_address_written", path=str(path), url=self._url, pid=self.server.pid)
         self._task = asyncio.create_task(self._supervise(), name="embedded-redis-supervisor")
         return self._url
+
+    def _stop_orphan(self, url: str) -> str | None:
+        """Shut down the server of a run that died (SIGKILL leaves its child running); None once it is gone.
+
+        Left running, it would hold the AOF and make every later start refuse: a crash loop under systemd. SHUTDOWN
+        writes the AOF first, and the server started next reads it back.
+        """
+        pid = server_pid(url)
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            client.shutdown()
+        except redis.RedisError:
+            pass  # SHUTDOWN closes the connection by design
+        finally:
+            client.close()
+        deadline = self._clock() + ORPHAN_SHUTDOWN_TIMEOUT
+        while self._clock() < deadline:
+            if running_url(self.data_dir) is None:
+                log.warning("redis_orphan_stopped", url=url, pid=pid, data_dir=str(self.data_dir))
+                return None
+            time.sleep(0.05)
+        return url
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

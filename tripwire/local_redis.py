@@ -16,6 +16,7 @@ import redis
 
 REDIS_SUBDIR = "redis"
 ADDRESS_FILE = "redis.url"
+OWNER_FILE = "run.pid"  # the process id of the `tripwire run` that started the server
 # A local server answers in microseconds; one that takes longer than this is not one to trust with the command.
 PROBE_TIMEOUT = 2.0
 
@@ -34,13 +35,10 @@ def address_file(data_dir: Path) -> Path:
     return data_dir / ADDRESS_FILE
 
 
-def publish_address(data_dir: Path, url: str) -> Path:
-    """Write ``url`` to the address file (whole or not at all: a reader never sees half a URL)."""
-    path = address_file(data_dir)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(url + "\n", encoding="utf-8")
-    partial.replace(path)
-    return path
+def publish_address(data_dir: Path, url: str, owner: int) -> Path:
+    """Write ``url`` to the address file and ``owner`` (run's pid) beside it, each whole or not at all."""
+    _write_whole(data_dir / OWNER_FILE, f"{owner}\n")
+    return _write_whole(address_file(data_dir), url + "\n")
 
 
 def withdraw_address(data_dir: Path, url: str) -> None:
@@ -49,8 +47,35 @@ def withdraw_address(data_dir: Path, url: str) -> None:
     try:
         if path.read_text(encoding="utf-8").strip() == url:
             path.unlink()
+            (data_dir / OWNER_FILE).unlink(missing_ok=True)
     except FileNotFoundError:
         pass
+
+
+def owner_gone(data_dir: Path) -> bool:
+    """True when the ``tripwire run`` that published the address has died (its server, if it answers, is orphaned).
+
+    False when it lives, or when that cannot be told (no pid file, a process of another user): the safe answer.
+    """
+    try:
+        pid = int((data_dir / OWNER_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _write_whole(path: Path, text: str) -> Path:
+    # A reader never sees half a file: write beside it, then rename over it.
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return path
 
 
 def serves_data_dir(url: str, data_dir: Path, timeout: float = PROBE_TIMEOUT) -> bool:
