@@ -21,20 +21,64 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
+class RedisOutageLog:
+    """Logs a Redis outage once when it starts (``redis_unreachable``) and once when it ends (``redis_reachable``,
+    with how long it lasted and how many checks failed), for every HealthState of one process that shares it.
+
+    ``tripwire run`` keeps three services on one Redis: each with its own log, one outage made three pairs of lines.
+    Answers are ordered by when the command that gave them began, as in HealthState: a late failure of a command
+    sent during the outage does not reopen an outage that a newer success closed.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ok: bool | None = None  # None: not known yet (no line for a first success)
+        self._last_observed = float("-inf")
+        self._down_since = 0.0
+        self._failed_checks = 0
+        self._lock = threading.Lock()
+
+    def record(self, ok: bool, *, service: str, error: str | None, observed_at: float) -> None:
+        """One answer (or failure) from Redis, seen by ``service`` for a command begun at ``observed_at``."""
+        with self._lock:
+            if observed_at < self._last_observed:
+                return
+            self._last_observed = observed_at
+            previous, self._ok = self._ok, ok
+            if not ok:
+                self._failed_checks += 1
+            if previous == ok:
+                return
+            failed, self._failed_checks = self._failed_checks, (0 if ok else 1)
+            down_for = self._clock() - self._down_since
+            if not ok:
+                self._down_since = self._clock()
+        if not ok:
+            log.warning("redis_unreachable", service=service, error=error or "unknown")
+        elif previous is False:
+            log.info("redis_reachable", service=service, down_seconds=round(down_for, 1), failed_checks=failed)
+
+
 class HealthState:
     """Liveness of one service's loop and of its Redis connection.
 
     Redis reachability is logged once per change (``redis_unreachable`` / ``redis_reachable``), not on every
-    failed command, so an outage of an hour is two log lines per service.
+    failed command, so an outage of an hour is two log lines per service; services of one process that share an
+    ``outage_log`` make it two lines in all.
     """
 
     def __init__(
-        self, stale_after: float = 60.0, *, name: str = "service", clock: Callable[[], float] = time.monotonic
+        self,
+        stale_after: float = 60.0,
+        *,
+        name: str = "service",
+        clock: Callable[[], float] = time.monotonic,
+        outage_log: RedisOutageLog | None = None,
     ) -> None:
         self.stale_after, self.name, self._clock = stale_after, name, clock
+        self._outage_log = outage_log or RedisOutageLog(clock)
         self._last_beat = clock()
-        self._redis_ok: bool | None = None  # None: not known yet (no log line for the first answer)
-        self._down_since: float | None = None
+        self._redis_ok: bool | None = None  # None: not known yet
         self._last_observed = float("-inf")
         self._details: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -77,16 +121,8 @@ class HealthState:
             if observed < self._last_observed:
                 return
             self._last_observed = observed
-            previous, self._redis_ok = self._redis_ok, ok
-            if previous == ok:
-                return
-            now = self._clock()
-            down_for = now - self._down_since if self._down_since is not None else None
-            self._down_since = None if ok else now
-        if not ok:
-            log.warning("redis_unreachable", service=self.name, error=error or "unknown")
-        elif previous is False:
-            log.info("redis_reachable", service=self.name, down_seconds=round(down_for or 0.0, 1))
+            self._redis_ok = ok
+        self._outage_log.record(ok, service=self.name, error=error, observed_at=observed)
 
     @property
     def redis_ok(self) -> bool:

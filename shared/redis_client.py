@@ -50,13 +50,13 @@ def build_client(
     """The client for ``settings.mode``; ``connection`` holds socket options (timeouts, health checks)."""
     if settings.mode == "cluster":
         if url is None:
-            raise ClientError("redis.mode is cluster: set REDIS_URL to any node, e.g. redis://redis-1:6379/0")
+            raise ClientError("redis.mode is cluster: set REDIS_URL to any node, as redis://HOST:PORT/0")
         # Same command API as Redis (see the module docstring); typed as Redis so services stay topology-blind.
         return cast(Redis, ScriptingCluster.from_url(url, **connection))
     if settings.mode == "sentinel":
         return _sentinel_client(url, settings, sentinel_password, connection)
     if url is None:
-        raise ClientError("set REDIS_URL, e.g. redis://localhost:6379/0")
+        raise ClientError("set REDIS_URL to your Redis server, as redis://HOST:PORT/0")
     return Redis.from_url(url, **connection)
 
 

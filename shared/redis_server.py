@@ -2,7 +2,8 @@
 
 It binds to 127.0.0.1 on a free port, keeps an append-only file under its data directory (so alerts
 in flight survive a restart) and is stopped explicitly: a server left behind would hold the port and
-the data directory.
+the data directory. ``start`` again after the server died reuses its port and data directory, so clients
+that know its address reconnect to the same data (``tripwire run`` does so when it dies: tripwire/embedded_redis.py).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class RedisServer:
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tripwire-redis-")
             data_dir = Path(self._tmp.name)
-        self.data_dir = data_dir
+        # Absolute once, here: redis-server runs with the data directory as its working directory, and a relative
+        # --dir would then be resolved a second time, inside itself (issue 25: `tripwire run` did not start).
+        self.data_dir = data_dir.expanduser().absolute()
         self.port = port
         self.appendonly = appendonly
         self.executable = executable or find_redis_server()
@@ -82,14 +85,42 @@ class RedisServer:
         for _attempt in range(1 if fixed_port else 5):
             if not fixed_port:
                 self.port = free_port()
-            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.data_dir
-            )
+            # What redis-server says before its log file is open (a bad argument, a port in use) goes to a file too.
+            with self.console_path.open("ab") as console:
+                self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                    self._argv(), stdout=console, stderr=console, cwd=self.data_dir
+                )
             if self._wait_ready(timeout):
                 log.info("redis_started", port=self.port, data_dir=self.data_dir, binary=self.executable)
                 return self.url
             self._kill()
-        raise RedisServerError(f"redis-server ({self.executable}) did not start; see {self.data_dir / 'redis.log'}")
+        raise RedisServerError(
+            f"redis-server ({self.executable}) did not start on 127.0.0.1:{self.port}: {self._last_words()}; "
+            f"see {self.log_path}"
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """redis-server's own log file."""
+        return self.data_dir / "redis.log"
+
+    @property
+    def console_path(self) -> Path:
+        """redis-server's stdout and stderr (what it says before its log file is open)."""
+        return self.data_dir / "redis-server.out"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the server started last (None before the first start and after stop)."""
+        return self._process.pid if self._process is not None else None
+
+    def wait(self) -> int | None:
+        """Block until the server process exits and return its status (negative: killed by that signal).
+
+        Waiting reaps it: a dead child nobody waits for stays a zombie. None when no server was started.
+        """
+        process = self._process
+        return None if process is None else process.wait()
 
     def stop(self) -> None:
         """Shut the server down (it writes its AOF first) and wait for it to exit."""
@@ -131,7 +162,7 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir),
-            "--logfile", "redis.log",
+            "--logfile", str(self.log_path),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no",
@@ -148,9 +179,21 @@ class RedisServer:
             try:
                 if self.client().ping():
                     return True
+            except redis.BusyLoadingError:
+                return True  # up, replaying its AOF: clients wait for LOADING to end as for any outage
             except redis.RedisError:
                 time.sleep(0.05)
         return False
+
+    def _last_words(self) -> str:
+        """The last line redis-server wrote, in whichever of its console and log files it wrote to last."""
+        written = [path for path in (self.console_path, self.log_path) if path.exists()]
+        for path in sorted(written, key=lambda path: path.stat().st_mtime, reverse=True):
+            with contextlib.suppress(OSError):
+                lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+                if lines:
+                    return lines[-1][-300:]
+        return "it wrote nothing"
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:

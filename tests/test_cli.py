@@ -30,7 +30,8 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path):
 def test_single_service_without_redis_url_says_what_it_needs():
     result = tripwire("classifier", "--drain")
     assert result.returncode == 2
-    assert "needs REDIS_URL" in result.stderr
+    assert "needs a Redis: REDIS_URL is unset and no 'tripwire run' of this config is running" in result.stderr
+    assert "6379" not in result.stderr  # no port it has not checked (issue 25: somebody else's Redis)
 
 
 def test_config_from_environment_variable(tmp_path: Path):

@@ -15,7 +15,7 @@ from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
 from shared.config import FeedConfig, Settings, load_config_file
-from shared.health import HealthState
+from shared.health import HealthState, RedisOutageLog
 from shared.http import make_http_client
 from shared.logging import get_logger
 from tripwire import __version__
@@ -116,7 +116,8 @@ async def run_all(settings: Settings) -> None:
         )
         poll_http = await stack.enter_async_context(poller_http(settings))
         notify_http = await stack.enter_async_context(notifier_http(settings))
-        states = {name: HealthState(name=name) for name in ("poller", "classifier", "notifier")}
+        outage_log = RedisOutageLog()  # one Redis for the three: an outage is logged once, not once per service
+        states = {name: HealthState(name=name, outage_log=outage_log) for name in ("poller", "classifier", "notifier")}
         classifier = await asyncio.to_thread(build_classifier, settings, redis, states["classifier"])
         poller = Poller(settings.config, redis, poll_http, health=states["poller"])
         notifier = Notifier(settings.config, redis, notify_http, settings.consumer_name, health=states["notifier"])

@@ -23,8 +23,8 @@ from shared.config import TripwireConfig, parse_duration
 HEADING = "# Configuration reference"
 # The variables shared/config reads besides ${VAR} references in the file (tests check this list is complete).
 ENVIRONMENT_VARIABLES = {
-    "REDIS_URL": "Redis address, e.g. `redis://:PASSWORD@redis:6379/0`. Needed by `poller`, `classifier`, "
-    "`notifier`; `run` and `demo` start their own Redis when it is unset.",
+    "REDIS_URL": "Redis address, e.g. `redis://:PASSWORD@redis:6379/0`. When it is unset, `run` and `demo` start "
+    "their own Redis, and the other commands use the one a running `run` wrote to `data_dir/redis.url`.",
     "TRIPWIRE_CONFIG": "Config file when `--config` is not given (default: `config/tripwire.yaml`).",
     "TRIPWIRE_CONSUMER": "Consumer name in the Redis consumer groups when `--consumer` is not given "
     "(default: the host name, which is the container id in Docker).",

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import signal
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -19,10 +20,12 @@ from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_checks import warn_if_evicting
 from shared.redis_client import ClientError, build_client
-from shared.redis_server import RedisServer
+from shared.redis_server import RedisServerError
 from shared.stream_consume import REDIS_DOWN, answers_ping
 from shared.stream_gauges import export_stream_bounds
 from shared.streams import StreamConsumer, StreamNames
+from tripwire.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from tripwire.local_redis import LocalRedisNotFound, address_file, find_local_redis
 
 log = get_logger(__name__)
 # A blocked XREADGROUP waits up to block_ms (1 s): the socket timeout must stay well above it. Finite
@@ -41,42 +44,54 @@ class UsageError(Exception):
 async def redis_connection(
     settings: Settings, *, allow_embedded: bool, command: str, stop: asyncio.Event | None = None
 ) -> AsyncIterator[Redis]:
-    """A client for REDIS_URL (redis.mode says which topology), or (``allow_embedded``) for a private server.
+    """A client for REDIS_URL (redis.mode says which topology); without it, for the Redis of ``tripwire run``.
 
-    It waits (with backoff) until Redis answers; ``stop`` set meanwhile exits the process with status 0.
+    ``allow_embedded`` (``run``): start that Redis, supervised; otherwise use the one a running ``tripwire run`` of
+    the same data_dir published. It waits (with backoff) until Redis answers; ``stop`` set meanwhile exits with 0.
     """
-    server: RedisServer | None = None
-    url: str | None = None
-    if settings.redis_url is not None:
-        url = settings.redis_url.get_secret_value()
-    elif settings.config.redis.mode == "sentinel":
-        pass  # the Sentinels say where the primary is
-    elif allow_embedded and settings.config.redis.mode == "single":
-        server = RedisServer(settings.config.data_dir / "redis")
-        url = await asyncio.to_thread(server.start)
-    else:
-        raise UsageError(
-            f"'tripwire {command}' needs REDIS_URL (for example redis://localhost:6379/0); "
-            "only 'tripwire run' and 'tripwire demo' start a Redis of their own"
-        )
-    sentinel_password = settings.sentinel_password.get_secret_value() if settings.sentinel_password else None
-    try:
-        client = build_client(
-            url, settings.config.redis, sentinel_password=sentinel_password,
-            health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
-        )  # fmt: skip
-    except ClientError as exc:
-        if server is not None:
-            await asyncio.to_thread(server.stop)
-        raise UsageError(f"'tripwire {command}': {exc}") from None
-    try:
+    async with AsyncExitStack() as stack:
+        url = await _redis_address(settings, allow_embedded=allow_embedded, command=command, stack=stack)
+        sentinel_password = settings.sentinel_password.get_secret_value() if settings.sentinel_password else None
+        try:
+            client = build_client(
+                url, settings.config.redis, sentinel_password=sentinel_password,
+                health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT,
+            )  # fmt: skip
+        except ClientError as exc:
+            raise UsageError(f"'tripwire {command}': {exc}") from None
+        stack.push_async_callback(client.aclose)
         await wait_for_redis(client, settings.config.streams.reconnect_max_backoff, stop)
         export_stream_bounds(list(_stream_names(settings)), settings.config.redis.maxlen)
         yield client
-    finally:
-        await client.aclose()
-        if server is not None:
-            await asyncio.to_thread(server.stop)
+
+
+async def _redis_address(
+    settings: Settings, *, allow_embedded: bool, command: str, stack: AsyncExitStack
+) -> str | None:
+    """REDIS_URL; else (single mode) the embedded Redis, started here or found; None when the Sentinels say."""
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    mode = settings.config.redis.mode
+    if mode == "sentinel":
+        return None  # the Sentinels say where the primary is
+    if mode == "cluster":
+        raise UsageError(f"'tripwire {command}' with redis.mode cluster needs REDIS_URL naming any node of the cluster")
+    data_dir = settings.config.data_dir
+    if allow_embedded:
+        try:
+            return await stack.enter_async_context(EmbeddedRedis(data_dir))
+        except (EmbeddedRedisError, RedisServerError) as exc:  # no redis-server, or it would not start
+            raise UsageError(f"'tripwire {command}': {exc}") from None
+    try:
+        url = await asyncio.to_thread(find_local_redis, data_dir)
+    except LocalRedisNotFound as exc:
+        raise UsageError(
+            f"'tripwire {command}' needs a Redis: REDIS_URL is unset and {exc}. Set REDIS_URL to the Redis your "
+            "services use, or start 'tripwire run' with this config first"
+        ) from None
+    # One line, on stderr (stdout may be JSON for a script): which Redis this command reads and changes.
+    print(f"tripwire: using the Redis of 'tripwire run' at {url} (from {address_file(data_dir)})", file=sys.stderr)
+    return url
 
 
 async def wait_for_redis(client: Redis, max_backoff: float, stop: asyncio.Event | None = None) -> None:

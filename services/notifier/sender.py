@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import Counter
 from collections.abc import Mapping
 
@@ -46,6 +47,7 @@ from shared.config import NotifierSettings, SubscriptionConfig
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import DEAD_LETTERS, DELIVERIES, PROCESSING_SECONDS, RETRIES, SETTLES_FENCED
+from shared.stream_consume import REDIS_DOWN, answers_ping
 
 log = get_logger(__name__)
 Claimed = tuple[Lease, DeliveryRecord]
@@ -151,10 +153,13 @@ class DeliveryWorker:
                     busy = await self._start_due()
                     # The worker polls Redis every poll_interval, so it is the notifier's heartbeat when idle.
                     self.health.beat()
+                except REDIS_DOWN as exc:
+                    # Everything stays in the schedule; try again next poll. HealthState logs the outage once when
+                    # it starts and once when it ends, not once a poll (issue 25: a traceback a second).
+                    await self._redis_failed(exc)
+                    busy = False
                 except Exception:
-                    self.health.set_redis_ok(False)
-                    # Redis unreachable, most likely: everything stays in the schedule; try again shortly.
-                    log.exception("delivery_worker_failed")
+                    log.exception("delivery_worker_failed")  # a bug, not an outage: worth its traceback
                     busy = False
                 if not busy:
                     with contextlib.suppress(TimeoutError):
@@ -211,11 +216,21 @@ class DeliveryWorker:
     async def _attempt_logged(self, lease: Lease, record: DeliveryRecord) -> DeliveryResult | None:
         try:
             return await self.attempt(lease, record)
+        except REDIS_DOWN as exc:
+            # Not settled: the delivery stays claimed in the schedule and is retried when its lease ends.
+            await self._redis_failed(exc)
+            return None
         except Exception:
             # Not settled: the delivery stays claimed in the schedule and is retried when its lease ends.
             log.exception("delivery_attempt_failed", subscription=record.delivery.subscription,
                           delivery_id=record.delivery.id)  # fmt: skip
             return None
+
+    async def _redis_failed(self, exc: BaseException) -> None:
+        """Report Redis down, unless it answers a fresh PING (a pooled connection gone stale across a restart)."""
+        asked_at = time.monotonic()  # the timebase of HealthState
+        if not await answers_ping(self.store.redis):
+            self.health.set_redis_ok(False, f"{type(exc).__name__}: {exc}", observed_at=asked_at)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -234,7 +234,11 @@ class Poller:
         task = asyncio.ensure_future(self.poll_feed(feed, respect_schedule=True))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-        await asyncio.shield(task)
+        # At shutdown the scheduler cancels this wrapper, not the poll: run() waits for the poll to finish. The
+        # cancellation is expected then, and letting it through made APScheduler log it as a job error, traceback
+        # and all, on every clean stop during a poll.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
 
     def _skip_reason(self, feed: FeedConfig, state: FeedState, respect_schedule: bool) -> str | None:
         if state.gone:

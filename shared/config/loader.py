@@ -1,4 +1,4 @@
-"""Reads, expands and validates the config file; the only module that reads the environment."""
+"""Reads, expands and validates the config file; the only module that reads the environment (and ``.env``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from shared.config.env_file import DEFAULT_ENV_FILE, EnvFile, read_env_file
 from shared.config.expand import MissingVariable, expand_tree
 from shared.config.model import RedisSettings, Settings, TripwireConfig
+from shared.logging import get_logger
 
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
@@ -20,15 +22,25 @@ _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
 # ...except these, which are public by design (console.url is sent to every subscriber inside vote links).
 # (A URL with "user:password@" in it is hidden all the same.)
 _PUBLIC_FIELDS = {("console", "url")}
+log = get_logger(__name__)
 
 
 class ConfigError(Exception):
     """The config cannot be used; the message names the file, the field, the value and what to do."""
 
 
+def process_environment(env_file: Path = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """The process environment over the variables of ``env_file`` (``.env`` in the working directory), if any.
+
+    As ``docker compose`` does with the same file: a variable set in the environment wins over the file.
+    """
+    found = read_env_file(env_file, os.environ)
+    return {**(found.values if found else {}), **os.environ}
+
+
 def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """``--config`` if given, else TRIPWIRE_CONFIG, else config/tripwire.yaml."""
-    env = os.environ if environ is None else environ
+    env = process_environment() if environ is None else environ
     return Path(cli_path or env.get("TRIPWIRE_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
@@ -36,9 +48,20 @@ def load_settings(
     cli_path: str | None = None,
     environ: Mapping[str, str] | None = None,
     consumer_name: str | None = None,
+    env_file: Path | None = None,
 ) -> Settings:
-    """Load the config file named by ``--config``/TRIPWIRE_CONFIG and the environment's REDIS_URL."""
-    env = os.environ if environ is None else environ
+    """Load the config file named by ``--config``/TRIPWIRE_CONFIG and the environment's REDIS_URL.
+
+    ``environ`` None means the process environment over ``.env`` in the working directory (``env_file`` names
+    another file); an explicit ``environ`` is used as given, with ``env_file`` under it only if named.
+    """
+    if environ is None:
+        env_file = DEFAULT_ENV_FILE if env_file is None else env_file
+        environ = os.environ
+    found = read_env_file(env_file, environ) if env_file is not None else None
+    env: Mapping[str, str] = environ if found is None else {**found.values, **environ}
+    if found is not None:
+        _log_env_file(found, environ)
     path = resolve_config_path(cli_path, env)
     config = with_environment_overrides(load_config_file(path, env), env)
     redis_url = env.get("REDIS_URL") or None
@@ -51,6 +74,21 @@ def load_settings(
         consumer_name=name,
         sentinel_password=SecretStr(sentinel_password) if sentinel_password else None,
     )
+
+
+def _log_env_file(found: EnvFile, environ: Mapping[str, str]) -> None:
+    """Say which .env was read and which names it set: never a value (they are secrets)."""
+    used = [name for name in found.names if name not in environ]
+    overridden = [name for name in found.names if name in environ]
+    log.info(
+        "env_file_read", path=str(found.path.absolute()), variables=",".join(used) or "none",
+        **({"set_in_environment": ",".join(overridden)} if overridden else {}),
+    )  # fmt: skip
+    if found.unparsed_lines:
+        log.warning(
+            "env_file_lines_skipped", path=str(found.path.absolute()),
+            lines=",".join(map(str, found.unparsed_lines)), expected="KEY=VALUE",
+        )  # fmt: skip
 
 
 def with_environment_overrides(config: TripwireConfig, environ: Mapping[str, str]) -> TripwireConfig:
@@ -96,15 +134,28 @@ def with_redis_topology(config: TripwireConfig, environ: Mapping[str, str]) -> T
 
 
 def load_config_file(path: Path, environ: Mapping[str, str] | None = None) -> TripwireConfig:
-    """Parse, expand and validate one YAML config file."""
-    env = os.environ if environ is None else environ
+    """Parse, expand and validate one YAML config file; a relative ``data_dir`` becomes absolute (below).
+
+    ``environ`` None means the process environment over ``.env`` in the working directory.
+    """
+    env = process_environment() if environ is None else environ
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found; pass --config PATH or set TRIPWIRE_CONFIG") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
-    return parse_config(text, str(path), env)
+    return with_data_dir_resolved(parse_config(text, str(path), env), path)
+
+
+def with_data_dir_resolved(config: TripwireConfig, path: Path) -> TripwireConfig:
+    """``data_dir`` made absolute, once: a relative one (and ``~``) is taken from the config file's directory.
+
+    So every command that reads the same file (``tripwire run``, and ``tripwire feeds`` looking for the Redis that
+    ``run`` started there) finds the same data, from whatever directory it runs.
+    """
+    data_dir = Path(os.path.abspath(path.parent / config.data_dir.expanduser()))
+    return config.model_copy(update={"data_dir": data_dir})
 
 
 def parse_config(text: str, source: str, environ: Mapping[str, str]) -> TripwireConfig:

@@ -112,7 +112,11 @@ class TripwireConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data_dir: Path = Field(default=Path(".tripwire"), description="Where the embedded Redis keeps its data.")
+    data_dir: Path = Field(
+        default=Path(".tripwire"),
+        description="Where the embedded Redis of `run` keeps its data (AOF) and its address file; a relative path "
+        "is taken from the config file's folder.",
+    )
     redis: RedisSettings = Field(default_factory=RedisSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)

@@ -49,7 +49,7 @@ async def test_feeds_lists_state_as_table_and_json(redis, redis_server: RedisSer
 
 def test_feeds_without_redis_url_says_what_it_needs():
     result = tripwire("feeds")
-    assert result.returncode == 2 and "needs REDIS_URL" in result.stderr
+    assert result.returncode == 2 and "needs a Redis: REDIS_URL is unset and no 'tripwire run'" in result.stderr
 
 
 # ``tripwire feeds add`` and ``feeds check``: against pages and feeds served on 127.0.0.1 (allowed in the config).
