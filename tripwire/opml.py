@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from shared.config import FeedConfig
+from shared.errors import InputError
 from shared.text import plain
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
@@ -29,7 +30,7 @@ MAX_FEEDS = 10_000
 MAX_DEPTH = 20  # categories nest a few levels; thousands of levels are an attack on the walk, not a reading list
 
 
-class OpmlError(Exception):
+class OpmlError(InputError):
     """The OPML file cannot be used; the message says why and what to do."""
 
 

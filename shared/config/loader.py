@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 
 from shared.config.expand import MissingVariable, expand_tree
 from shared.config.model import RedisSettings, Settings, TripwireConfig
+from shared.errors import ConfigError as ConfigError  # re-exported: shared.config imports it from here
 
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
 # Field names whose values are never echoed back in an error message.
@@ -20,10 +21,6 @@ _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
 # ...except these, which are public by design (console.url is sent to every subscriber inside vote links).
 # (A URL with "user:password@" in it is hidden all the same.)
 _PUBLIC_FIELDS = {("console", "url")}
-
-
-class ConfigError(Exception):
-    """The config cannot be used; the message names the file, the field, the value and what to do."""
 
 
 def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
@@ -120,8 +117,9 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Tripwire
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections (feeds, topics, subscriptions, ...)")
+    sources: dict[tuple[str | int, ...], tuple[str, ...]] = {}
     try:
-        expanded = expand_tree(raw, environ)
+        expanded = expand_tree(raw, environ, sources=sources)
     except MissingVariable as exc:
         field = _format_loc(exc.path)
         raise ConfigError(
@@ -129,9 +127,13 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Tripwire
             f"set it, or write ${{{exc.name}:-default}} to make it optional"
         ) from None
     try:
-        return TripwireConfig.model_validate(expanded)
+        config = TripwireConfig.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(source, exc)) from None
+    for position, sub in enumerate(config.subscriptions):
+        sub.read_from({str(path[2]): names for path, names in sources.items() if path[:2] == ("subscriptions", position)
+                       and len(path) == 3})  # fmt: skip
+    return config
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
