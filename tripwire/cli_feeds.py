@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.poller.state import FeedState, FeedStateStore
-from services.poller.websub import SubscriptionStore
-from shared.config import FeedConfig, Settings
-from shared.streams import StreamNames
 from tripwire.cli_opml import register_opml
-from tripwire.runtime import redis_connection
+
+if TYPE_CHECKING:
+    from services.poller.state import FeedState
+    from services.poller.websub import SubscriptionStore
+    from shared.config import FeedConfig, Settings
 
 COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "push", "last error")
 
@@ -93,6 +93,11 @@ def _short_time(value: str | None) -> str:
 
 
 async def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from services.poller.state import FeedStateStore
+    from services.poller.websub import SubscriptionStore
+    from shared.streams import StreamNames
+    from tripwire.runtime import redis_connection
+
     feeds = list(settings.config.feeds)
     async with redis_connection(settings, allow_embedded=False, command="feeds") as redis:
         store = FeedStateStore(redis, StreamNames.of(settings.config.redis))

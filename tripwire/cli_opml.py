@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from tripwire.opml import OpmlError, add_to_config, feeds_yaml, read_opml, write_opml
-from tripwire.runtime import UsageError
+from shared.errors import UsageError
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 
 def register_opml(actions: Any, common: argparse.ArgumentParser) -> None:
@@ -26,6 +27,8 @@ def register_opml(actions: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.opml import OpmlError, add_to_config, feeds_yaml, read_opml
+
     path = Path(args.file)
     try:
         data = path.read_bytes()
@@ -52,6 +55,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.opml import write_opml
+
     document = write_opml(list(settings.config.feeds))
     if args.file == "-":
         sys.stdout.write(document.decode("utf-8"))

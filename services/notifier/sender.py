@@ -35,6 +35,7 @@ from services.notifier.leases import Lease, Outcome
 from services.notifier.outcome import DeliveryResult
 from services.notifier.pacing import plan_round
 from services.notifier.ratelimit import Pacer, Sleep
+from services.notifier.remedies import with_remedy
 from services.notifier.routing import delivery_id, digest_id
 from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_end
 from services.notifier.store import DeliveryRecord, DeliveryStore
@@ -247,7 +248,8 @@ class DeliveryWorker:
             result = DeliveryResult.failure("subscription no longer configured", retryable=False, category="removed")
             return await self._settle(lease, record, result)
         if sub.name in self._disabled:
-            result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
+            reason = f"subscription disabled; run 'tripwire dlq enable {sub.name}' once {sub.field}.url is fixed"
+            result = DeliveryResult.failure(reason, retryable=False, category="disabled")
             return await self._settle(lease, record, result)
         channel = self.channels[sub.type]
         # Only a channel that says so de-duplicates a repeated request (webhooks: the webhook-id).
@@ -265,10 +267,11 @@ class DeliveryWorker:
         a byte at a time would otherwise keep a request alive far past ``timeout``."""
         try:
             async with asyncio.timeout(self.settings.timeout):
-                return await channel.send(delivery, sub)
+                result = await channel.send(delivery, sub)
         except TimeoutError:
             reason = f"no answer within {self.settings.timeout:g} s (total deadline)"
-            return DeliveryResult.failure(reason, retryable=True, category="timeout")
+            result = DeliveryResult.failure(reason, retryable=True, category="timeout")
+        return with_remedy(result, sub, self.settings)  # the reason ends with the setting that would change it
 
     async def _settle(self, lease: Lease, record: DeliveryRecord, result: DeliveryResult) -> DeliveryResult:
         delivery = record.delivery

@@ -7,7 +7,7 @@ from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from shared.config.durations import Duration
 
@@ -100,6 +100,39 @@ class SubscriptionConfig(BaseModel):
     feed_labels: list[str] = Field(
         default_factory=list, description="Only alerts from feeds carrying one of these labels; empty means all feeds."
     )
+
+    # Where this subscription sits in the config and which ${VARIABLES} its fields were read from, so that a failure
+    # names the setting that would change it ("subscriptions[2].url is empty: set SLACK_WEBHOOK_URL").
+    _position: int | None = PrivateAttr(default=None)
+    _variables: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    def read_from(self, variables: dict[str, tuple[str, ...]]) -> None:
+        """Record the variables each field was read from (the config loader calls this)."""
+        self._variables = dict(variables)
+
+    def place(self, position: int) -> None:
+        """Record the subscription's index in ``subscriptions`` (TripwireConfig calls this)."""
+        self._position = position
+
+    @property
+    def field(self) -> str:
+        """The config path of this subscription: ``subscriptions[2]`` (its name when built outside a config)."""
+        return f"subscriptions[{self._position}]" if self._position is not None else f"subscription {self.name}"
+
+    def missing_target(self) -> str | None:
+        """None when there is somewhere to send; otherwise which field is empty and what to set."""
+        if self.has_url:
+            return None
+        token_given = self.bot_token is not None
+        field = "bot_token" if self.type == "telegram" or token_given else "url"
+        if token_given and self.bot_token and self.bot_token.get_secret_value().strip():
+            field = "chat_id" if self.type == "telegram" else "channel"
+        names = self._variables.get(field, ())
+        if names:
+            todo = f"set {' and '.join(names)} in the environment"
+        else:
+            todo = "write it in the config, or ${VARIABLE} to read it from the environment"
+        return f"{self.field}.{field} is empty: {todo}"
 
     def takes_feed(self, labels: list[str]) -> bool:
         """True when this subscription receives items from a feed with ``labels`` (no feed_labels: every feed)."""
