@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import time
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -97,6 +99,12 @@ class SubscriptionConfig(BaseModel):
     chat_id: str | None = Field(default=None, description="telegram: the chat to post in (numeric id or @channel).")
     email_from: str | None = Field(default=None, description="email: the sender address (From).")
     email_to: list[str] = Field(default_factory=list, description="email: the recipient addresses.")
+    require_tls: bool = Field(
+        default=True,
+        description="email, smtp://: upgrade with STARTTLS and refuse to send if the server does not offer it. false "
+        "(Alertmanager's smtp_require_tls) sends in cleartext to a local relay without STARTTLS, e.g. an MTA on "
+        "localhost:25; allowed only without user:password in url, or with a loopback host (localhost, 127.0.0.1, ::1).",
+    )
     feed_labels: list[str] = Field(
         default_factory=list, description="Only alerts from feeds carrying one of these labels; empty means all feeds."
     )
@@ -175,8 +183,11 @@ class SubscriptionConfig(BaseModel):
             raise ValueError("email_from and email_to apply to email subscriptions only; remove them")
         if self.type != "telegram" and self.chat_id:
             raise ValueError("chat_id applies to telegram subscriptions only; remove it or set type: telegram")
+        if self.type != "email" and not self.require_tls:
+            raise ValueError("require_tls applies to email subscriptions only; remove it")
         if self.type == "email":
             _check_email(self.url.get_secret_value(), self.email_from, self.email_to)
+            _check_cleartext(self.url.get_secret_value(), self.require_tls)
         if self.type == "telegram":
             if self.url.get_secret_value().strip():
                 raise ValueError("a telegram subscription takes bot_token and chat_id, not url; remove url")
@@ -195,6 +206,30 @@ def _check_email(url: str, sender: str | None, recipients: list[str]) -> None:
     for address in recipients:
         if not _EMAIL_ADDRESS.match(address):
             raise ValueError(f"email_to: {address!r} is not an email address")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals: mail to them never leaves the machine (no DNS lookup here)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_cleartext(url: str, require_tls: bool) -> None:
+    # A password in cleartext across a network is what require_tls guards against: without TLS, AUTH is allowed
+    # only to a relay on this machine. Without AUTH, cleartext to a relay elsewhere exposes the alert text only.
+    parts = urlsplit(url.strip())
+    if require_tls or not url.strip() or parts.scheme.lower() != "smtp":
+        return
+    if (parts.username or parts.password) and not is_loopback_host(parts.hostname or ""):
+        raise ValueError(
+            "require_tls: false would send the url's user:password in cleartext to a host that is not loopback; "
+            "remove user:password from url (a relay without AUTH), use a relay on localhost, or set require_tls: true"
+        )
 
 
 class NotifierSettings(BaseModel):
