@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +34,8 @@ def render_stories(stories: list[StorySummary]) -> str:
 
 
 async def _stories(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
     from services.classifier.stories import StoryStore
     from shared.streams import StreamNames
     from tripwire.runtime import redis_connection
