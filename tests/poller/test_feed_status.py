@@ -14,6 +14,7 @@ from shared.config import FeedConfig, TripwireConfig
 from shared.streams import StreamNames
 from tests.helpers import config_with
 from tests.notifier.support import T0
+from tests.poller.support import poller_config, running_poller
 from tripwire.cli_feeds import feed_rows, render_table
 from tripwire.console.overview import read_overview
 
@@ -71,3 +72,16 @@ async def test_the_overview_counts_every_feed_whose_last_poll_failed(default_con
     overview = await read_overview(redis, config, NAMES, T0)
     assert (overview.failing, overview.stale, overview.feeds) == (3, 1, 4)
     assert overview.failing_summary == "Outlet 1 (2), Outlet 0 (1), Outlet 2 (1)"
+
+
+async def test_a_refused_feed_is_failing_at_once_and_its_error_names_the_setting(
+    default_config: TripwireConfig, redis: Redis
+):
+    # The outbound guard refuses 10.0.0.5 before connecting: no traffic leaves the machine.
+    config = config_with(poller_config(default_config, ["http://10.0.0.5/feed"]), network={"allow_private": []})
+    async with running_poller(config, redis) as poller:
+        await poller.poll_all()
+        state = await poller.states.load("http://10.0.0.5/feed")
+    [row] = feed_rows(list(config.feeds), [state], now=T0, stale_after=3 * DAY)
+    assert (row["status"], row["consecutive_failures"]) == ("failing", 1)
+    assert "10.0.0.5 is a private address; allow it with network.allow_private: [10.0.0.0/8]" in row["last_error"]
