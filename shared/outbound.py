@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import httpcore
 import httpx
 
+from shared.errors import RemoteError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (host, port) -> the addresses the host resolves to, as strings. Injected by tests; getaddrinfo otherwise.
@@ -76,7 +78,7 @@ _NOT_PUBLIC: tuple[IPNetwork, ...] = tuple(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class OutboundRefused(httpx.TransportError):
+class OutboundRefused(RemoteError, httpx.TransportError):
     """The outbound guard refused a request: a scheme other than http(s), or a host with a non-public address.
 
     Permanent: the same URL is refused again until the config changes, so it is NEVER retried. The
@@ -88,8 +90,9 @@ class OutboundRefused(httpx.TransportError):
     """
 
     def __init__(self, reason: str, *, request: httpx.Request | None = None) -> None:
-        super().__init__(f"outbound request refused: {reason}", request=request)
-        self.reason = reason
+        # ``reason`` ("refused: ...") is what a delivery failure or a feed error shows; it names the setting to change.
+        self.reason = f"refused: {reason}"
+        super().__init__(f"outbound request {self.reason}", request=request)
 
 
 def is_public(address: IPAddress) -> bool:
@@ -131,12 +134,56 @@ class OutboundPolicy:
         """Refuse ``host`` unless every one of its addresses is allowed."""
         if not addresses:
             raise OutboundRefused(f"host {host!r} resolved to no address")
-        refused = [str(address) for address in addresses if not self.is_allowed(address)]
+        refused = [address for address in addresses if not self.is_allowed(address)]
         if refused:
-            raise OutboundRefused(
-                f"host {host!r} resolves to non-public address {', '.join(refused)}; "
-                "add its network to network.allow_private to allow it"
-            )
+            raise OutboundRefused(refusal_reason(host, refused))
+
+
+# Networks an operator may sensibly allow whole (an internal receiver, a relay on this host): a refusal suggests them.
+# Any other non-public address (link-local, which holds the cloud metadata endpoint, multicast, reserved, ...) is
+# suggested alone, so that copying the hint never opens more than the one address that was refused.
+_ALLOWABLE: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(cidr), kind)
+    for cidr, kind in (
+        ("10.0.0.0/8", "private"),
+        ("172.16.0.0/12", "private"),
+        ("192.168.0.0/16", "private"),
+        ("127.0.0.0/8", "loopback"),
+        ("100.64.0.0/10", "carrier-grade NAT"),
+        ("::1/128", "loopback"),
+        ("fc00::/7", "unique-local"),
+    )
+)
+
+
+def allow_hint(address: IPAddress) -> tuple[str, str]:
+    """(what kind of address it is, the network to put in ``network.allow_private`` to allow it)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # the policy allows a mapped address through its IPv4 network
+    for network, kind in _ALLOWABLE:
+        if address in network:
+            return kind, str(network)
+    kinds = (("link-local", address.is_link_local), ("multicast", address.is_multicast),
+             ("unspecified", address.is_unspecified), ("reserved", address.is_reserved))  # fmt: skip
+    kind = next((name for name, flag in kinds if flag), "non-public")
+    return kind, str(ipaddress.ip_network(address))
+
+
+def refusal_reason(host: str, refused: Sequence[IPAddress]) -> str:
+    """Why ``host`` is refused, and the ``network.allow_private`` entry that would allow it (nothing secret: the
+    host and its addresses only, never the URL's path)."""
+    hints = [(address, *allow_hint(address)) for address in refused]
+    networks = ", ".join(dict.fromkeys(network for _, _, network in hints))
+    them = "it" if len(hints) == 1 else "them"
+    remedy = f"allow {them} with network.allow_private: [{networks}]"
+    if len(hints) == 1:
+        address, kind, _ = hints[0]
+        article = "an" if kind[0] in "aeiou" and kind != "unique-local" else "a"
+        if host.strip("[]") == str(address):
+            return f"{address} is {article} {kind} address; {remedy}"
+        return f"host {host!r} resolves to {address}, {article} {kind} address; {remedy}"
+    listed = ", ".join(f"{address} ({kind})" for address, kind, _ in hints)
+    return f"host {host!r} resolves to non-public addresses {listed}; {remedy}"
 
 
 async def system_resolver(host: str, port: int) -> Sequence[str]:

@@ -32,6 +32,7 @@ from redis.exceptions import (
 )
 
 from shared.config import RedisSettings
+from shared.errors import ConfigError
 
 # Seen while a cluster or Sentinel replaces a primary: slots briefly uncovered, a demoted primary answering
 # READONLY, a script cache missing on a just-promoted node. All pass once the new primary serves.
@@ -40,7 +41,7 @@ FAILOVER_ERRORS: tuple[type[Exception], ...] = (
 )  # fmt: skip
 
 
-class ClientError(Exception):
+class ClientError(ConfigError):
     """The Redis settings cannot make a client; the message says what to set."""
 
 

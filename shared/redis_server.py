@@ -19,12 +19,13 @@ from types import TracebackType
 
 import redis
 
+from shared.errors import SetupError
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class RedisServerError(RuntimeError):
+class RedisServerError(SetupError, RuntimeError):
     """The embedded Redis server could not be started."""
 
 

@@ -21,13 +21,14 @@ from typing import Literal
 from pydantic import SecretStr
 
 from shared.config import ConsoleSettings
+from shared.errors import DataError
 
 Vote = Literal["relevant", "not_relevant"]
 VOTES: tuple[Vote, ...] = ("relevant", "not_relevant")
 VoteUrls = Mapping[Vote, str]
 
 
-class VoteLinkError(ValueError):
+class VoteLinkError(DataError, ValueError):
     """A vote token that is forged, altered, malformed or expired: nothing may be recorded."""
 
 

@@ -1,15 +1,18 @@
-"""The ``tripwire`` command line. Each area registers its subcommands from its own module."""
+"""The ``tripwire`` command line. Each area registers its subcommands from its own module.
+
+Quick to start: building the parser imports only the light ``cli_*`` modules (argparse and the error tree); a
+subcommand imports its service, the console or the model when it runs. ``tests/test_cli_startup.py`` holds that
+promise (no onnxruntime, numpy, Starlette, pydantic, Redis or service module after ``build_parser``), and
+``python -m bench cli_startup`` measures it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
-from services.classifier.embedder import ModelError
-from shared.config import ConfigError, load_settings
-from shared.logging import setup_logging
+from shared.errors import TripwireError, one_line
 from tripwire import (
     cli_classifier,
     cli_config,
@@ -20,7 +23,6 @@ from tripwire import (
     cli_services,
     cli_stories,
 )
-from tripwire.runtime import UsageError
 
 EXIT_USAGE = 2
 # Modules with ``register(subparsers, common)``; each subcommand sets ``handler(args, settings)``.
@@ -53,15 +55,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, load config, run; exit 2 with one clear line for bad config, usage or a model it lacks."""
+    """Entry point: parse, load config, run. Any TripwireError (bad config or input, a missing model, a refused
+    request, ...) ends the command with ONE line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
+    # Loaded after parsing, so `--help` and a usage error never pay for the config models (pydantic) or asyncio.
+    import asyncio
+
+    from shared.config import load_settings
+    from shared.logging import setup_logging
+
     setup_logging(args.log_format, args.log_level.upper())
     try:
         settings = load_settings(args.config, consumer_name=args.consumer)
         result = asyncio.run(args.handler(args, settings))
-    except (ConfigError, UsageError, ModelError) as exc:
-        print(f"tripwire: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except TripwireError as exc:
+        return report(exc)
+    except BaseExceptionGroup as group:
+        # A TaskGroup (``tripwire run``) wraps what its tasks raised: a group of nothing but TripwireErrors is
+        # reported like one; a group holding anything else is a bug and keeps its traceback.
+        errors, others = group.split(TripwireError)
+        if errors is None or others is not None:
+            raise
+        return report(_leaves(errors)[0], more=len(_leaves(errors)) - 1)
     except KeyboardInterrupt:
         return 130
     return int(result or 0)
+
+
+def report(error: BaseException, *, more: int = 0) -> int:
+    """Print ``error`` as one line on stderr (``tripwire: error: ...``); the exit code of a Tripwire error."""
+    also = f" (and {more} more error{'s' if more != 1 else ''})" if more else ""
+    print(f"tripwire: error: {one_line(error)}{also}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return found

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.classifier.article import ArticleError, fetch_article
-from services.classifier.backends import make_embedder
-from services.classifier.backtest import backtest
-from services.classifier.batch_scoring import score_in_reads
-from services.classifier.evaluation import (
-    EvalDataError,
-    evaluate,
-    evaluate_by_language,
-    languages_json,
-    load_labeled,
-    report_json,
-)
-from services.classifier.report import format_backtest, format_eval, format_languages, format_scores, plot_curves
-from services.classifier.routing import multilingual_embedder
-from services.classifier.scoring import Scorer, score_matrix, threshold_matrix
-from shared.clock import Clock, SystemClock
-from shared.config import Settings, parse_duration
-from shared.http import make_http_client
-from shared.streams import StreamNames
-from tripwire import __version__
-from tripwire.progress import progress_bar
-from tripwire.runtime import UsageError, redis_connection
+from shared.errors import UsageError
 
+if TYPE_CHECKING:
+    from services.classifier.scoring import Scorer
+    from shared.clock import Clock
+    from shared.config import Settings
+
+# Handlers import what they use when they run: building the parser (and `tripwire --help`) loads no model code.
 ARTICLE_TIMEOUT = 15.0
 
 
@@ -66,11 +50,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The model and the example embeddings, loaded once."""
+    from services.classifier.backends import make_embedder
+    from services.classifier.routing import multilingual_embedder
+    from services.classifier.scoring import Scorer
+
     config = settings.config
     return Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from services.classifier.report import format_scores
+
     text = await _text_to_score(args, settings)
     scorer = await asyncio.to_thread(load_scorer, settings)
     results = (await asyncio.to_thread(scorer.score_texts, [text]))[0]
@@ -86,6 +78,10 @@ async def _text_to_score(args: argparse.Namespace, settings: Settings) -> str:
     if len(given) != 1:
         raise UsageError("give exactly one of: a text, --title (with --summary), or --url")
     if args.url:
+        from services.classifier.article import ArticleError, fetch_article
+        from shared.http import make_http_client
+        from tripwire import __version__
+
         network = settings.config.network
         async with make_http_client(network, timeout=ARTICLE_TIMEOUT, user_agent=f"Tripwire/{__version__}") as http:
             try:
@@ -99,6 +95,21 @@ async def _text_to_score(args: argparse.Namespace, settings: Settings) -> str:
 
 
 async def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from services.classifier.batch_scoring import score_in_reads
+    from services.classifier.evaluation import (
+        EvalDataError,
+        evaluate,
+        evaluate_by_language,
+        languages_json,
+        load_labeled,
+        report_json,
+    )
+    from services.classifier.report import format_eval, format_languages, plot_curves
+    from services.classifier.scoring import score_matrix, threshold_matrix
+    from tripwire.progress import progress_bar
+
     topics = settings.config.topics
     if args.min_precision is not None and not 0.0 < args.min_precision <= 1.0:
         raise UsageError(f"--min-precision: {args.min_precision} is not between 0 and 1; give e.g. 0.9")
@@ -108,6 +119,7 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(str(exc)) from None
     scorer = await asyncio.to_thread(load_scorer, settings)
     read_count = settings.config.classifier.read_count
+
     with progress_bar(len(items), "eval") as progress:
         texts, languages = [item.text for item in items], [item.lang for item in items]
         results = await asyncio.to_thread(
@@ -136,6 +148,16 @@ async def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _backtest(args: argparse.Namespace, settings: Settings, clock: Clock | None = None) -> int:
+    import asyncio
+
+    from services.classifier.backtest import backtest
+    from services.classifier.report import format_backtest
+    from shared.clock import SystemClock
+    from shared.config import parse_duration
+    from shared.streams import StreamNames
+    from tripwire.progress import progress_bar
+    from tripwire.runtime import redis_connection
+
     try:
         window = parse_duration(args.since)
     except ValueError as exc:

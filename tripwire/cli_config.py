@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from tripwire.config_reference import generate_reference
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -19,4 +19,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def _config_reference(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire.config_reference import generate_reference
+
     sys.stdout.write(generate_reference())

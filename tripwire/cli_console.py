@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.classifier.backends import make_embedder
-from shared.config import Settings
-from tripwire.console.server import check_exposure, serve_console
-from tripwire.runtime import redis_connection, stop_on_signals
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -20,6 +18,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
+    # The console (Starlette) and the embedder load here, when the command runs, never for `tripwire --help`.
+    from services.classifier.backends import make_embedder
+    from tripwire.console.server import check_exposure, serve_console
+    from tripwire.runtime import redis_connection, stop_on_signals
+
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     console = settings.config.console.model_copy(update=overrides)
     check_exposure(console)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.config import FeedConfig, Settings
-from tripwire.runtime import UsageError
+from shared.errors import UsageError
 
 if TYPE_CHECKING:
+    from shared.config import Settings
     from tripwire.feed_discovery import FeedCheck
 
 
@@ -41,6 +41,7 @@ def _http(settings: Settings) -> Any:
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.config import FeedConfig
     from tripwire.feed_discovery import discover_feeds
     from tripwire.feed_entries import ConfigWriteError, add_to_config, feeds_yaml
     from tripwire.opml import display_text, feed_key, label_slug

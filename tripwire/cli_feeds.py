@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.poller.state import FeedState, FeedStateStore
-from services.poller.websub import SubscriptionStore
-from shared.config import FeedConfig, Settings
-from shared.streams import StreamNames
 from tripwire.cli_feed_sources import register_sources
 from tripwire.cli_opml import register_opml
-from tripwire.runtime import redis_connection
+
+if TYPE_CHECKING:
+    from services.poller.state import FeedState
+    from services.poller.websub import SubscriptionStore
+    from shared.config import FeedConfig, Settings
 
 COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "push", "last error")
 
@@ -28,32 +28,38 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     register_sources(actions, common)
 
 
-def feed_status(feed: FeedConfig, state: FeedState) -> str:
-    """One word for the table: disabled, gone, failing, stale, error (below the alert threshold), waiting (items
-    held back because the items stream is full of unread entries), ok, or new."""
-    if not feed.enabled:
-        return "disabled"
-    if state.gone:
-        return "gone"
-    if state.health != "ok":
-        return state.health
-    if state.consecutive_failures:
-        return "error"
-    if state.items_waiting:
-        return f"waiting ({state.items_waiting} items: stream full)"
-    return "ok" if state.last_success else "new"
+def feed_status(feed: FeedConfig, state: FeedState, now: datetime | None = None, stale_after: float = 0.0) -> str:
+    """One word for the table (services/poller/feed_health.py: failing from the first failed poll, stale as soon
+    as the feed has been quiet for its stale_after)."""
+    from services.poller.feed_health import current_status
+
+    quiet_for = feed.stale_after if feed.stale_after is not None else stale_after
+    return current_status(state, enabled=feed.enabled, now=now, stale_after=quiet_for)
 
 
 def feed_rows(
-    feeds: list[FeedConfig], states: list[FeedState], pushes: list[dict[str, Any]] | None = None
+    feeds: list[FeedConfig],
+    states: list[FeedState],
+    pushes: list[dict[str, Any]] | None = None,
+    *,
+    now: datetime | None = None,
+    stale_after: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """One JSON-ready record per configured feed; ``push``: its WebSub subscription (status ``none`` without one)."""
+    """One JSON-ready record per configured feed, its status as of ``now`` (``stale_after``: poller.stale_after);
+    ``push``: its WebSub subscription (status ``none`` without one)."""
     rows = []
     for n, (feed, state) in enumerate(zip(feeds, states, strict=True)):
         record = state.model_dump(mode="json", exclude={"etag", "last_modified", "publish_times"})
         push = pushes[n] if pushes is not None else {"status": "none"}
-        rows.append({"name": feed.name, "status": feed_status(feed, state), "push": push, **record})
+        status = feed_status(feed, state, now, stale_after)
+        rows.append({"name": feed.name, "status": status, "push": push, **record})
     return rows
+
+
+def status_cell(row: dict[str, Any]) -> str:
+    """The status as the table shows it: a failing feed with its consecutive failures beside it."""
+    failures = row["consecutive_failures"]
+    return f"failing ({failures} in a row)" if row["status"] == "failing" and failures else str(row["status"])
 
 
 async def push_states(store: SubscriptionStore, feeds: list[FeedConfig], now: datetime) -> list[dict[str, Any]]:
@@ -79,7 +85,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     lines = [list(COLUMNS)]
     for row in rows:
         lines.append([
-            row["name"] or row["url"], row["status"], _short_time(row["last_success"]),
+            row["name"] or row["url"], status_cell(row), _short_time(row["last_success"]),
             str(row["consecutive_failures"]), _short_time(row["next_poll"]), str(row["items_published"]),
             row["push"]["status"],
             (row["last_error"] or "")[:80],
@@ -96,11 +102,17 @@ def _short_time(value: str | None) -> str:
 
 
 async def _feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from services.poller.state import FeedStateStore
+    from services.poller.websub import SubscriptionStore
+    from shared.streams import StreamNames
+    from tripwire.runtime import redis_connection
+
     feeds = list(settings.config.feeds)
     async with redis_connection(settings, allow_embedded=False, command="feeds") as redis:
         store = FeedStateStore(redis, StreamNames.of(settings.config.redis))
         states = await store.load_many([feed.url for feed in feeds])
-        pushes = await push_states(SubscriptionStore(redis, store.names), feeds, datetime.now(UTC))
-    rows = feed_rows(feeds, states, pushes)
+        now = datetime.now(UTC)
+        pushes = await push_states(SubscriptionStore(redis, store.names), feeds, now)
+    rows = feed_rows(feeds, states, pushes, now=now, stale_after=settings.config.poller.stale_after)
     print(json.dumps({"feeds": rows}, indent=2) if args.json else render_table(rows))
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from shared.config.topics import BackendName
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+# shared.config.topics.BackendName, written out so the parser loads no config model (a test keeps them equal).
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -15,11 +17,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     model = subparsers.add_parser("model", parents=[common], help="prepare the embedding model (ONNX export)")
     actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", parents=[common], help="export and check the backend's ONNX file now")
-    build.add_argument("--backend", choices=get_args(BackendName), help="default: classifier.backend")
+    build.add_argument("--backend", choices=BACKENDS, help="default: classifier.backend")
     build.set_defaults(handler=_build)
 
 
 async def _build(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from services.classifier.backends import make_embedder
 
     backend = args.backend or settings.config.classifier.backend

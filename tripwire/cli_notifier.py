@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.notifier.sample_alert import send_test_alert
-from services.notifier.store import DeadLetter, DeadLetters, DeliveryStore
-from shared.clock import SystemClock
-from shared.config import Settings
-from shared.streams import StreamNames
-from tripwire.commands import notifier_http
-from tripwire.runtime import UsageError, redis_connection
+from shared.errors import UsageError
+
+if TYPE_CHECKING:
+    from services.notifier.store import DeadLetter, DeadLetters, DeliveryStore
+    from shared.config import Settings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -39,6 +37,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _store(settings: Settings, redis: Any) -> DeliveryStore:
+    from services.notifier.store import DeliveryStore
+    from shared.streams import StreamNames
+
     return DeliveryStore(redis, StreamNames.of(settings.config.redis), settings.config.redis.maxlen)
 
 
@@ -61,6 +62,9 @@ def describe(letter: DeadLetter) -> str:
 
 
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from services.notifier.store import DeadLetters
+    from tripwire.runtime import redis_connection
+
     async with redis_connection(settings, allow_embedded=False, command="dlq list") as redis:
         store = _store(settings, redis)
         for name, info in (await store.disabled()).items():
@@ -82,6 +86,10 @@ async def _selected(letters: DeadLetters, args: argparse.Namespace) -> list[Dead
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from services.notifier.store import DeadLetters
+    from shared.clock import SystemClock
+    from tripwire.runtime import redis_connection
+
     async with redis_connection(settings, allow_embedded=False, command="dlq replay") as redis:
         store = _store(settings, redis)
         letters = DeadLetters(store)
@@ -106,6 +114,9 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _drop(args: argparse.Namespace, settings: Settings) -> int:
+    from services.notifier.store import DeadLetters
+    from tripwire.runtime import redis_connection
+
     async with redis_connection(settings, allow_embedded=False, command="dlq drop") as redis:
         letters = DeadLetters(_store(settings, redis))
         dropped = await letters.drop([letter.entry_id for letter in await _selected(letters, args)])
@@ -114,6 +125,8 @@ async def _drop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _enable(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.runtime import redis_connection
+
     async with redis_connection(settings, allow_embedded=False, command="dlq enable") as redis:
         was = await _store(settings, redis).enable(args.subscription)
     print(f"subscription {args.subscription} {'enabled again' if was else 'was not disabled'}")
@@ -121,12 +134,17 @@ async def _enable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
+    from services.notifier.sample_alert import send_test_alert
+    from shared.clock import SystemClock
+    from tripwire.commands import notifier_http
+
     subs = {sub.name: sub for sub in settings.config.subscriptions}
     sub = subs.get(args.subscription)
     if sub is None:
         raise UsageError(f"no subscription named {args.subscription!r}; configured: {', '.join(subs) or 'none'}")
-    if not sub.has_url:
-        raise UsageError(f"subscription {sub.name!r} has an empty url; set the environment variable it reads")
+    missing = sub.missing_target()
+    if missing is not None:
+        raise UsageError(f"subscription {sub.name!r}: {missing}")
     async with notifier_http(settings) as http:
         result = await send_test_alert(sub, http, SystemClock(), settings.config)
     if result.ok:

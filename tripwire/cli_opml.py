@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import FeedConfig, Settings
-from tripwire.runtime import UsageError
+from shared.errors import UsageError
+
+if TYPE_CHECKING:
+    from shared.config import FeedConfig, Settings
 
 
 def register_opml(actions: Any, common: argparse.ArgumentParser) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from tripwire import commands, demo
-from tripwire.runtime import stop_on_signals
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+# Each handler imports its service when it runs: `tripwire --help` and the other commands load none of them.
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -29,20 +30,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire import commands
+
     await commands.run_all(settings)
 
 
 async def _poller(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire import commands
+
     await commands.run_poller(settings, once=args.once)
 
 
 async def _classifier(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire import commands
+
     await commands.run_classifier(settings, drain=args.drain)
 
 
 async def _notifier(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire import commands
+
     await commands.run_notifier(settings, drain=args.drain)
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
+    from tripwire import demo
+    from tripwire.runtime import stop_on_signals
+
     await demo.run_demo(settings, stop_on_signals() if args.console else None)

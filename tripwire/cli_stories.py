@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.classifier.stories import StoryStore, StorySummary
-from shared.config import Settings
-from shared.streams import StreamNames
-from tripwire.runtime import redis_connection
+if TYPE_CHECKING:
+    from services.classifier.stories import StorySummary
+    from shared.config import Settings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -36,6 +34,12 @@ def render_stories(stories: list[StorySummary]) -> str:
 
 
 async def _stories(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from services.classifier.stories import StoryStore
+    from shared.streams import StreamNames
+    from tripwire.runtime import redis_connection
+
     config = settings.config
     async with redis_connection(settings, allow_embedded=False, command="stories") as redis:
         stories = await StoryStore(redis, StreamNames.of(config.redis), config.stories).recent(args.limit)

@@ -22,6 +22,7 @@ from types import TracebackType
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 
+from shared.errors import SetupError
 from shared.logging import get_logger
 from shared.redis_server import RedisServer, RedisServerError
 from tripwire.local_redis import owner_gone, publish_address, redis_dir, running_url, server_pid, withdraw_address
@@ -33,7 +34,7 @@ RESTART_BACKOFF_CAP = 30.0
 ORPHAN_SHUTDOWN_TIMEOUT = 30.0
 
 
-class EmbeddedRedisError(Exception):
+class EmbeddedRedisError(SetupError):
     """The embedded Redis cannot be started; the message says why and what to do."""
 
 

@@ -24,7 +24,7 @@ from shared.config import ConfigError, FeedConfig, load_config_file
 from shared.config.expand import ImportedReference, literal
 
 
-class ConfigWriteError(Exception):
+class ConfigWriteError(ConfigError):
     """The feeds could not be added to the config file, which was left as it was; the message says why."""
 
 

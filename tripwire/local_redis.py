@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from shared.errors import UsageError
+
 REDIS_SUBDIR = "redis"
 ADDRESS_FILE = "redis.url"
 OWNER_FILE = "run.pid"  # the process id of the `tripwire run` that started the server
@@ -21,7 +23,7 @@ OWNER_FILE = "run.pid"  # the process id of the `tripwire run` that started the 
 PROBE_TIMEOUT = 2.0
 
 
-class LocalRedisNotFound(Exception):
+class LocalRedisNotFound(UsageError):
     """No running ``tripwire run`` for this data_dir; the message says what was looked at."""
 
 

@@ -25,6 +25,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 
 from shared.config import FeedConfig
 from shared.config.expand import ImportedReference, literal
+from shared.errors import InputError
 from shared.text import plain
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
@@ -36,7 +37,7 @@ _NOT_SLUG = re.compile(r"[\W_]+")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*")
 
 
-class OpmlError(Exception):
+class OpmlError(InputError):
     """The OPML file cannot be used; the message says why and what to do."""
 
 

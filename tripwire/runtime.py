@@ -16,6 +16,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisClusterException
 
 from shared.config import Settings
+from shared.errors import UsageError as UsageError  # re-exported: commands import it from here
 from shared.health import HealthServer, HealthState
 from shared.logging import get_logger
 from shared.redis_checks import warn_if_evicting
@@ -34,10 +35,6 @@ SOCKET_TIMEOUT = 10.0
 REDIS_WATCH_INTERVAL = 2.0
 # A cluster not yet reachable or not yet formed is waited for like a server that is down.
 _NOT_YET_UP: tuple[type[Exception], ...] = (*REDIS_DOWN, RedisClusterException)
-
-
-class UsageError(Exception):
-    """The command cannot run as invoked; the message says what to do."""
 
 
 @asynccontextmanager

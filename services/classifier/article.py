@@ -7,12 +7,14 @@ from urllib.parse import urljoin
 
 import httpx
 
+from shared.errors import RemoteError
+
 MAX_REDIRECTS = 5
 MAX_BODY_CHARS = 4000
 _SKIPPED = {"script", "style", "noscript", "nav", "header", "footer", "aside", "form"}
 
 
-class ArticleError(Exception):
+class ArticleError(RemoteError):
     """The article could not be fetched or has no text; the message says which URL and why."""
 
 

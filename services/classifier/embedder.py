@@ -8,11 +8,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from shared.errors import SetupError
+
 Vectors = npt.NDArray[np.float32]
 TORCH_EXTRA = "pip install 'tripwire[torch]'"  # what installs torch, sentence-transformers and onnx (pyproject.toml)
 
 
-class ModelError(RuntimeError):
+class ModelError(SetupError, RuntimeError):
     """An embedding backend that cannot load here (a runtime not installed, a model file missing); says what to do."""
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared.errors import InputError
+
 Scores = npt.NDArray[np.float64]
 
 
-class EvalDataError(ValueError):
+class EvalDataError(InputError, ValueError):
     """A labeled set that cannot be read; the message names the file, line and field."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from shared.config import PlaceConfig, TopicConfig
+from shared.errors import InputError
 from shared.schemas import Place
 
 GAZETTEER_FILE = Path(__file__).with_name("gazetteer.yaml")
@@ -27,7 +28,7 @@ _ARABIC_CLITICS = "(?:[وبلفك]{1,2})?"
 _INFLECTION_FROM = 5  # letters; shorter names get no inflection allowance (M4 must not match M40)
 
 
-class GazetteerError(ValueError):
+class GazetteerError(InputError, ValueError):
     """The gazetteer file is malformed: the message names the entry and what to fix."""
 
 

@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from shared.config import StorySettings
+from shared.errors import TripwireError
 from shared.logging import get_logger
 from shared.schemas import Item
 from shared.streams import StreamNames
@@ -46,7 +47,7 @@ MAX_ATTEMPTS = 10  # lost WATCH races per item before the batch fails (and is re
 CANDIDATES = 3  # stories whose item vectors are read, out of those ranked by centroid
 
 
-class StoryContention(Exception):
+class StoryContention(TripwireError):
     """Other replicas kept changing the topic's stories: the item is left for a later read of its entry."""
 
 

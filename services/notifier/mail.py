@@ -3,8 +3,11 @@
 aiosmtplib speaks the protocol. The outbound guard still decides where it connects: the SMTP host is resolved once,
 refused if any address is not public (unless in ``network.allow_private``), and the socket is connected to a vetted
 address here and handed to aiosmtplib, which keeps the host NAME for TLS (SNI and certificate verification).
-``smtp://`` always upgrades with STARTTLS and refuses to go on in cleartext if the server does not offer it (a
-password or alert must not cross the network unencrypted because a server, or someone in the path, said so).
+``smtp://`` upgrades with STARTTLS and refuses to go on in cleartext if the server does not offer it (a password or
+alert must not cross the network unencrypted because a server, or someone in the path, said so). The one exception
+is a subscription's ``require_tls: false`` (Alertmanager's smtp_require_tls), for a local relay such as an MTA on
+localhost:25 that offers no STARTTLS: then no STARTTLS is tried, and the config allows it only without AUTH or on a
+loopback host (shared/config/subscriptions.py); each such subscription is logged once as a warning.
 
 Feed text is escaped for the HTML part (html.escape) and is plain in the text part; header values come from the
 plain-text helpers, which collapse CR/LF, so feed text cannot inject a header. The Message-ID is derived from the
@@ -168,6 +171,7 @@ class EmailChannel:
     ) -> None:
         self.policy, self.clock, self.timeout, self.votes = policy, clock or SystemClock(), timeout, votes
         self.resolver, self.tls_context = resolver, tls_context
+        self._cleartext_warned: set[str] = set()
 
     async def send(self, delivery: Delivery, subscription: SubscriptionConfig) -> DeliveryResult:
         """Submit one mail; SMTP replies and connection errors go through the status table in outcome.py."""
@@ -175,12 +179,17 @@ class EmailChannel:
             target = smtp_target(subscription.url.get_secret_value())
         except ValueError as exc:
             return DeliveryResult.failure(f"invalid url: {exc}", retryable=False, category="invalid_url")
+        require_tls = subscription.require_tls or target.implicit_tls
+        if not require_tls and subscription.name not in self._cleartext_warned:
+            self._cleartext_warned.add(subscription.name)
+            log.warning("email_without_tls", subscription=subscription.name, auth=target.username is not None,
+                        reason="require_tls: false: mail goes to the relay in cleartext, without STARTTLS")  # fmt: skip
         votes = vote_urls_of(delivery, self.votes, self.clock.now())
         message = email_message(delivery, subscription.email_from or "", subscription.email_to, votes, self.clock)
         progress = current_progress()
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._submit(target, message, subscription.email_to, progress)
+                return await self._submit(target, message, subscription.email_to, progress, require_tls)
         except OutboundRefused as exc:
             return DeliveryResult.failure(exc.reason, retryable=False, category="refused")
         except TimeoutError:
@@ -207,11 +216,18 @@ class EmailChannel:
             return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=True, category="connection")
 
     async def _submit(
-        self, target: SmtpTarget, message: EmailMessage, recipients: list[str], progress: SendProgress
+        self,
+        target: SmtpTarget,
+        message: EmailMessage,
+        recipients: list[str],
+        progress: SendProgress,
+        require_tls: bool = True,
     ) -> DeliveryResult:
         sock = await self._connect(target)
+        # STARTTLS is required on smtp:// unless the subscription says require_tls: false (then never tried).
+        start_tls = not target.implicit_tls and require_tls
         client = _SMTP(
-            hostname=target.host, sock=sock, use_tls=target.implicit_tls, start_tls=not target.implicit_tls,
+            hostname=target.host, sock=sock, use_tls=target.implicit_tls, start_tls=start_tls,
             username=target.username, password=target.password, timeout=self.timeout, tls_context=self.tls_context,
         )  # fmt: skip
         client.progress = progress

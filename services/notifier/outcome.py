@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import httpx
 
+from shared.outbound import OutboundRefused
+
 # Statuses worth another try: the receiver is overloaded, restarting or asked us to slow down.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -78,7 +80,11 @@ def result_for_status(status: int, detail: str = "", retry_after: float | None =
 
 
 def result_for_transport_error(exc: httpx.HTTPError) -> DeliveryResult:
-    """A request that got no HTTP answer; the reason names the error type only, since the message may hold the URL."""
+    """A request that got no HTTP answer; the reason names the error type only, since the message may hold the URL.
+    A refusal by the outbound guard is final and says which ``network.allow_private`` entry would allow it (its
+    reason names the host and address, never the URL's path)."""
+    if isinstance(exc, OutboundRefused):
+        return DeliveryResult.failure(exc.reason, retryable=False, category="refused")
     if isinstance(exc, httpx.TimeoutException):
         return DeliveryResult.failure(f"no answer: {type(exc).__name__}", retryable=True, category="timeout")
     retryable = isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError)

@@ -7,6 +7,7 @@ import httpx
 from services.notifier.channel import Delivery
 from services.notifier.mail import EmailChannel
 from services.notifier.outcome import DeliveryResult
+from services.notifier.remedies import with_remedy
 from services.notifier.routing import delivery_id
 from services.notifier.service import make_channels
 from shared.clock import Clock
@@ -44,4 +45,5 @@ async def send_test_alert(
     mail = EmailChannel(OutboundPolicy(config.network.allow_private), clock, timeout=notifier.timeout)
     channels = make_channels(http, clock, slack_api_url=notifier.slack_api_url,
                              telegram_api_url=notifier.telegram_api_url, mail=mail)  # fmt: skip
-    return await channels[subscription.type].send(delivery, subscription)
+    result = await channels[subscription.type].send(delivery, subscription)
+    return with_remedy(result, subscription, notifier)

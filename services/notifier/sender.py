@@ -39,6 +39,7 @@ from services.notifier.leases import Lease, Outcome
 from services.notifier.outcome import DeliveryResult, SendProgress, possibly_delivered, result_after_send
 from services.notifier.pacing import plan_round
 from services.notifier.ratelimit import Pacer, Sleep
+from services.notifier.remedies import with_remedy
 from services.notifier.routing import delivery_id, digest_id
 from services.notifier.schedule import RetryPolicy, in_quiet_hours, quiet_hours_end
 from services.notifier.store import DeliveryRecord, DeliveryStore
@@ -265,7 +266,8 @@ class DeliveryWorker:
             result = DeliveryResult.failure("subscription no longer configured", retryable=False, category="removed")
             return await self._settle(lease, record, result)
         if sub.name in self._disabled:
-            result = DeliveryResult.failure("subscription disabled", retryable=False, category="disabled")
+            reason = f"subscription disabled; run 'tripwire dlq enable {sub.name}' once {sub.field}.url is fixed"
+            result = DeliveryResult.failure(reason, retryable=False, category="disabled")
             return await self._settle(lease, record, result)
         channel = self.channels[sub.type]
         # Only a channel whose receiver de-duplicates a repeat is sent again (webhooks: the webhook-id).
@@ -291,7 +293,8 @@ class DeliveryWorker:
             except TimeoutError:
                 reason = f"no answer within {self.settings.timeout:g} s (total deadline)"
                 result = DeliveryResult.failure(reason, retryable=True, category="timeout")
-        return result_after_send(sub.type, result, progress)
+        # The reason ends with the setting that would change it (services/notifier/remedies.py).
+        return with_remedy(result_after_send(sub.type, result, progress), sub, self.settings)
 
     async def _settle(self, lease: Lease, record: DeliveryRecord, result: DeliveryResult) -> DeliveryResult:
         delivery = record.delivery

@@ -128,8 +128,9 @@ class Notifier:
         for sub in subscriptions:
             if not sub.enabled:
                 continue
-            if not sub.has_url:
-                log.warning("subscription_skipped", subscription=sub.name, reason="url is empty")
+            missing = sub.missing_target()
+            if missing is not None:
+                log.warning("subscription_skipped", subscription=sub.name, reason=missing)
                 continue
             active.append(sub)
         return active

@@ -6,16 +6,18 @@ import zlib
 
 import httpx
 
+from shared.errors import RemoteError
+
 # Only encodings we decode ourselves are offered: httpx would inflate a whole chunk at once, and one 64 KiB chunk of
 # a gzip bomb can inflate to tens of megabytes before any cap is checked.
 ACCEPT_ENCODING = "gzip, deflate"
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(RemoteError):
     """The decompressed body went over the cap."""
 
 
-class UnsupportedEncoding(Exception):
+class UnsupportedEncoding(RemoteError):
     """The server used a Content-Encoding we did not offer."""
 
 

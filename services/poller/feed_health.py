@@ -1,7 +1,13 @@
-"""Feed health transitions: failing after N consecutive failures, stale after a quiet period, recovered.
+"""Feed health: the transitions that alert, and the status a person reads.
 
+Alerts: failing after N consecutive failures (poller.failure_threshold), stale after a quiet period, recovered.
 Each transition is reported once: the state remembers the current health, so a feed failing for a week raises
 one ``failing`` event and one ``recovered`` event, not one per poll.
+
+The status shown (console, ``tripwire feeds``) tells the truth at once instead: a feed whose last poll failed IS
+failing, from the first failure, with the count beside it (the threshold only keeps one failed poll from paging
+anyone; back-off spaces failures out, so five of them can take more than an hour), and a feed with no new item for
+its stale_after IS stale, whether or not a successful poll has come by since to notice.
 """
 
 from __future__ import annotations
@@ -38,6 +44,26 @@ def after_success(
         message = f"no new item since {quiet_since.isoformat()} (stale after {stale_after:g} s)"
         return _event(ref, "stale", message, state, now)
     return None
+
+
+def current_status(state: FeedState, *, enabled: bool, now: datetime | None, stale_after: float) -> str:
+    """One word for a person: disabled, gone, failing (the last poll failed), waiting (items held back because the
+    items stream is full of unread entries), stale (no new item for ``stale_after`` seconds as of ``now``), ok, or
+    new (never polled successfully). ``now`` None judges staleness by the poller's last look only."""
+    if not enabled:
+        return "disabled"
+    if state.gone:
+        return "gone"
+    if state.consecutive_failures or state.health == "failing":
+        return "failing"
+    if state.items_waiting:
+        return f"waiting ({state.items_waiting} items: stream full)"
+    quiet = state.last_new_item
+    if state.health == "stale" or (
+        now is not None and stale_after > 0 and quiet is not None and now - quiet >= timedelta(seconds=stale_after)
+    ):
+        return "stale"
+    return "ok" if state.last_success else "new"
 
 
 def _event(ref: FeedRef, status: str, message: str, state: FeedState, now: datetime) -> FeedHealthEvent:

@@ -14,6 +14,7 @@ import httpx
 from services.poller.backoff import parse_retry_after
 from services.poller.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_capped
 from shared.config import PollerSettings
+from shared.errors import RemoteError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -38,7 +39,7 @@ class Validators:
         return headers
 
 
-class FeedFetchError(Exception):
+class FeedFetchError(RemoteError):
     """The feed could not be fetched; ``reason`` is a short metric label, the message says why."""
 
     def __init__(self, message: str, *, reason: str, retry_after: float | None = None, gone: bool = False) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import feedparser
 
 from services.poller.entries import MAX_FEED_TITLE_CHARS, entry_to_item, plain_text
+from shared.errors import RemoteError
 from shared.schemas import FeedRef, Item
 
 # An internal DTD subset is where entity declarations live. feedparser keeps "safe" literal entities from it, and when
@@ -30,7 +31,7 @@ _HTML_ROOT = re.compile(rb"\s*<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 _WHITESPACE = re.compile(rb"\s*")
 
 
-class FeedParseError(Exception):
+class FeedParseError(RemoteError):
     """The body is not a feed (an HTML page, an empty body, unparseable XML with no entries)."""
 
 

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from services.poller.websub import Discovery, Subscription, SubscriptionStore, new_subscription, signature_valid
 from shared.clock import Clock
 from shared.config import WebSubSettings
+from shared.errors import RemoteError
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -30,7 +31,7 @@ RETRY_BASE_SECONDS = 60.0
 RETRY_CAP_SECONDS = 6 * 3600.0
 
 
-class HubError(Exception):
+class HubError(RemoteError):
     """A hub refused or failed a (un)subscription request; the message is safe to log (no secret in it)."""
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from shared.errors import ConfigError, InputError
+
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
 
 
@@ -18,11 +20,11 @@ _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
 REFERENCE_START = "${"
 
 
-class ImportedReference(ValueError):
+class ImportedReference(InputError, ValueError):
     """A value from outside (an import) carries ``${``, which the config loader would expand from the environment."""
 
 
-class MissingVariable(ValueError):
+class MissingVariable(ConfigError, ValueError):
     """A ``${VAR}`` with no default names a variable that is not set."""
 
     def __init__(self, name: str, path: tuple[str | int, ...] = ()) -> None:
@@ -48,17 +50,30 @@ def expand_string(text: str, environ: Mapping[str, str]) -> str:
     return _REFERENCE.sub(substitute, text)
 
 
-def expand_tree(node: object, environ: Mapping[str, str], path: tuple[str | int, ...] = ()) -> object:
-    """Expand references in every string of a parsed YAML tree; errors carry the field path."""
+def variables_in(text: str) -> tuple[str, ...]:
+    """The names of the variables ``text`` refers to, in order."""
+    return tuple(dict.fromkeys(m.group(1) for m in _REFERENCE.finditer(text) if m.group(1)))
+
+
+def expand_tree(
+    node: object,
+    environ: Mapping[str, str],
+    path: tuple[str | int, ...] = (),
+    sources: dict[tuple[str | int, ...], tuple[str, ...]] | None = None,
+) -> object:
+    """Expand references in every string of a parsed YAML tree; errors carry the field path. ``sources``, if given,
+    gets each field's variable names, so an error can later say which variable to set."""
     if isinstance(node, str):
+        if sources is not None and variables_in(node):
+            sources[path] = variables_in(node)
         try:
             return expand_string(node, environ)
         except MissingVariable as exc:
             raise MissingVariable(exc.name, path) from None
     if isinstance(node, dict):
-        return {key: expand_tree(value, environ, (*path, str(key))) for key, value in node.items()}
+        return {key: expand_tree(value, environ, (*path, str(key)), sources) for key, value in node.items()}
     if isinstance(node, list):
-        return [expand_tree(value, environ, (*path, index)) for index, value in enumerate(node)]
+        return [expand_tree(value, environ, (*path, index), sources) for index, value in enumerate(node)]
     return node
 
 

@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 from shared.config.env_file import DEFAULT_ENV_FILE, EnvFile, read_env_file
 from shared.config.expand import MissingVariable, expand_tree
 from shared.config.model import RedisSettings, Settings, TripwireConfig
+from shared.errors import ConfigError as ConfigError  # re-exported: shared.config imports it from here
 from shared.logging import get_logger
 
 DEFAULT_CONFIG_PATH = Path("config/tripwire.yaml")
@@ -23,10 +24,6 @@ _SECRET_FIELDS = {"url", "secret", "password", "token", "redis_url"}
 # (A URL with "user:password@" in it is hidden all the same.)
 _PUBLIC_FIELDS = {("console", "url")}
 log = get_logger(__name__)
-
-
-class ConfigError(Exception):
-    """The config cannot be used; the message names the file, the field, the value and what to do."""
 
 
 def process_environment(env_file: Path = DEFAULT_ENV_FILE) -> dict[str, str]:
@@ -171,8 +168,9 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Tripwire
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections (feeds, topics, subscriptions, ...)")
+    sources: dict[tuple[str | int, ...], tuple[str, ...]] = {}
     try:
-        expanded = expand_tree(raw, environ)
+        expanded = expand_tree(raw, environ, sources=sources)
     except MissingVariable as exc:
         field = _format_loc(exc.path)
         raise ConfigError(
@@ -180,9 +178,13 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Tripwire
             f"set it, or write ${{{exc.name}:-default}} to make it optional"
         ) from None
     try:
-        return TripwireConfig.model_validate(expanded)
+        config = TripwireConfig.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(source, exc)) from None
+    for position, sub in enumerate(config.subscriptions):
+        sub.read_from({str(path[2]): names for path, names in sources.items() if path[:2] == ("subscriptions", position)
+                       and len(path) == 3})  # fmt: skip
+    return config
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

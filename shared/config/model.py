@@ -133,6 +133,8 @@ class TripwireConfig(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> TripwireConfig:
         names = [sub.name for sub in self.subscriptions]
+        for position, sub in enumerate(self.subscriptions):
+            sub.place(position)
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"subscription names must be unique; repeated: {', '.join(duplicates)}")

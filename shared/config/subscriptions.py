@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import time
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.config.channel_urls import HTTP_SCHEMES, SMTP_SCHEMES, check_url
 from shared.config.durations import Duration
@@ -103,9 +114,48 @@ class SubscriptionConfig(BaseModel):
     chat_id: str | None = Field(default=None, description="telegram: the chat to post in (numeric id or @channel).")
     email_from: str | None = Field(default=None, description="email: the sender address (From).")
     email_to: list[str] = Field(default_factory=list, description="email: the recipient addresses.")
+    require_tls: bool = Field(
+        default=True,
+        description="email, smtp://: upgrade with STARTTLS and refuse to send if the server does not offer it. false "
+        "(Alertmanager's smtp_require_tls) sends in cleartext to a local relay without STARTTLS, e.g. an MTA on "
+        "localhost:25; allowed only without user:password in url, or with a loopback host (localhost, 127.0.0.1, ::1).",
+    )
     feed_labels: list[str] = Field(
         default_factory=list, description="Only alerts from feeds carrying one of these labels; empty means all feeds."
     )
+
+    # Where this subscription sits in the config and which ${VARIABLES} its fields were read from, so that a failure
+    # names the setting that would change it ("subscriptions[2].url is empty: set SLACK_WEBHOOK_URL").
+    _position: int | None = PrivateAttr(default=None)
+    _variables: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    def read_from(self, variables: dict[str, tuple[str, ...]]) -> None:
+        """Record the variables each field was read from (the config loader calls this)."""
+        self._variables = dict(variables)
+
+    def place(self, position: int) -> None:
+        """Record the subscription's index in ``subscriptions`` (TripwireConfig calls this)."""
+        self._position = position
+
+    @property
+    def field(self) -> str:
+        """The config path of this subscription: ``subscriptions[2]`` (its name when built outside a config)."""
+        return f"subscriptions[{self._position}]" if self._position is not None else f"subscription {self.name}"
+
+    def missing_target(self) -> str | None:
+        """None when there is somewhere to send; otherwise which field is empty and what to set."""
+        if self.has_url:
+            return None
+        token_given = self.bot_token is not None
+        field = "bot_token" if self.type == "telegram" or token_given else "url"
+        if token_given and self.bot_token and self.bot_token.get_secret_value().strip():
+            field = "chat_id" if self.type == "telegram" else "channel"
+        names = self._variables.get(field, ())
+        if names:
+            todo = f"set {' and '.join(names)} in the environment"
+        else:
+            todo = "write it in the config, or ${VARIABLE} to read it from the environment"
+        return f"{self.field}.{field} is empty: {todo}"
 
     def takes_feed(self, labels: list[str]) -> bool:
         """True when this subscription receives items from a feed with ``labels`` (no feed_labels: every feed).
@@ -164,8 +214,11 @@ class SubscriptionConfig(BaseModel):
             raise ValueError("email_from and email_to apply to email subscriptions only; remove them")
         if self.type != "telegram" and self.chat_id:
             raise ValueError("chat_id applies to telegram subscriptions only; remove it or set type: telegram")
+        if self.type != "email" and not self.require_tls:
+            raise ValueError("require_tls applies to email subscriptions only; remove it")
         if self.type == "email":
             _check_email(self.url.get_secret_value(), self.email_from, self.email_to)
+            _check_cleartext(self.url.get_secret_value(), self.require_tls)
         if self.type == "telegram":
             if self.url.get_secret_value().strip():
                 raise ValueError("a telegram subscription takes bot_token and chat_id, not url; remove url")
@@ -184,6 +237,30 @@ def _check_email(url: str, sender: str | None, recipients: list[str]) -> None:
     for address in recipients:
         if not _EMAIL_ADDRESS.match(address):
             raise ValueError(f"email_to: {address!r} is not an email address")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals: mail to them never leaves the machine (no DNS lookup here)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_cleartext(url: str, require_tls: bool) -> None:
+    # A password in cleartext across a network is what require_tls guards against: without TLS, AUTH is allowed
+    # only to a relay on this machine. Without AUTH, cleartext to a relay elsewhere exposes the alert text only.
+    parts = urlsplit(url.strip())
+    if require_tls or not url.strip() or parts.scheme.lower() != "smtp":
+        return
+    if (parts.username or parts.password) and not is_loopback_host(parts.hostname or ""):
+        raise ValueError(
+            "require_tls: false would send the url's user:password in cleartext to a host that is not loopback; "
+            "remove user:password from url (a relay without AUTH), use a relay on localhost, or set require_tls: true"
+        )
 
 
 class NotifierSettings(BaseModel):

@@ -7,12 +7,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from shared.errors import DataError
+
 SCHEMA_VERSION = 1
 
 T = TypeVar("T")
 
 
-class SchemaError(ValueError):
+class SchemaError(DataError, ValueError):
     """A stream entry is not a valid document of the expected schema; it is never retried."""
 
 

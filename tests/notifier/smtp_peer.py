@@ -93,7 +93,8 @@ def free_port() -> int:
 
 
 class SmtpPeer:
-    """aiosmtpd on a free loopback port: ``mode`` "starttls" (with AUTH), "tls" (implicit, with AUTH) or "plain"."""
+    """aiosmtpd on a free loopback port: ``mode`` "starttls" (with AUTH), "tls" (implicit, with AUTH), "plain" (no TLS,
+    no AUTH: a local MTA) or "plain-auth" (AUTH without TLS)."""
 
     def __init__(self, ca: trustme.CA, mode: str = "starttls", handler: Handler | None = None) -> None:
         self.handler = handler or Handler()
@@ -104,6 +105,8 @@ class SmtpPeer:
         if mode == "starttls":
             kwargs = {"tls_context": server_tls, "require_starttls": True, "auth_required": True,
                       "authenticator": _authenticator}  # fmt: skip
+        elif mode == "plain-auth":  # a local relay that asks for AUTH but offers no STARTTLS
+            kwargs = {"auth_required": True, "authenticator": _authenticator, "auth_require_tls": False}
         elif mode == "tls":
             kwargs = {"ssl_context": server_tls, "auth_required": True, "authenticator": _authenticator,
                       "auth_require_tls": False}  # fmt: skip

@@ -30,7 +30,9 @@ async def test_feeds_lists_state_as_table_and_json(redis, redis_server: RedisSer
             await poller.poll_all()
     config_file = tmp_path / "tripwire.yaml"
     config_file.write_text(
-        f"network: {{allow_private: [127.0.0.0/8]}}\nfeeds:\n  - {{url: '{server.url}/ok', name: Good}}\n"
+        # stale_after 0: the poller ran on a pinned clock, the command judges staleness by today's date
+        "network: {allow_private: [127.0.0.0/8]}\npoller: {stale_after: 0}\n"
+        f"feeds:\n  - {{url: '{server.url}/ok', name: Good}}\n"
         f"  - {{url: '{server.url}/broken'}}\n  - {{url: 'http://127.0.0.1:9/never'}}\n"
     )
     env = {"REDIS_URL": redis_server.url}
@@ -41,8 +43,9 @@ async def test_feeds_lists_state_as_table_and_json(redis, redis_server: RedisSer
     assert lines[0].split()[:3] == ["feed", "status", "last"]
     assert lines[1].startswith("Good") and " ok " in lines[1]
     assert "HTTP 500" in lines[2] and lines[3].split()[1] == "new"
+    assert "failing (1 in a row)" in lines[2], "failing from the first failed poll, its count beside it"
     feeds = json.loads(as_json.stdout)["feeds"]
-    assert [feed["status"] for feed in feeds] == ["ok", "error", "new"]
+    assert [feed["status"] for feed in feeds] == ["ok", "failing", "new"]
     assert feeds[0]["items_published"] == 2 and feeds[1]["consecutive_failures"] == 1
     assert "etag" not in feeds[0]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import cast
 
 from redis.asyncio import Redis
@@ -46,10 +47,14 @@ class ItemView:
         return max((alert.score for alert in self.alerts), default=0.0)
 
 
-async def feeds(redis: Redis, config: TripwireConfig, names: StreamNames) -> list[dict[str, object]]:
-    """One record per configured feed with its health (the same rows as ``tripwire feeds --json``)."""
+async def feeds(
+    redis: Redis, config: TripwireConfig, names: StreamNames, now: datetime | None = None
+) -> list[dict[str, object]]:
+    """One record per configured feed with its health as of ``now`` (default: the clock's), the same rows as
+    ``tripwire feeds --json``."""
     states = await FeedStateStore(redis, names).load_many([feed.url for feed in config.feeds])
-    return feed_rows(list(config.feeds), states)
+    now = now or datetime.now(UTC)
+    return feed_rows(list(config.feeds), states, now=now, stale_after=config.poller.stale_after)
 
 
 def _text(value: bytes | str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -43,11 +44,19 @@ class Overview:
     alerts: dict[str, list[int]]  # per topic, one count per hour, oldest first
     items: list[tuple[str, int]]  # ("feed · language", items in 7 days), most first
     items_other: int  # items of the (feed, language) pairs beyond FEED_ROWS
-    failing: int
+    failing: int  # feeds whose last poll failed, from the first failure (not only past the alert threshold)
     stale: int
     feeds: int
     dead_letters: int
     streams: list[StreamLoad]
+    failing_feeds: list[tuple[str, int]]  # (feed, consecutive failed polls), most failures first
+
+    @property
+    def failing_summary(self) -> str:
+        """The failing feeds with their consecutive failures, for the tile: "SANA (7), Hawar (3) and 2 more"."""
+        shown = ", ".join(f"{name} ({count})" for name, count in self.failing_feeds[:3])
+        more = len(self.failing_feeds) - 3
+        return f"{shown} and {more} more" if more > 0 else shown
 
     @property
     def alerts_total(self) -> int:
@@ -66,8 +75,13 @@ async def read_overview(redis: Redis, config: TripwireConfig, names: StreamNames
          (await items_per_feed_language(redis, names, now)).items()),
         key=lambda row: (-row[1], row[0]),
     )  # fmt: skip
-    rows = await data.feeds(redis, config, names)
+    rows = await data.feeds(redis, config, names, now)
     statuses = [row["status"] for row in rows]
+    failing = sorted(
+        ((str(row["name"] or row["url"]), int(cast(int, row["consecutive_failures"]))) for row in rows
+         if row["status"] == "failing"),
+        key=lambda pair: (-pair[1], pair[0]),
+    )  # fmt: skip
     streams = [
         await _load(redis, names.items, CLASSIFIER_GROUP, config.redis.maxlen),
         await _load(redis, names.alerts, NOTIFIER_GROUP, config.redis.maxlen),
@@ -77,7 +91,7 @@ async def read_overview(redis: Redis, config: TripwireConfig, names: StreamNames
         first_hour=top - timedelta(hours=HOURS - 1), alerts=series, items=per_feed[:FEED_ROWS],
         items_other=sum(count for _, count in per_feed[FEED_ROWS:]), failing=statuses.count("failing"),
         stale=statuses.count("stale"), feeds=len(rows), dead_letters=int(await redis.xlen(names.dlq)),
-        streams=streams,
+        streams=streams, failing_feeds=failing,
     )  # fmt: skip
 
 

@@ -71,7 +71,7 @@ async def logout(console: Console, request: Request) -> Response:
 
 async def feeds_page(console: Console, request: Request) -> Response:
     """Each feed's health; ``?broken=1`` keeps only failing, stale, erroring and gone feeds."""
-    rows = await data.feeds(console.redis, console.config, console.names)
+    rows = await data.feeds(console.redis, console.config, console.names, console.clock.now())
     broken_only = request.query_params.get("broken") == "1"
     if broken_only:
         rows = [row for row in rows if row["status"] in BROKEN]
