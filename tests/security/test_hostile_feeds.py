@@ -46,6 +46,14 @@ def parse_bounded(content: bytes, memory: int = 64 * MiB) -> ParsedFeed | FeedPa
     return parsed
 
 
+@pytest.fixture(autouse=True, scope="module")
+def loaded_once() -> None:
+    """Parse one ordinary feed before any memory is measured: the first parse of a process loads the language-ID
+    model (py3langid, tens of MB, once) and imports parser modules, which belong to no hostile input. Without this,
+    whichever test runs first would measure that load and fail its cap."""
+    parse(feed(item(b"Russian and Turkish troops held a joint patrol on the M4 highway near Idlib")))
+
+
 BILLION_LAUGHS = b"""<!DOCTYPE rss [
  <!ENTITY l0 "lol"> <!ENTITY l1 "&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;&l0;">
  <!ENTITY l2 "&l1;&l1;&l1;&l1;&l1;&l1;&l1;&l1;&l1;&l1;"> <!ENTITY l3 "&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;&l2;">
