@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -149,7 +150,20 @@ def quantize_int8(fp32: Path, out: Path) -> None:
     """onnxruntime's dynamic int8 quantisation, one scale per output channel (weights int8, activations at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    # The quantiser logs through the root logger: a line per tensor at INFO ("Quantization parameters for tensor
+    # ... not specified", ~100 lines) and advice about pre-processing that a dynamic quantisation does not need.
+    # Ours logs the build and its result; these are held back for the call's length (errors still pass).
+    root = logging.getLogger()
+    root.addFilter(_quantiser_chatter)
+    try:
+        quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        root.removeFilter(_quantiser_chatter)
+
+
+def _quantiser_chatter(record: logging.LogRecord) -> bool:
+    """False (drop) for onnxruntime.quantization's own records below ERROR."""
+    return record.levelno >= logging.ERROR or "onnxruntime" not in Path(record.pathname).parts
 
 
 def file_sha256(path: Path) -> str:
