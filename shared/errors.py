@@ -23,6 +23,7 @@ The tree (``tests/test_errors.py`` checks that it is exactly this, and that no p
     ├── SetupError ....................... shared.errors: this machine lacks something (a model, a program)
     │   ├── ModelError ................... services.classifier.embedder
     │   │   └── OnnxModelError ........... services.classifier.onnx_export
+    │   ├── WeightsError ................. services.classifier.bert_graph: the model folder's weights cannot be read
     │   ├── RedisServerError ............. shared.redis_server
     │   └── EmbeddedRedisError ........... tripwire.embedded_redis: run's own Redis cannot be started
     ├── RemoteError ...................... shared.errors: a request to the outside was refused or failed
