@@ -21,6 +21,7 @@ from services.notifier.outcome import (
     result_for_slack_api,
     result_for_transport_error,
 )
+from shared.capped_read import request_capped
 from shared.config import SubscriptionConfig
 from shared.streams import StreamNames
 
@@ -57,7 +58,8 @@ async def post_message(
         "content-type": "application/json; charset=utf-8",
     }
     try:
-        response = await http.post(f"{api_url.rstrip('/')}/chat.postMessage", content=body.encode(), headers=headers)
+        url = f"{api_url.rstrip('/')}/chat.postMessage"
+        response = await request_capped(http, "POST", url, content=body.encode(), headers=headers)  # capped answer
     except httpx.HTTPError as exc:
         return result_for_transport_error(exc), None
     except httpx.InvalidURL:

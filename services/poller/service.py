@@ -177,7 +177,7 @@ class Poller:
         """Serve the WebSub callback endpoint until ``stop`` (None when push is off)."""
         if self.websub is None:
             return None
-        app = create_callback_app(self.websub, self.ingest_pushed, self.settings.websub, self.settings.max_body_bytes)
+        app = create_callback_app(self.websub, self.ingest_pushed, self.settings.websub)
         return asyncio.create_task(serve_callbacks(app, self.settings.websub, stop))
 
     async def websub_tick(self) -> None:
