@@ -22,6 +22,7 @@ import trafilatura
 from redis.asyncio import Redis
 
 from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, Validators
+from services.poller.seen import already_seen
 from shared.clock import Clock
 from shared.config import FeedConfig, PollerSettings
 from shared.logging import get_logger
@@ -91,11 +92,10 @@ class ArticleEnricher:
                 for item in items]  # fmt: skip
 
     async def _unpublished(self, items: list[Item]) -> list[Item]:
-        # The publisher's seen markers (services/poller/publish.py): an item published before gets no second fetch.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                pipe.exists(self.names.key("seen", item.id))
-            seen = await pipe.execute()
+        # The publisher's seen buckets (services/poller/seen.py): an item published before gets no second fetch.
+        ttl = max(1, int(self.settings.seen_ttl))
+        now = self.clock.now().timestamp()
+        seen = await already_seen(self.redis, self.names, [item.id for item in items], now=now, ttl=ttl)
         return [item for item, known in zip(items, seen, strict=True) if not known]
 
     async def _texts(self, feed: FeedConfig, items: list[Item]) -> dict[str, str]:

@@ -205,7 +205,9 @@ class Poller:
             log.warning("websub_push_unparsed", feed=feed.url, error=str(exc))
             return 0
         ITEMS_FETCHED.labels(feed=feed.url).inc(len(parsed.items))
-        published = await self.publisher.publish_many(parsed.items)
+        # The same full-text step as a poll: the safety-net poll finds these items seen and would never add it.
+        items = await self.articles.enrich(feed, parsed.items)
+        published = await self.publisher.publish_many(items)
         ITEMS_PUBLISHED.labels(feed=feed.url).inc(published.published)
         if published.waiting:
             # Back-pressure: what did not fit is not marked seen, so the safety-net poll publishes it later.
