@@ -85,7 +85,7 @@ async def already_seen(
             pipe.exists(names.key("seen", item_id))
             digest = seen_digest(item_id)
             for bucket in buckets:
-                pipe.sismember(bucket, digest)
+                pipe.sismember(bucket, digest)  # type: ignore[arg-type]  # redis stores bytes as given
         replies = await pipe.execute()
     per_id = 1 + len(buckets)
     return [any(replies[i * per_id : (i + 1) * per_id]) for i in range(len(item_ids))]
