@@ -94,6 +94,14 @@ class HostileServer:
                 return
             head += chunk
         path = head.split(b" ", 2)[1].decode("latin-1").split("?")[0]
+        declared = next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                         if line.lower().startswith(b"content-length:")), b"0")  # fmt: skip
+        body_left = min(int(declared.strip() or 0), MiB) - len(head.split(b"\r\n\r\n", 1)[1])
+        while body_left > 0:  # read the request body first: the client must see our answer, not a reset
+            chunk = sock.recv(min(body_left, 65536))
+            if not chunk:
+                return
+            body_left -= len(chunk)
         self.hits.append(path)
         send = sock.sendall
         if path == "/bomb" or path == "/hub":
