@@ -10,7 +10,8 @@ Server paths (any method):
 - ``/wrong-type``: 200, ``image/png``, 256 KiB of random bytes;
 - ``/brotli``: 200 with ``Content-Encoding: br`` (never offered);
 - ``/hub``: 400 whose gzip body inflates to ``BOMB_BYTES`` (issue 26, item 3's hub error);
-- ``/feed.xml``: a valid RSS feed advertising ``/hub`` whose items link to ``/bomb`` and ``/drip`` (full text).
+- ``/feed.xml`` and ``/feed2.xml``: valid RSS advertising ``/hub``, whose items link to the paths above
+  (full text).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from functools import cache
 MiB = 1024 * 1024
 BOMB_BYTES = 200 * MiB
 DRIP_PAUSE = 0.2
+ARTICLE_PATHS = ["/bomb", "/drip", "/endless-headers", "/huge-headers", "/loop", "/brotli"]
 
 
 @cache
@@ -42,16 +44,16 @@ def gzip_bomb(inflated: int) -> bytes:
     return b"".join([*parts, packer.flush()])
 
 
-def feed_xml(base: str) -> bytes:
+def feed_xml(base: str, self_path: str = "/feed.xml") -> bytes:
     """RSS advertising ``base``/hub, with items whose one-line summaries send the poller to hostile article pages."""
     items = "".join(
         f"<item><title>Convoy {n}</title><description>Read more.</description><link>{base}{path}?n={n}</link>"
         f"<guid>hostile-{n}</guid></item>"
-        for n, path in enumerate(["/bomb", "/drip", "/endless-headers", "/huge-headers", "/loop", "/brotli"])
+        for n, path in enumerate(ARTICLE_PATHS)
     )
     return (
         '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>Hostile</title>'
-        f'<atom:link rel="hub" href="{base}/hub"/><atom:link rel="self" href="{base}/feed.xml"/>{items}'
+        f'<atom:link rel="hub" href="{base}/hub"/><atom:link rel="self" href="{base}{self_path}"/>{items}'
         "</channel></rss>"
     ).encode()
 
@@ -126,8 +128,8 @@ class HostileServer:
             send(f"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {len(noise)}\r\n\r\n".encode() + noise)
         elif path == "/brotli":
             send(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 4\r\n\r\n\x0b\x02\x80x")
-        elif path == "/feed.xml":
-            body = feed_xml(self.url)
+        elif path in ("/feed.xml", "/feed2.xml"):
+            body = feed_xml(self.url, path)
             send(f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                  + body)  # fmt: skip
         else:
