@@ -26,6 +26,7 @@ from shared.config import SubscriptionConfig
 from shared.streams import StreamNames
 
 THREAD_TTL_SECONDS = 14 * 86400  # a story's thread outlives its clustering window
+SLACK_ANSWER_BYTES = 1024 * 1024
 
 
 class SlackThreads:
@@ -59,7 +60,11 @@ async def post_message(
     }
     try:
         url = f"{api_url.rstrip('/')}/chat.postMessage"
-        response = await request_capped(http, "POST", url, content=body.encode(), headers=headers)  # capped answer
+        # Capped, but well above the answer's size: chat.postMessage echoes the message (up to 40,000 characters of
+        # text plus blocks), and a cut answer would read as "not ok" and send the message again.
+        response = await request_capped(
+            http, "POST", url, cap=SLACK_ANSWER_BYTES, content=body.encode(), headers=headers
+        )
     except httpx.HTTPError as exc:
         return result_for_transport_error(exc), None
     except httpx.InvalidURL:
