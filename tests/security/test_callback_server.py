@@ -202,3 +202,15 @@ async def test_huge_request_heads_are_refused(redis, default_config):
         raw = push_head(cb.known, 0, f"X-Huge: {'a' * (cap * 64)}\r\n")  # arrives over many reads
         status = await asyncio.to_thread(request, cb.port, raw)
     assert status in (400, None)
+
+
+async def test_junk_verifications_never_spend_a_real_subscription_s_limits(redis, default_config):
+    async with callback_server(redis, default_config) as cb:
+        query = "hub.mode=subscribe&hub.topic=x&hub.challenge=c"
+
+        def get(path: str) -> bytes:
+            return f"GET {path}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+        junk = {await asyncio.to_thread(request, cb.port, get(f"{cb.prefix}/{'j' * 22}")) for _ in range(150)}
+        real = await asyncio.to_thread(request, cb.port, get(cb.known))
+    assert junk == {404} and real == 404  # answered (not asked for this topic), never 429
