@@ -28,10 +28,13 @@ The tree (``tests/test_errors.py`` checks that it is exactly this, and that no p
     │   └── EmbeddedRedisError ........... tripwire.embedded_redis: run's own Redis cannot be started
     ├── RemoteError ...................... shared.errors: a request to the outside was refused or failed
     │   ├── OutboundRefused .............. shared.outbound (also an httpx.TransportError)
+    │   ├── ResolverBusy ................. shared.outbound: too many DNS lookups hang; refused, not queued (an OSError)
     │   ├── FeedFetchError ............... services.poller.fetch
     │   ├── FeedParseError ............... services.poller.parse
-    │   ├── BodyTooLarge ................. services.poller.body
-    │   ├── UnsupportedEncoding .......... services.poller.body
+    │   ├── CappedReadError .............. shared.capped_read: a stranger's answer refused while it was read
+    │   │   ├── BodyTooLarge ............. shared.capped_read: over the cap once decompressed
+    │   │   └── UndecodableBody .......... shared.capped_read: an encoding not offered, or one that does not decode
+    │   ├── TotalTimeout ................. shared.capped_read: no whole answer within the total deadline (also httpx's)
     │   ├── HubError ..................... services.poller.websub_client
     │   └── ArticleError ................. services.classifier.article
     ├── DataError ........................ shared.errors: a document Tripwire reads back is not valid

@@ -21,10 +21,13 @@ new request, which passes through this guard again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import httpcore
 import httpx
@@ -186,10 +189,72 @@ def refusal_reason(host: str, refused: Sequence[IPAddress]) -> str:
     return f"host {host!r} resolves to non-public addresses {listed}; {remedy}"
 
 
-async def system_resolver(host: str, port: int) -> Sequence[str]:
-    """Resolve ``host`` with the system resolver (getaddrinfo), all address families, TCP."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+Lookup = Callable[..., list[tuple[Any, ...]]]
+"""socket.getaddrinfo's signature: the blocking call a ThreadedResolver runs (tests pass one that hangs)."""
+MAX_LOOKUP_THREADS = 64
+
+
+class ResolverBusy(RemoteError, OSError):
+    """Too many lookups are still hanging in their threads: this one is refused instead of queued."""
+
+
+class ThreadedResolver:
+    """getaddrinfo in daemon threads of its own, never in asyncio's default executor.
+
+    asyncio's ``loop.getaddrinfo`` runs the blocking call in the default executor (6 threads on 2 cores). A lookup
+    cancelled by a deadline keeps its thread until the system resolver gives up, which for a broken DNS can be
+    never: a few article links to a host that does not resolve then held every thread, the poller's parsing (which
+    needs the same executor) waited behind them, and ``asyncio.run`` waited for them at exit (issue 26, item 10).
+    Here each lookup has a daemon thread, so a hung one blocks neither the process's exit nor any other work, and
+    at most ``max_threads`` hang at once: beyond that a lookup fails at once (a retryable connect error).
+    """
+
+    def __init__(self, lookup: Lookup = socket.getaddrinfo, max_threads: int = MAX_LOOKUP_THREADS) -> None:
+        self.lookup, self.max_threads = lookup, max_threads
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    async def __call__(self, host: str, port: int) -> Sequence[str]:
+        """Resolve ``host``: all address families, TCP. Cancelling the wait leaves the thread to finish alone."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()
+        with self._lock:
+            if self._busy >= self.max_threads:
+                raise ResolverBusy(f"{self._busy} DNS lookups are still waiting for an answer")
+            self._busy += 1
+        thread = threading.Thread(
+            target=self._run, args=(loop, answer, host, port), name="tripwire-dns", daemon=True
+        )  # fmt: skip
+        thread.start()
+        infos = await answer
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def _run(self, loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any], host: str, port: int) -> None:
+        settle: Callable[[asyncio.Future[Any], Any], None]
+        try:
+            result: Any = self.lookup(host, port, type=socket.SOCK_STREAM)
+            settle = _set_result
+        except BaseException as exc:  # handed to the waiting coroutine, raised there
+            result, settle = exc, _set_exception
+        finally:
+            with self._lock:
+                self._busy -= 1
+        with contextlib.suppress(RuntimeError):  # the loop closed while the lookup hung: nobody waits for it
+            loop.call_soon_threadsafe(settle, answer, result)
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+system_resolver: Resolver = ThreadedResolver()
+"""The resolver every outbound client uses unless a test passes another."""
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):

@@ -18,6 +18,7 @@ from services.notifier.outcome import (
     result_for_status,
     result_for_transport_error,
 )
+from shared.capped_read import request_capped
 from shared.config import SubscriptionConfig
 from shared.schemas import Alert, FeedHealthEvent
 from shared.votes import VoteLinks, VoteUrls
@@ -127,7 +128,8 @@ async def post_url(
 ) -> DeliveryResult:
     """POST ``content`` to ``url`` (a credential: never quoted) and classify the answer through the status table."""
     try:
-        response = await http.post(url, content=content.encode(), headers=headers)
+        # A receiver is a stranger too: its answer is read capped (an excerpt) under one total deadline.
+        response = await request_capped(http, "POST", url, content=content.encode(), headers=headers)
     except httpx.HTTPError as exc:
         # Never str(exc): httpx puts the URL (the Slack credential) in its messages.
         return result_for_transport_error(exc)

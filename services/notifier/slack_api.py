@@ -21,10 +21,12 @@ from services.notifier.outcome import (
     result_for_slack_api,
     result_for_transport_error,
 )
+from shared.capped_read import request_capped
 from shared.config import SubscriptionConfig
 from shared.streams import StreamNames
 
 THREAD_TTL_SECONDS = 14 * 86400  # a story's thread outlives its clustering window
+SLACK_ANSWER_BYTES = 1024 * 1024
 
 
 class SlackThreads:
@@ -57,7 +59,12 @@ async def post_message(
         "content-type": "application/json; charset=utf-8",
     }
     try:
-        response = await http.post(f"{api_url.rstrip('/')}/chat.postMessage", content=body.encode(), headers=headers)
+        url = f"{api_url.rstrip('/')}/chat.postMessage"
+        # Capped, but well above the answer's size: chat.postMessage echoes the message (up to 40,000 characters of
+        # text plus blocks), and a cut answer would read as "not ok" and send the message again.
+        response = await request_capped(
+            http, "POST", url, cap=SLACK_ANSWER_BYTES, content=body.encode(), headers=headers
+        )
     except httpx.HTTPError as exc:
         return result_for_transport_error(exc), None
     except httpx.InvalidURL:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from services.poller.backoff import parse_retry_after
-from services.poller.body import ACCEPT_ENCODING, BodyTooLarge, UnsupportedEncoding, read_capped
+from shared.capped_read import ACCEPT_ENCODING, BodyTooLarge, UndecodableBody, read_capped
 from shared.config import PollerSettings
 from shared.errors import RemoteError
 
@@ -121,7 +120,7 @@ class Fetcher:
                     content = await read_capped(response, self.settings.max_body_bytes)
                 except BodyTooLarge as exc:
                     raise FeedFetchError(f"{exc} from {current}", reason="too_large") from None
-                except (UnsupportedEncoding, zlib.error) as exc:
+                except UndecodableBody as exc:
                     raise FeedFetchError(f"undecodable body from {current}: {exc}", reason="encoding") from None
                 links = tuple(response.headers.get_list("link"))
                 return FetchedFeed(current, content, _parser_headers(response), _validators(response), permanent, links)
@@ -131,7 +130,7 @@ class Fetcher:
 async def _drain(response: httpx.Response) -> None:
     # Reading the (normally empty) body of a 304 or redirect lets the connection go back to the pool; an unread
     # body makes httpx close it, and half the polls of a healthy fleet are 304s.
-    with contextlib.suppress(BodyTooLarge, UnsupportedEncoding, zlib.error):
+    with contextlib.suppress(BodyTooLarge, UndecodableBody):
         await read_capped(response, DRAIN_LIMIT)
 
 

@@ -15,13 +15,16 @@ MAX_ARTICLE_BYTES of the page.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 import trafilatura
 from redis.asyncio import Redis
 
 from services.poller.fetch import FeedFetchError, FetchedFeed, Fetcher, Validators
+from services.poller.seen import already_seen
 from shared.clock import Clock
 from shared.config import FeedConfig, PollerSettings
 from shared.logging import get_logger
@@ -70,9 +73,11 @@ class ArticleEnricher:
     """Adds ``article_text`` to the new items that want it."""
 
     def __init__(
-        self, fetcher: Fetcher, redis: Redis, names: StreamNames, settings: PollerSettings, clock: Clock
-    ) -> None:
+        self, fetcher: Fetcher, redis: Redis, names: StreamNames, settings: PollerSettings, clock: Clock,
+        workers: Executor | None = None,
+    ) -> None:  # fmt: skip
         self.fetcher, self.redis, self.names, self.settings, self.clock = fetcher, redis, names, settings, clock
+        self.workers = workers
 
     def _cache_key(self, url: str) -> str:
         return self.names.key("article", hashlib.sha256(url.encode()).hexdigest()[:32])
@@ -91,11 +96,10 @@ class ArticleEnricher:
                 for item in items]  # fmt: skip
 
     async def _unpublished(self, items: list[Item]) -> list[Item]:
-        # The publisher's seen markers (services/poller/publish.py): an item published before gets no second fetch.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                pipe.exists(self.names.key("seen", item.id))
-            seen = await pipe.execute()
+        # The publisher's seen buckets (services/poller/seen.py): an item published before gets no second fetch.
+        ttl = max(1, int(self.settings.seen_ttl))
+        now = self.clock.now().timestamp()
+        seen = await already_seen(self.redis, self.names, [item.id for item in items], now=now, ttl=ttl)
         return [item for item, known in zip(items, seen, strict=True) if not known]
 
     async def _texts(self, feed: FeedConfig, items: list[Item]) -> dict[str, str]:
@@ -110,14 +114,27 @@ class ArticleEnricher:
                 missing.append(item)
             else:
                 results[item.id] = hit.decode() if isinstance(hit, bytes) else str(hit)
-        fetched = await asyncio.gather(*(self._fetch(feed, item) for item in missing))
-        if missing:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for item, text in zip(missing, fetched, strict=True):
-                    # "" is cached too: an article that failed or has no main text is not fetched again soon.
-                    pipe.set(self._cache_key(item.link or ""), text, ex=int(self.settings.fulltext_cache_ttl))
-                    results[item.id] = text
-                await pipe.execute()
+        if not missing:
+            return results
+        # One total deadline for all of a poll's articles, waits for host slots included: each fetch has its own,
+        # but 20 articles queued two at a time behind one slow host would otherwise hold the poll 10 deadlines long.
+        tasks = [asyncio.ensure_future(self._fetch(feed, item)) for item in missing]
+        _done, late = await asyncio.wait(tasks, timeout=self.settings.timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        if late:
+            log.warning("fulltext_deadline", url=feed.url, fetched=len(tasks) - len(late), unfinished=len(late),
+                        seconds=self.settings.timeout)  # fmt: skip
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item, task in zip(missing, tasks, strict=True):
+                if task in late:
+                    continue  # not a failure of the article: published without it, but not remembered as empty
+                text = task.result()
+                # "" is cached too: an article that failed or has no main text is not fetched again soon.
+                pipe.set(self._cache_key(item.link or ""), text, ex=int(self.settings.fulltext_cache_ttl))
+                results[item.id] = text
+            await pipe.execute()
         return results
 
     async def _fetch(self, feed: FeedConfig, item: Item) -> str:
@@ -132,7 +149,8 @@ class ArticleEnricher:
             return ""
         limit = self.settings.fulltext_chars
         try:
-            return await asyncio.to_thread(extract_opening, outcome.content, outcome.url, item.title, limit)
+            extract = functools.partial(extract_opening, outcome.content, outcome.url, item.title, limit)
+            return await asyncio.get_running_loop().run_in_executor(self.workers, extract)
         except Exception as exc:  # an extractor bug on one strange page must not stop the feed's items
             log.warning("article_extract_failed", url=feed.url, item_id=item.id, error=type(exc).__name__)
             return ""

@@ -21,6 +21,9 @@ also honours such a legacy marker until it expires (at most ``seen_ttl`` after t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
 
 from shared.schemas import Item
 from shared.streams import StreamNames
@@ -68,3 +71,21 @@ def publish_once_inputs(
     keys = [names.items, names.key("seen", item.id), *buckets]
     # Relative, so a clock pinned in the past (tests, replays) cannot expire the bucket at once.
     return keys, [maxlen, field, document, seen_digest(item.id), max(1, expire_at - int(now))]
+
+
+async def already_seen(
+    redis: Redis, names: StreamNames, item_ids: Sequence[str], *, now: float, ttl: int
+) -> list[bool]:
+    """Whether each id was published within ``ttl``: the same buckets (and legacy marker) the publish script checks."""
+    if not item_ids:
+        return []
+    buckets, _expire_at = seen_buckets(names, now, ttl)
+    async with redis.pipeline(transaction=False) as pipe:
+        for item_id in item_ids:
+            pipe.exists(names.key("seen", item_id))
+            digest = seen_digest(item_id)
+            for bucket in buckets:
+                pipe.sismember(bucket, digest)  # type: ignore[arg-type]  # redis stores bytes as given
+        replies = await pipe.execute()
+    per_id = 1 + len(buckets)
+    return [any(replies[i * per_id : (i + 1) * per_id]) for i in range(len(item_ids))]

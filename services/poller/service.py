@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 from redis.asyncio import Redis
@@ -36,6 +39,8 @@ from shared.schemas import FeedHealthEvent, FeedRef, Item
 from shared.streams import StreamNames, publish
 
 log = get_logger(__name__)
+T = TypeVar("T")
+PARSE_THREADS = 2
 FeedLoader = Callable[[], Sequence[FeedConfig]]
 """Re-reads the feeds from the config (on SIGHUP); raises with a clear message if the config is bad."""
 
@@ -73,10 +78,13 @@ class Poller:
         self.names = StreamNames.of(config.redis)
         self.fetcher = Fetcher(http, self.settings)
         self.states = FeedStateStore(redis, self.names)
-        self.articles = ArticleEnricher(self.fetcher, redis, self.names, self.settings, self.clock)
-        # The lock outlives the longest fetch plus parsing and publishing, so it rarely expires mid-poll; if it does,
-        # the publish script still publishes each item once.
-        self.locks = FeedLocks(redis, self.names, ttl_seconds=self.settings.timeout + 60)
+        # Parsing and article extraction get threads of their own: work that hangs in asyncio's default executor
+        # (a blocking DNS lookup, a library's own to_thread) can then never stall a poll (issue 26, item 10).
+        self.workers = ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="tripwire-parse")
+        self.articles = ArticleEnricher(self.fetcher, redis, self.names, self.settings, self.clock, self.workers)
+        # The lock outlives the longest poll (the feed's deadline, then one more for all its articles) plus parsing
+        # and publishing, so it rarely expires mid-poll; if it does, the publish script still publishes each item once.
+        self.locks = FeedLocks(redis, self.names, ttl_seconds=2 * self.settings.timeout + 60)
         self.publisher = ItemPublisher(
             redis,
             self.names,
@@ -177,7 +185,7 @@ class Poller:
         """Serve the WebSub callback endpoint until ``stop`` (None when push is off)."""
         if self.websub is None:
             return None
-        app = create_callback_app(self.websub, self.ingest_pushed, self.settings.websub, self.settings.max_body_bytes)
+        app = create_callback_app(self.websub, self.ingest_pushed, self.settings.websub)
         return asyncio.create_task(serve_callbacks(app, self.settings.websub, stop))
 
     async def websub_tick(self) -> None:
@@ -197,7 +205,7 @@ class Poller:
         now = self.clock.now()
         headers = {"content-type": content_type} if content_type else {}
         try:
-            parsed = await asyncio.to_thread(
+            parsed = await self._in_workers(
                 parse_feed, body, headers, feed.url, now, feed.name, feed.labels, feed.language
             )
         except FeedParseError as exc:
@@ -205,7 +213,9 @@ class Poller:
             log.warning("websub_push_unparsed", feed=feed.url, error=str(exc))
             return 0
         ITEMS_FETCHED.labels(feed=feed.url).inc(len(parsed.items))
-        published = await self.publisher.publish_many(parsed.items)
+        # The same full-text step as a poll: the safety-net poll finds these items seen and would never add it.
+        items = await self.articles.enrich(feed, parsed.items)
+        published = await self.publisher.publish_many(items)
         ITEMS_PUBLISHED.labels(feed=feed.url).inc(published.published)
         if published.waiting:
             # Back-pressure: what did not fit is not marked seen, so the safety-net poll publishes it later.
@@ -240,6 +250,9 @@ class Poller:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(task)
 
+    async def _in_workers(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.workers, functools.partial(func, *args))
+
     def _skip_reason(self, feed: FeedConfig, state: FeedState, respect_schedule: bool) -> str | None:
         if state.gone:
             return "gone (HTTP 410): remove it from the config or fix its URL"
@@ -261,7 +274,7 @@ class Poller:
         try:
             outcome = await self.fetcher.fetch(state.fetch_url, Validators(state.etag, state.last_modified), now)
             if isinstance(outcome, FetchedFeed):
-                parsed = await asyncio.to_thread(
+                parsed = await self._in_workers(
                     parse_feed, outcome.content, outcome.headers, feed.url, now, feed.name, feed.labels, feed.language
                 )
         except (FeedFetchError, FeedParseError) as exc:

@@ -7,6 +7,7 @@ being polled (at ``websub.poll_interval`` while push is live) in case a hub fail
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections.abc import Collection
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.poller.websub import Discovery, Subscription, SubscriptionStore, new_subscription, signature_valid
+from shared.capped_read import client_deadline, request_capped
 from shared.clock import Clock
 from shared.config import WebSubSettings
 from shared.errors import RemoteError
@@ -26,6 +29,7 @@ log = get_logger(__name__)
 HUB_REDIRECTS = frozenset({307, 308})
 MAX_HUB_REDIRECTS = 3
 MAX_CHALLENGE_CHARS = 1024
+HUB_ANSWER_BYTES = 4096  # only 200 characters of a hub's error are quoted
 LOCK_MS = 30_000
 RETRY_BASE_SECONDS = 60.0
 RETRY_CAP_SECONDS = 6 * 3600.0
@@ -164,10 +168,21 @@ class WebSubSubscriber:
                     retry_in=round(delay))  # fmt: skip
 
     async def _post_to_hub(self, hub: str, form: dict[str, str]) -> None:
+        # Hub URLs come from feeds, that is from strangers: the answer is read through the capped reader (only an
+        # excerpt is quoted, a gzip bomb inflates no further than that), and the whole exchange, redirects
+        # included, has one total deadline, so a hub that drips its answer cannot hold the subscription tick.
+        deadline = client_deadline(self.http)
+        try:
+            async with asyncio.timeout(deadline):
+                await self._post_following_moves(hub, form)
+        except TimeoutError:
+            raise HubError(f"no complete answer from hub {hub} within the {deadline:g} s deadline") from None
+
+    async def _post_following_moves(self, hub: str, form: dict[str, str]) -> None:
         url = hub
         for _hop in range(MAX_HUB_REDIRECTS + 1):
             try:
-                response = await self.http.post(url, data=form)
+                response = await request_capped(self.http, "POST", url, cap=HUB_ANSWER_BYTES, data=form)
             except httpx.HTTPError as exc:
                 # The exception text names the hub's host, never the form (which holds the secret).
                 raise HubError(f"{type(exc).__name__} from hub {url}: {exc}") from None
@@ -207,9 +222,12 @@ class WebSubSubscriber:
             return request.challenge
         return None
 
-    async def authenticate(self, sub_id: str, signature: str | None, body: bytes) -> Subscription | str:
-        """The record a push belongs to when its signature is valid, else why it is refused."""
-        found = await self.store.by_id(sub_id)
+    async def authenticate(
+        self, sub_id: str, signature: str | None, body: bytes, found: tuple[Subscription, SecretStr] | None = None
+    ) -> Subscription | str:
+        """The record a push belongs to when its signature is valid, else why it is refused (``found``: looked up)."""
+        if found is None:
+            found = await self.store.by_id(sub_id)
         if found is None:
             return "unknown subscription"
         record, secret = found

@@ -1,12 +1,18 @@
 """The WebSub callback endpoint: hubs verify intent with GET and push content with POST to ``<callback_url>/<id>``.
 
-Security notes:
-- Requests are rate limited before anything is read: all callbacks together (``max_requests_per_second``, burst of
-  5 s) and each subscription (``per_feed_per_second``, burst 10); over the limit is 429 with Retry-After.
-- A body is capped at ``poller.max_body_bytes`` after decompression (Content-Length is checked first, then every
-  chunk), the same cap as polled feeds, and only gzip/deflate are decoded; over the cap is 413.
-- A push is parsed only after its X-Hub-Signature checked out (websub.signature_valid); unknown ids get 410 (the
-  spec's "subscription deleted", so a hub stops), unsigned or wrongly signed content 403.
+Security notes (the numbers are in docs/security.md, "Hostile peers"):
+- The callback id is checked BEFORE anything else is read: a made-up id gets 410 (push; the spec's "subscription
+  deleted", so a hub stops) or 404 (verification) and its connection is closed, without one byte of body read and
+  without touching any rate limit. An id that is not even shaped like ours never reaches Redis.
+- Only requests to known ids count against the limits: all callbacks together (``max_requests_per_second``, burst
+  of 5 s) and each subscription (``per_feed_per_second``, burst 10); over the limit is 429 with Retry-After. So junk
+  can never turn a real hub's pushes into 429s.
+- A push body is capped at ``PUSH_MAX_BYTES`` after decompression (Content-Length checked first, then every chunk;
+  only gzip/deflate decoded, anything else 415), read under ONE deadline of ``PUSH_READ_SECONDS`` (408 after it),
+  and at most ``PUSH_READS_AT_ONCE`` bodies are read at a time, so memory stays bounded even for known ids.
+- A push is parsed only after its X-Hub-Signature checked out (websub.signature_valid); unsigned or wrongly signed
+  content is 403. A client that goes away mid-body is one log line, never a traceback.
+- Connections (head deadline, connection cap, no access log) are services/poller/callback_protocol.py's business.
 - Log lines name the feed, never the callback id (a capability URL) or any secret.
 """
 
@@ -14,23 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.poller.body import BodyTooLarge, CappedBody, UnsupportedEncoding
+from services.poller.callback_protocol import MAX_HEAD_BYTES, CallbackProtocol
 from services.poller.websub import Subscription
 from services.poller.websub_client import Verification, WebSubSubscriber
+from shared.capped_read import BodyTooLarge, CappedBody, UndecodableBody
 from shared.config import WebSubSettings
 from shared.logging import get_logger
 
@@ -38,7 +44,14 @@ log = get_logger(__name__)
 Ingest = Callable[[Subscription, bytes, str], Awaitable[int]]
 """Parses and publishes a verified push for its feed; returns how many items were new."""
 MAX_BUCKETS = 10_000
-MAX_CONNECTIONS = 64
+PUSH_MAX_BYTES = 1024 * 1024
+"""Largest push body accepted, decompressed: a hub pushes the new entries, or the feed; a 1 MiB feed is huge."""
+PUSH_READ_SECONDS = 10.0
+"""Total deadline for reading one push body (waiting for a reading slot included)."""
+PUSH_READS_AT_ONCE = 8
+"""Push bodies read at the same time: at most 8 MiB of push bodies in memory, whatever the hubs do."""
+DECODED = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class TokenBucket:
@@ -81,23 +94,29 @@ class CallbackLimits:
 
 
 def create_callback_app(
-    subscriber: WebSubSubscriber, ingest: Ingest, settings: WebSubSettings, max_body_bytes: int,
-    limits: CallbackLimits | None = None,
+    subscriber: WebSubSubscriber, ingest: Ingest, settings: WebSubSettings, limits: CallbackLimits | None = None,
 ) -> Starlette:  # fmt: skip
     """The ASGI app serving ``<path of callback_url>/{id}``."""
     limits = limits or CallbackLimits(settings)
     prefix = urlsplit(settings.callback_url or "").path.rstrip("/")
+    reading = asyncio.Semaphore(PUSH_READS_AT_ONCE)
+
+    async def known(sub_id: str) -> tuple[Subscription, SecretStr] | None:
+        # Our ids are token_urlsafe(16): 22 characters of [A-Za-z0-9_-]. Anything else is junk, refused before Redis.
+        return await subscriber.store.by_id(sub_id) if ID_SHAPE.fullmatch(sub_id) else None
 
     async def verify(request: Request) -> Response:
         sub_id = request.path_params["sub_id"]
-        if not limits.admit(sub_id):
-            return _too_many()
-        query = request.query_params
-        mode, topic, challenge = query.get("hub.mode"), query.get("hub.topic"), query.get("hub.challenge", "")
-        if not mode or topic is None or (mode != "denied" and not challenge):
-            return PlainTextResponse("not found", status_code=404)
-        asked = Verification(mode, topic, challenge, query.get("hub.lease_seconds"), query.get("hub.reason"))
         try:
+            if await known(sub_id) is None:
+                return _closing("not found", 404)
+            if not limits.admit(sub_id):
+                return _too_many()
+            query = request.query_params
+            mode, topic, challenge = query.get("hub.mode"), query.get("hub.topic"), query.get("hub.challenge", "")
+            if not mode or topic is None or (mode != "denied" and not challenge):
+                return PlainTextResponse("not found", status_code=404)
+            asked = Verification(mode, topic, challenge, query.get("hub.lease_seconds"), query.get("hub.reason"))
             answer = await subscriber.verify(sub_id, asked)
         except RedisError:
             return PlainTextResponse("try again later", status_code=503)
@@ -107,21 +126,30 @@ def create_callback_app(
 
     async def push(request: Request) -> Response:
         sub_id = request.path_params["sub_id"]
+        refused = _refuse_unread(request)
+        if refused is not None:
+            return refused
+        try:
+            found = await known(sub_id)
+        except RedisError:
+            return _closing("try again later", 503)
+        if found is None:
+            return _closing("gone", 410)  # nothing read, nothing counted
         if not limits.admit(sub_id):
             return _too_many()
-        body = await _read_capped(request, max_body_bytes)
+        body = await _read_body(request, reading, found[0])
         if isinstance(body, Response):
             return body
         try:
-            found = await subscriber.authenticate(sub_id, request.headers.get("x-hub-signature"), body)
-            if isinstance(found, str):
-                return _refused(found)
-            published = await ingest(found, body, request.headers.get("content-type", ""))
-            await subscriber.store.note_push(found, subscriber.clock.now(), accepted=True, published=published)
+            record = await subscriber.authenticate(sub_id, request.headers.get("x-hub-signature"), body, found)
+            if isinstance(record, str):
+                return _refused(record)
+            published = await ingest(record, body, request.headers.get("content-type", ""))
+            await subscriber.store.note_push(record, subscriber.clock.now(), accepted=True, published=published)
         except RedisError:
             # Nothing was lost: the hub retries a 5xx, and the seen markers drop what did go out.
             return PlainTextResponse("try again later", status_code=503)
-        log.info("websub_push", feed=found.feed_url, published=published, bytes=len(body))
+        log.info("websub_push", feed=record.feed_url, published=published, bytes=len(body))
         return Response(status_code=202)
 
     path = f"{prefix}/{{sub_id}}"
@@ -131,40 +159,50 @@ def create_callback_app(
 
 def _refused(reason: str) -> Response:
     if reason == "unknown subscription":
-        return PlainTextResponse("gone", status_code=410)
+        return _closing("gone", 410)
     log.warning("websub_push_refused", reason=reason)
     return PlainTextResponse("refused", status_code=403)
 
 
 def _too_many() -> Response:
-    return PlainTextResponse("too many requests", status_code=429, headers={"Retry-After": "1"})
+    return _closing("too many requests", 429, {"Retry-After": "1"})
 
 
-async def _read_capped(request: Request, cap: int) -> bytes | Response:
+def _closing(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    # An answer given before the body was read closes the connection: otherwise uvicorn would go on reading (and
+    # discarding) whatever the client still sends, for as long as it likes.
+    return PlainTextResponse(text, status_code=status, headers={**(headers or {}), "Connection": "close"})
+
+
+def _refuse_unread(request: Request) -> Response | None:
+    """413 or 415 from the headers alone."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return PlainTextResponse("body too large", status_code=413)
+    if declared.isdigit() and int(declared) > PUSH_MAX_BYTES:
+        return _closing("body too large", 413)
+    if (request.headers.get("content-encoding") or "identity").strip().lower() not in DECODED:
+        return _closing("unsupported content encoding", 415)
+    return None
+
+
+async def _read_body(request: Request, reading: asyncio.Semaphore, record: Subscription) -> bytes | Response:
+    """The decoded body, read capped and under one total deadline (waiting for a reading slot included)."""
     try:
-        body = CappedBody(request.headers.get("content-encoding"), cap)
-        async for chunk in request.stream():
-            body.add(chunk)
-        return body.finish()
+        async with asyncio.timeout(PUSH_READ_SECONDS), reading:
+            body = CappedBody(request.headers.get("content-encoding"), PUSH_MAX_BYTES)
+            async for chunk in request.stream():
+                body.add(chunk)
+            return body.finish()
+    except TimeoutError:
+        log.warning("websub_push_timeout", feed=record.feed_url, seconds=PUSH_READ_SECONDS)
+        return _closing("request timeout", 408)
     except BodyTooLarge:
-        return PlainTextResponse("body too large", status_code=413)
-    except (UnsupportedEncoding, zlib.error):
-        return PlainTextResponse("unsupported content encoding", status_code=415)
-
-
-class QuietH11Protocol(H11Protocol):
-    """HTTP/1.1 without access log lines: their paths hold the callback ids, which are capabilities.
-
-    Per server, on purpose: uvicorn's ``access_log=False`` empties the process-wide "uvicorn.access" logger, which
-    would silence the console's (redacted) access log in ``tripwire run`` too.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.access_log = False
+        return _closing("body too large", 413)
+    except UndecodableBody:
+        return _closing("undecodable body", 415)
+    except ClientDisconnect:
+        # One line, not starlette's traceback: a hub (or anyone) hanging up mid-body is routine on the internet.
+        log.info("websub_push_disconnected", feed=record.feed_url)
+        return _closing("", 400)
 
 
 class CallbackServer(uvicorn.Server):
@@ -179,8 +217,8 @@ class CallbackServer(uvicorn.Server):
 async def serve_callbacks(app: Starlette, settings: WebSubSettings, stop: asyncio.Event) -> None:
     """Serve ``app`` on ``websub.listen`` until ``stop`` is set."""
     host, port = settings.host_port
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, server_header=False, http=QuietH11Protocol,
-                            limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5)  # fmt: skip
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, server_header=False, http=CallbackProtocol,
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_keep_alive=5)  # fmt: skip
     server = CallbackServer(config)
     log.info("websub_listening", host=host, port=port)
 

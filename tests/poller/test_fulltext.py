@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from services.classifier.sentence_source import sentence_source
 from services.poller.fulltext import extract_opening
+from services.poller.websub import Subscription
 from shared.config import TripwireConfig
 from shared.schemas import FeedRef, Item
 from tests.helpers import config_with, rss
@@ -114,3 +115,34 @@ def test_the_alert_says_where_the_matching_sentence_came_from():
     assert sentence_source(item, "Convoys face off") == "title"
     assert sentence_source(item, "Read more.") == "summary"
     assert sentence_source(item, None) is None
+
+
+async def test_the_already_published_check_reads_the_seen_buckets(redis: Redis, default_config: TripwireConfig):
+    # Issue 26, item 8: the check looked for per-item seen:<id> keys the publisher no longer writes, so 30 published
+    # items counted as new again, took the 20-per-poll cap, and the one new item got no article.
+    old = [f"/a/{n}" for n in range(30)]
+    with LocalServer(lambda _r: Reply(404)) as server:
+        server.responder = site(feed_of(server.url, old))
+        cfg = config_with(default_config, feeds=[{"url": f"{server.url}/feed.xml"}],
+                          poller={"jitter": 0, "fulltext_max_per_poll": 20})  # fmt: skip
+        async with running_poller(cfg, redis) as poller:
+            await poller.poll_all()
+            await redis.delete(*[key async for key in redis.scan_iter("*article*")])  # the cache expired
+            server.responder = site(feed_of(server.url, [*old, "/a/new"]))
+            await poller.poll_all()
+        fetched = [r.path for r in server.requests if r.path.startswith("/a/")]
+    assert len(fetched) == 21 and fetched[-1] == "/a/new"  # 20 on the first poll, then only the new one
+    new = [item for item in await published_items(redis, cfg) if item.link and item.link.endswith("/a/new")]
+    assert len(new) == 1 and new[0].article_text and LEDE in new[0].article_text
+
+
+async def test_pushed_items_get_the_article_like_polled_ones(redis: Redis, default_config: TripwireConfig):
+    # Issue 26, item 9: ingest_pushed published without the full-text step, and the later poll found them seen.
+    with LocalServer(lambda _r: Reply(404)) as server:
+        url = f"{server.url}/feed.xml"
+        server.responder = site(feed_of(server.url, []))
+        async with running_poller(config(default_config, url), redis) as poller:
+            record = Subscription(id="x" * 22, feed_url=url, hub=f"{server.url}/hub", topic=url)
+            published = await poller.ingest_pushed(record, feed_of(server.url, ["/a/7"]), "application/rss+xml")
+    [item] = await published_items(redis, config(default_config, url))
+    assert published == 1 and item.article_text is not None and LEDE in item.article_text

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from services.poller.body import BodyTooLarge, CappedBody
 from services.poller.entries import MAX_FEED_TITLE_CHARS, MAX_TITLE_CHARS
 from services.poller.parse import FeedParseError, ParsedFeed, looks_like_html
+from shared.capped_read import BodyTooLarge, CappedBody
 from shared.config import PollerSettings
 from tests.security.hostile import MiB, check_items, hang_guard, memory_peak, parse
 from tripwire.local_http import LocalServer, Reply
