@@ -18,6 +18,7 @@ from tripwire import (
     cli_model,
     cli_notifier,
     cli_services,
+    cli_silence,
     cli_stories,
 )
 from tripwire.runtime import UsageError
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     cli_classifier,
     cli_stories,
     cli_notifier,
+    cli_silence,
     cli_config,
     cli_console,
     cli_model,

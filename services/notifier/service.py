@@ -9,6 +9,7 @@ failing endpoint never holds up reading the stream or other subscribers.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from datetime import datetime
@@ -37,12 +38,20 @@ from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import UNROUTED
+from shared.metrics import SILENCED, UNROUTED
 from shared.outbound import OutboundPolicy
 from shared.overrides import unit_values
-from shared.schemas import SchemaError, parse_alerts_message
+from shared.schemas import Alert, SchemaError, parse_alerts_message
+from shared.silences import Silence, first_match, parse_silences, silenced_stream, silences_key
 from shared.stream_consume import consume, ensure_group
-from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
+from shared.streams import (
+    DATA_FIELD,
+    StreamConsumer,
+    StreamEntry,
+    StreamNames,
+    count_invalid,
+    dead_letter_invalid,
+)
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
@@ -140,10 +149,12 @@ class Notifier:
         async with self.redis.pipeline(transaction=False) as reads:
             reads.hkeys(self.store.disabled_key)
             reads.hgetall(min_scores_key(self.names))
-            disabled_raw, scores_raw = await reads.execute()
+            reads.hgetall(silences_key(self.names))
+            disabled_raw, scores_raw, silences_raw = await reads.execute()
         disabled = {name.decode() if isinstance(name, bytes) else str(name) for name in disabled_raw}
         min_scores = unit_values(scores_raw)
         now = self.clock.now()
+        silences = [s for s in parse_silences(silences_raw) if s.state(now) == "active"]
         done: list[str] = []
         invalid: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -153,7 +164,7 @@ class Notifier:
                     # A microsecond apart per entry (and not in the future): the schedule orders equal due times by
                     # id, not by arrival.
                     offset = (position - len(entries)) * ORDER_STEP
-                    await self._schedule(pipe, message, disabled, min_scores, now, offset)
+                    await self._schedule(pipe, message, disabled, min_scores, now, offset, silences)
                 done.append(entry.id)
             # One MULTI/EXEC: every delivery of the batch (and every dead letter of an entry this build cannot
             # read) becomes durable together, before any entry is acked.
@@ -186,6 +197,7 @@ class Notifier:
         min_scores: dict[str, float],
         now: datetime,
         delay: float = 0.0,
+        silences: Sequence[Silence] = (),
     ) -> None:
         targets = route(self.subscriptions, message, disabled, min_scores)
         if not targets:
@@ -193,12 +205,33 @@ class Notifier:
             log.info("alert_unrouted", message_id=message.id)
             return
         for sub in targets:
+            silence = first_match(silences, message, sub.name, now) if isinstance(message, Alert) else None
+            if silence is not None:
+                # Muted, never lost: the pair is recorded (in the same transaction as the batch's deliveries) with
+                # the silence that matched, so the console can show the alert as silenced and why.
+                self._record_silenced(pipe, message, sub.name, silence, now)
+                continue
             did = delivery_id(message.id, sub.name)
             held = _held_until(sub, message, now)
             if held is None:
                 await self.store.queue_enqueue(pipe, Delivery(did, sub.name, (message,)), delay)
             else:
                 await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
+
+    def _record_silenced(
+        self, pipe: Pipeline, alert: AlertsMessage, subscription: str, silence: Silence, now: datetime
+    ) -> None:
+        fields = {
+            "alert_id": alert.id,
+            "subscription": subscription,
+            "silence_id": silence.id,
+            "matchers": silence.describe(),
+            "at": now.isoformat(),
+        }
+        stream, maxlen = silenced_stream(self.names), self.config.redis.maxlen
+        pipe.xadd(stream, {DATA_FIELD: json.dumps(fields)}, maxlen=maxlen, approximate=True)
+        SILENCED.labels(subscription).inc()
+        log.info("alert_silenced", message_id=alert.id, subscription=subscription, silence_id=silence.id)
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
         """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return."""
