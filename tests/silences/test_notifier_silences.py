@@ -39,12 +39,8 @@ async def test_a_silenced_story_is_recorded_not_delivered_until_the_silence_ends
         await publish_messages(redis, story_alert(1, "derik", update=False))
         await notifier.run(asyncio.Event(), drain=True)
         # The desk mutes the Derik story for an hour; ops keeps getting it (the silence names the subscription).
-        silence = await store.add(
-            new_silence(
-                [Matcher(field="story", value="derik"), Matcher(field="subscription", value="desk")],
-                3600, "we follow it on the wire", "editor", clock.now(),
-            )  # fmt: skip
-        )
+        matchers = [Matcher(field="story", value="derik"), Matcher(field="subscription", value="desk")]
+        silence = await store.add(new_silence(matchers, 3600, "we follow it on the wire", "editor", clock.now()))
         await publish_messages(redis, story_alert(2, "derik", update=True), story_alert(3, "idlib", update=False))
         await notifier.run(asyncio.Event(), drain=True)
         clock.advance(3601)  # the silence ends by itself
