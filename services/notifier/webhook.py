@@ -54,7 +54,10 @@ def _data(message: AlertsMessage, votes: Mapping[str, VoteUrls], console_url: st
     data: dict[str, Any] = message.model_dump(mode="json")
     urls = votes.get(message.id) if isinstance(message, Alert) else None
     if urls is not None:
-        data["vote_urls"] = dict(urls)  # additive to schema v1: receivers that do not know it ignore it
+        # additive to schema v1: receivers that do not know them ignore them
+        data["vote_urls"] = {vote: url for vote, url in urls.items() if vote != "mute"}
+        if "mute" in urls:
+            data["mute_url"] = urls["mute"]  # POST-confirmed on the console's page: opening it changes nothing
     story = story_url(console_url, message.story_id) if isinstance(message, Alert) else None
     if story is not None:
         data["story_url"] = story  # additive to schema v1, like vote_urls

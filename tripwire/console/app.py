@@ -23,7 +23,7 @@ from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.language import language_name
 from shared.streams import StreamNames
-from tripwire.console import auth, glance_pages, pages, teach_pages, tune_pages
+from tripwire.console import auth, glance_pages, pages, silence_pages, teach_pages, timefmt, tune_pages
 from tripwire.console.context import Console, Handler
 from tripwire.console.throttle import LoginThrottle
 from tripwire.console.tuning import EmbedderFactory, ScoringPool
@@ -51,6 +51,8 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
     templates.env.filters["language_name"] = language_name
+    templates.env.filters["when"] = timefmt.when_filter
+    templates.env.filters["relative"] = timefmt.relative
     return templates
 
 
@@ -105,6 +107,11 @@ def create_app(
         Route("/vote", page(teach_pages.vote), methods=["POST"]),
         Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
         Route("/vote/link", page(teach_pages.vote_link_submit, public=True), methods=["POST"]),
+        Route("/silences", page(silence_pages.silences_page), name="silences"),
+        Route("/silences", page(silence_pages.silence_add), methods=["POST"]),
+        Route("/silences/expire", page(silence_pages.silence_expire), methods=["POST"]),
+        Route("/mute/link", page(silence_pages.mute_link, public=True), name="mute_link"),
+        Route("/mute/link", page(silence_pages.mute_link_submit, public=True), methods=["POST"]),
         Route("/learned", page(teach_pages.learned_page), name="learned"),
         Route("/learned/remove", page(teach_pages.learned_remove), methods=["POST"]),
         Route("/learned.yaml", page(teach_pages.learned_export)),

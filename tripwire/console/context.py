@@ -42,6 +42,7 @@ class Console:
         context.update(
             csrf=auth.csrf_token(request),
             login_required=self.config.console.password is not None,
+            now=self.clock.now(),  # for relative times ("12 min ago", the ``when`` filter)
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 

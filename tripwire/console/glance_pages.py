@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.classifier.places import Gazetteer
-from tripwire.console import charts, geo_map
+from tripwire.console import charts, geo_map, silence_pages
 from tripwire.console.context import Console
 from tripwire.console.overview import read_overview
 from tripwire.console.story_view import read_story
@@ -43,4 +43,8 @@ async def story_page(console: Console, request: Request) -> Response:
         return console.render(request, "error.html", status_code=404, message=message)
     timeline = charts.story_timeline(story.points, f"Reports of the story {story.title}")
     region = geo_map.region_map(story.places, story.routes, f"Places named in the story {story.title}")
-    return console.render(request, "story.html", story=story, timeline=timeline, region=region)
+    # Silenced reports are shown, marked with the subscriptions they were kept from (never hidden).
+    silenced: dict[str, list[str]] = {}
+    for alert_id, subscription in await silence_pages.silenced_pairs(console):
+        silenced.setdefault(alert_id, []).append(subscription)
+    return console.render(request, "story.html", story=story, timeline=timeline, region=region, silenced=silenced)
