@@ -8,11 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.classifier.places import Gazetteer
-from tripwire.console import charts, geo_map, silence_pages
+from tripwire.console import charts, data, geo_map, silence_pages
 from tripwire.console.context import Console
 from tripwire.console.overview import read_overview
+from tripwire.console.story_groups import group_stories
 from tripwire.console.story_view import read_story
 
+LATEST_STORIES = 8  # stories the Overview opens with
+LATEST_SCAN = 500  # the newest alerts they are drawn from
 _STORY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
@@ -25,9 +28,11 @@ async def overview_page(console: Console, request: Request) -> Response:
         charts.fill_bar(load.lag or 0, load.cap, f"{load.group} lag against the cap of {load.stream}", "chart-lag")
         for load in overview.streams
     ]
+    # What happened first: the newest stories, from the newest alerts (a bounded read, like the Alerts page's).
+    stories = group_stories([a for _, a in await data.recent_alerts(console.redis, console.names, LATEST_SCAN)])
     return console.render(
         request, "overview.html", overview=overview, alerts_chart=alerts_chart, items_chart=items_chart,
-        lag_charts=lag_charts,
+        lag_charts=lag_charts, stories=stories[:LATEST_STORIES],
     )  # fmt: skip
 
 
