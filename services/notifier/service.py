@@ -36,6 +36,7 @@ from services.notifier.telegram import TelegramChannel
 from services.notifier.webhook import WebhookChannel
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
+from shared.config_reload import ReloadWatch, watch_config
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import SILENCED, UNROUTED
@@ -233,8 +234,23 @@ class Notifier:
         SILENCED.labels(subscription).inc()
         log.info("alert_silenced", message_id=alert.id, subscription=subscription, silence_id=silence.id)
 
-    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
-        """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return."""
+    def apply_config(self, config: TripwireConfig) -> None:
+        """Take the subscriptions of a reloaded config (shared/config_reload.py) from the next batch on.
+
+        Deliveries already scheduled for a removed subscription are given up by the worker as it finds them;
+        the other notifier settings (channels, pacing, vote links) keep their start-up values until a restart.
+        """
+        before = {sub.name for sub in self.subscriptions}
+        self.config = config
+        self.subscriptions = self._active_subscriptions(config.subscriptions)
+        self.worker.subscriptions = {sub.name: sub for sub in self.subscriptions}
+        after = {sub.name for sub in self.subscriptions}
+        log.info("subscriptions_reloaded", added=sorted(after - before), removed=sorted(before - after),
+                 active=len(after))  # fmt: skip
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False, reload: ReloadWatch | None = None) -> int:
+        """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return.
+        ``reload`` applies the subscriptions of a reloaded config file (SIGHUP, console) while it runs."""
         await ensure_group(self.redis, self.names.alerts, GROUP)
         for name, info in (await self.store.disabled()).items():
             log.warning("subscription_disabled", subscription=name, reason=info.get("reason"), since=info.get("at"))
@@ -243,11 +259,14 @@ class Notifier:
             await self.worker.drain()
             return count
         worker = asyncio.create_task(self.worker.run(stop))
+        reloads = asyncio.create_task(watch_config(reload, self.apply_config, stop)) if reload else None
         try:
             return await consume(self.consumer, self.handle, stop)
         finally:
             stop.set()
             await worker
+            if reloads is not None:
+                await reloads
 
 
 def _held_until(sub: SubscriptionConfig, message: AlertsMessage, now: datetime) -> datetime | None:
