@@ -11,6 +11,7 @@ from services.poller.state import FeedState, FeedStateStore
 from services.poller.websub import SubscriptionStore
 from shared.config import FeedConfig, Settings
 from shared.streams import StreamNames
+from tripwire.cli_feed_sources import register_sources
 from tripwire.cli_opml import register_opml
 from tripwire.runtime import redis_connection
 
@@ -22,7 +23,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     feeds = subparsers.add_parser("feeds", parents=[common], help="show each feed's poll state (needs REDIS_URL)")
     feeds.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     feeds.set_defaults(handler=_feeds)
-    register_opml(feeds.add_subparsers(dest="feeds_action", metavar="ACTION"), common)
+    actions = feeds.add_subparsers(dest="feeds_action", metavar="ACTION")
+    register_opml(actions, common)
+    register_sources(actions, common)
 
 
 def feed_status(feed: FeedConfig, state: FeedState) -> str:

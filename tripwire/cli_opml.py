@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.config import Settings
-from tripwire.opml import OpmlError, add_to_config, feeds_yaml, read_opml, write_opml
+from shared.config import FeedConfig, Settings
 from tripwire.runtime import UsageError
 
 
@@ -25,36 +24,88 @@ def register_opml(actions: Any, common: argparse.ArgumentParser) -> None:
     exports.set_defaults(handler=_export)
 
 
-async def _import(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
+def read_opml_file(path: Path, settings: Settings | None = None) -> Any:
+    """The ImportResult of an OPML file (feeds already in ``settings``' config skipped); UsageError when unusable."""
+    from tripwire.opml import OpmlError, read_opml
+
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the OPML file ({exc.strerror or exc})") from None
     try:
-        result = read_opml(data, list(settings.config.feeds))
+        return read_opml(data, list(settings.config.feeds) if settings else None)
     except OpmlError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from tripwire.feed_entries import ConfigWriteError, add_to_config, feeds_yaml
+
+    path = Path(args.file)
+    result = read_opml_file(path, settings)
+    for name, why in result.refused:
+        print(f"{path}: outline {name!r} {why}", file=sys.stderr)
     for url, why in result.skipped:
         print(f"skipped {url}: {why}", file=sys.stderr)
     if not result.feeds:
-        print(f"{path}: no new feeds ({len(result.skipped)} skipped)", file=sys.stderr)
+        print(f"{path}: no new feeds ({_counts(result)})", file=sys.stderr)
         return 0
     if not args.write:
         print(feeds_yaml(result.feeds), end="")
         return 0
     try:
         add_to_config(settings.config_path, result.feeds)
-    except (OpmlError, OSError) as exc:
+    except (ConfigWriteError, OSError) as exc:
         raise UsageError(f"{settings.config_path}: cannot add the feeds ({exc})") from None
-    print(f"added {len(result.feeds)} feeds to {settings.config_path} ({len(result.skipped)} skipped)", file=sys.stderr)
+    print(f"added {len(result.feeds)} feeds to {settings.config_path} ({_counts(result)})", file=sys.stderr)
     return 0
 
 
+def _counts(result: Any) -> str:
+    refused = f", {len(result.refused)} refused" if result.refused else ""
+    return f"{len(result.skipped)} skipped{refused}"
+
+
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
-    document = write_opml(list(settings.config.feeds))
+    from tripwire.opml import write_opml
+
+    document = write_opml(unexpanded_feeds(settings))
     if args.file == "-":
         sys.stdout.write(document.decode("utf-8"))
     else:
         Path(args.file).write_bytes(document)
     return 0
+
+
+def unexpanded_feeds(settings: Settings) -> list[FeedConfig]:
+    """The configured feeds, with any URL or name that uses ``${VAR}`` as the file writes it, not as expanded.
+
+    A feed URL may carry a token from the environment (``https://wire.example/rss?key=${WIRE_KEY}``); an OPML file is
+    made to be shared, so the export keeps the reference and never the secret. (Importing that file again refuses the
+    outline, as it refuses any ``${``.)
+    """
+    import yaml
+
+    feeds = list(settings.config.feeds)
+    try:
+        raw = yaml.safe_load(settings.config_path.read_text(encoding="utf-8")).get("feeds") or []
+    except (OSError, yaml.YAMLError, AttributeError):
+        return feeds  # the file changed since it was loaded: nothing to compare with
+    if not isinstance(raw, list) or len(raw) != len(feeds):
+        return feeds
+    kept = []
+    for feed, written in zip(feeds, raw, strict=True):
+        update = {}
+        for field in ("url", "name"):
+            value = written.get(field) if isinstance(written, dict) else None
+            if isinstance(value, str) and "${" in value:
+                update[field] = value
+                print(f"{feed_label(written)}: {field} uses ${{...}}: exported as written, unexpanded", file=sys.stderr)
+        kept.append(feed.model_copy(update=update) if update else feed)
+    return kept
+
+
+def feed_label(written: dict[str, Any]) -> str:
+    """A feed's name for a message, without its (possibly secret-bearing) URL."""
+    name = written.get("name")
+    return f"feed {name!r}" if isinstance(name, str) and "${" not in name else "a feed"

@@ -2,31 +2,38 @@
 
 An OPML file comes from another program or another person, so it is parsed like a feed: with defusedxml, which
 refuses DTDs, entity declarations (billion laughs, quadratic blow-up) and external references outright, and with a
-size cap. Outlines with an ``xmlUrl`` are feeds; the outlines they sit in are categories, kept as one label (the path,
-``Middle East/Syria``), plus any OPML 2 ``category`` attribute. A feed already in the config, or twice in the file, is
-skipped and reported.
+size cap. Outlines with an ``xmlUrl`` are feeds; the outlines they sit in are categories. Each category level becomes
+one label, as a lower-case slug (``Middle East`` > ``Syria`` gives ``[middle-east, syria]``), followed by the levels of
+any OPML 2 ``category`` attribute; export nests the feeds back by their labels, so import -> export -> import gives
+the same feeds. A feed already in the config, or twice in the file, is skipped and reported.
+
+Nothing read here may reach the environment: a value carrying ``${`` (which the config loader expands) refuses its
+outline, and every value is written through shared/config/expand.literal (tripwire/feed_entries.py).
 """
 
 from __future__ import annotations
 
-import io
+import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from shared.config import FeedConfig
+from shared.config.expand import ImportedReference, literal
 from shared.text import plain
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
 MAX_FEEDS = 10_000
 MAX_DEPTH = 20  # categories nest a few levels; thousands of levels are an attack on the walk, not a reading list
+MAX_TEXT_CHARS = 100
+_NOT_SLUG = re.compile(r"[\W_]+")
+# ISO 639 codes with an optional region or script (ar, ku, ckb, pt-br, zh-hant); anything else is left out.
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*")
 
 
 class OpmlError(Exception):
@@ -35,15 +42,47 @@ class OpmlError(Exception):
 
 @dataclass
 class ImportResult:
-    """What an import found: new feeds, and the outlines skipped with the reason."""
+    """What an import found: new feeds, and the outlines skipped (``refused``: for trying to read the environment)."""
 
     feeds: list[FeedConfig] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _key(url: str) -> str:
+def feed_key(url: str) -> str:
     """Feeds compare by URL without scheme case, trailing slash or fragment."""
     return url.strip().split("#", 1)[0].rstrip("/").lower()
+
+
+def label_slug(text: str) -> str:
+    """One label as subscriptions match it: lower case, runs of anything but letters and digits as one ``-``.
+
+    Letters of any script stay (``Sûriye``, ``سوريا`` keep their letters, lower-cased). Idempotent, so a label that was
+    exported and imported again is the same label.
+    """
+    return _NOT_SLUG.sub("-", plain(text).casefold()).strip("-")[:MAX_TEXT_CHARS].strip("-")
+
+
+def label_path(text: str) -> list[str]:
+    """The labels of one category written as a path (``Middle East/Syria``, ``/Tourism/Boston``): a slug per level."""
+    return [slug for part in text.split("/") if (slug := label_slug(part))]
+
+
+def display_text(value: str) -> str:
+    """A feed's name as plain, capped text; cleaned until it stops changing, so a re-import reads the same name."""
+    text = value
+    for _ in range(10):  # each pass only shortens or unescapes: a few passes reach the fixed point
+        cleaned = plain("".join(c for c in text if unicodedata.category(c)[0] != "C"))[:MAX_TEXT_CHARS].strip()
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def feed_language(value: str | None) -> str | None:
+    """An outline's ``language`` attribute as a lower-case code, or None when it is missing or not a code."""
+    code = (value or "").strip().lower()
+    return code if _LANGUAGE.fullmatch(code) else None
 
 
 def read_opml(data: bytes, existing: list[FeedConfig] | None = None) -> ImportResult:
@@ -58,7 +97,7 @@ def read_opml(data: bytes, existing: list[FeedConfig] | None = None) -> ImportRe
         raise OpmlError(f"not well-formed XML: {exc}") from None
     if root.tag != "opml" or root.find("body") is None:
         raise OpmlError("not an OPML document (no <opml><body>)")
-    seen = {_key(feed.url) for feed in existing or []}
+    seen = {feed_key(feed.url) for feed in existing or []}
     result = ImportResult()
     body = root.find("body")
     assert body is not None  # noqa: S101 - checked above; mypy needs it
@@ -70,111 +109,75 @@ def _walk(node: Any, path: list[str], seen: set[str], result: ImportResult, dept
     if depth > MAX_DEPTH:
         raise OpmlError(f"categories nested more than {MAX_DEPTH} levels deep; refused")
     for outline in node.findall("outline"):
-        label = plain(outline.get("text") or outline.get("title") or "")[:100]
+        text = outline.get("text") or outline.get("title") or ""
         url = (outline.get("xmlUrl") or "").strip()
         if not url:
-            _walk(outline, [*path, label] if label else path, seen, result, depth + 1)
+            _walk(outline, [*path, *label_path(text)], seen, result, depth + 1)
             continue
         if len(result.feeds) >= MAX_FEEDS:
-            result.skipped.append((url, f"more than {MAX_FEEDS} feeds in one file"))
+            result.skipped.append((url[:200], f"more than {MAX_FEEDS} feeds in one file"))
             continue
-        labels = ["/".join(path)] if path else []
-        labels += [c.strip().strip("/") for c in (outline.get("category") or "").split(",") if c.strip().strip("/")]
+        name = display_text(text)
         try:
-            feed = FeedConfig(url=url, name=label or None, labels=list(dict.fromkeys(plain(x)[:100] for x in labels)))
-        except ValueError:
+            # The security rule first: an outline that tries to read the environment is refused whole, and named.
+            literal(url)
+            literal(name)
+        except ImportedReference:
+            result.refused.append((name or url[:200], _REFERENCE_REFUSAL))
+            continue
+        labels = list(path)
+        for category in (outline.get("category") or "").split(","):
+            labels += label_path(category)
+        feed = _feed(url, "" if text.strip() == url else name, list(dict.fromkeys(labels)), outline.get("language"))
+        if feed is None:
             result.skipped.append((url[:200], "not an http(s) feed URL"))
             continue
-        if _key(feed.url) in seen:
+        if feed_key(feed.url) in seen:
             result.skipped.append((feed.url, "already listed"))
             continue
-        seen.add(_key(feed.url))
+        seen.add(feed_key(feed.url))
         result.feeds.append(feed)
 
 
-def _entry(feed: FeedConfig) -> CommentedMap:
-    entry = CommentedMap(url=feed.url)
-    if feed.name:
-        entry["name"] = feed.name
-    if feed.labels:
-        labels = CommentedSeq(feed.labels)
-        labels.fa.set_flow_style()
-        entry["labels"] = labels
-    entry.fa.set_flow_style()  # one line per feed, like the shipped config
-    return entry
+_REFERENCE_REFUSAL = (
+    "refused: its xmlUrl or title contains ${, which the config loader would replace with the value of an environment "
+    "variable (a webhook URL, a password) and send to the feed's host on every poll; an OPML file has no business "
+    "naming one. Remove the outline, or add the feed by hand if you wrote it"
+)
 
 
-def _yaml() -> YAML:
-    yaml = YAML()  # round trip: comments, order, quotes and flow style survive
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def feeds_yaml(feeds: list[FeedConfig]) -> str:
-    """The ``feeds:`` block to paste into a config file."""
-    stream = io.StringIO()
-    _yaml().dump({"feeds": CommentedSeq(_entry(feed) for feed in feeds)}, stream)
-    return stream.getvalue()
-
-
-def add_to_config(path: Path, feeds: list[FeedConfig]) -> None:
-    """Append ``feeds`` to the config file's ``feeds:`` list, keeping every other byte of the file as it was.
-
-    A round-trip YAML dump would keep comments but re-flow long flow lists elsewhere in the file, so the new entries
-    are inserted as text: after the last line of the existing ``feeds:`` block, at its indentation (or as a new block
-    at the end). ruamel.yaml only locates the block and formats the entries (quoting what needs it).
-    """
-    text = path.read_text(encoding="utf-8")
-    doc = _yaml().load(text)
-    if not isinstance(doc, CommentedMap):
-        raise OpmlError("the config file is not a YAML mapping")
-    lines = text.splitlines(keepends=True)
-    existing = doc.get("feeds")
-    if existing is None or (isinstance(existing, CommentedSeq) and not existing and "feeds" in doc):
-        if "feeds" in doc:
-            raise OpmlError("feeds is empty ([] or null): replace it with the printed feeds: block by hand")
-        block = feeds_yaml(feeds)
-        lines.append(("" if not lines or lines[-1].endswith("\n") else "\n") + "\n" + block)
-    elif isinstance(existing, CommentedSeq):
-        column = existing.lc.item(0)[1] - 2  # the "- " of the first entry
-        keys = list(doc)
-        after = keys[keys.index("feeds") + 1] if keys.index("feeds") + 1 < len(keys) else None
-        stop = doc.lc.key(after)[0] if after is not None else len(lines)
-        insert = stop
-        while insert > 0 and (not lines[insert - 1].strip() or lines[insert - 1].lstrip().startswith("#")):
-            insert -= 1
-        if insert and not lines[insert - 1].endswith("\n"):
-            lines[insert - 1] += "\n"
-        entries = [" " * column + line.lstrip() for line in feeds_yaml(feeds).splitlines(keepends=True)[1:]]
-        lines[insert:insert] = entries
-    else:
-        raise OpmlError("feeds is not a list")
-    # Written whole to a temporary file, then renamed: an interrupted write never leaves half a config behind.
-    temporary = path.with_name(f".{path.name}.opml-import")
-    temporary.write_text("".join(lines), encoding="utf-8")
-    temporary.replace(path)
+def _feed(url: str, name: str, labels: list[str], language: str | None) -> FeedConfig | None:
+    # Whitespace and control characters have no place in a URL, and XML 1.0 cannot even carry most of them back out.
+    if any(c.isspace() or unicodedata.category(c)[0] == "C" for c in url):
+        return None
+    try:
+        return FeedConfig(url=url, name=name or None, labels=labels, language=feed_language(language))
+    except ValueError:
+        return None
 
 
 def write_opml(feeds: list[FeedConfig], title: str = "Tripwire feeds") -> bytes:
-    """An OPML 2.0 document of ``feeds``, grouped in one category outline per first label."""
+    """An OPML 2.0 document of ``feeds``, nested in category outlines by their labels (first label outermost)."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = title
     body = ET.SubElement(root, "body")
-    groups: dict[str, ET.Element] = {}
+    # The feeds in their order, each in the category outlines of its labels: a run of feeds with the same first
+    # labels shares their outlines, and a category met again after others is written again, so the next import
+    # reads the same feeds in the same order (import -> export -> import is stable).
+    chain: list[tuple[str, ET.Element]] = []
     for feed in feeds:
-        parent = body
-        if feed.labels:
-            label = feed.labels[0]
-            if label not in groups:
-                groups[label] = ET.SubElement(body, "outline", text=label, title=label)
-            parent = groups[label]
+        common = 0
+        while common < min(len(chain), len(feed.labels)) and chain[common][0] == feed.labels[common]:
+            common += 1
+        del chain[common:]
+        for label in feed.labels[common:]:
+            parent = chain[-1][1] if chain else body
+            chain.append((label, ET.SubElement(parent, "outline", text=label, title=label)))
         attrs = {"type": "rss", "text": feed.name or feed.url, "title": feed.name or feed.url, "xmlUrl": feed.url}
-        if len(feed.labels) > 1:
-            attrs["category"] = ",".join(feed.labels[1:])
-        ET.SubElement(parent, "outline", attrs)
+        if feed.language:
+            attrs["language"] = feed.language
+        ET.SubElement(chain[-1][1] if chain else body, "outline", attrs)
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document + b"\n"

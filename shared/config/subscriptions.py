@@ -102,8 +102,12 @@ class SubscriptionConfig(BaseModel):
     )
 
     def takes_feed(self, labels: list[str]) -> bool:
-        """True when this subscription receives items from a feed with ``labels`` (no feed_labels: every feed)."""
-        return not self.feed_labels or bool(set(self.feed_labels) & set(labels))
+        """True when this subscription receives items from a feed with ``labels`` (no feed_labels: every feed).
+
+        Without regard to case: OPML import writes labels as lower-case slugs, hand-written configs say ``Syria``.
+        """
+        wanted = {label.strip().casefold() for label in self.feed_labels}
+        return not wanted or any(label.strip().casefold() in wanted for label in labels)
 
     def takes(self, topic: str) -> bool:
         """True when this subscription receives ``topic`` (an empty topic list takes every topic)."""
