@@ -145,7 +145,9 @@ async def run_all(settings: Settings) -> None:
         if settings.config.console.port:
             # The console scores with the classifier's model: one copy in memory, loaded once.
             embedder = classifier.scorer.embedder
-            parts.append(serve_console(settings.config, redis, lambda: embedder, stop))
+            parts.append(
+                serve_console(settings.config, redis, lambda: embedder, stop, config_path=settings.config_path)
+            )
         await asyncio.gather(*parts)
         log.info("services_stopped")
 
