@@ -73,3 +73,11 @@ def test_vote_and_mute_tokens_are_not_interchangeable():
     altered = sign_mute(secret, MuteClaim("derik", 90 * 86400, later)).split(".")[0] + "." + mute.split(".")[1]
     with pytest.raises(MuteLinkError, match="signature"):  # a longer duration cannot be written into a link
         verify_mute(secret, altered, NOW.timestamp())
+
+
+def test_mute_tokens_never_reach_a_log_line():
+    from shared.logging import redact_vote_tokens
+
+    token = sign_mute(SECRET.encode(), MuteClaim("derik", 3600, int(NOW.timestamp()) + 60))
+    line = f'GET /mute/link?t={token} HTTP/1.1" 200'
+    assert redact_vote_tokens(line) == 'GET /mute/link?t=[redacted] HTTP/1.1" 200'
