@@ -8,6 +8,7 @@ it at their next batch. Silenced alerts are never hidden: their deliveries show 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -80,8 +81,15 @@ async def _render(console: Console, request: Request, *, error: str, status_code
         request, "silences.html", status_code=status_code, live=live, expired=expired, error=error,
         notice=params.get("notice", ""), fields=MATCHER_FIELDS, durations=DURATIONS, prefill=prefill,
         duration=form.get("duration", "24h"), reason=form.get("reason", ""),
-        silenced=(await store_of(console).silenced_alerts(count=20)),
+        silenced=[_with_time(r) for r in await store_of(console).silenced_alerts(count=20)],
     )  # fmt: skip
+
+
+def _with_time(record: dict[str, str]) -> dict[str, Any]:
+    try:
+        return {**record, "at_time": datetime.fromisoformat(record.get("at", ""))}
+    except ValueError:
+        return {**record, "at_time": None}  # a record this build cannot read: its text as it is
 
 
 async def silence_add(console: Console, request: Request) -> Response:
