@@ -118,7 +118,10 @@ async def watch_config(watch: ReloadWatch, apply: Callable[[TripwireConfig], obj
     """Until ``stop``: on each request, load the file and hand a valid config to ``apply`` (sync or async)."""
     while not stop.is_set():
         if await watch.requested() and (config := watch.load()) is not None:
-            result = apply(config)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = apply(config)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:  # a reload that fails half-way must not stop the service: it keeps running
+                log.error("config_reload_failed", service=watch.service, error=" ".join(str(exc).split()))
         await watch.wait(stop)
