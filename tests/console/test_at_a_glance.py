@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from services.classifier.keywords import KeywordMatch
 from shared.config import TripwireConfig
 from shared.schemas import FeedRef, Place, Reasons
+from shared.silences import Matcher, SilenceStore, new_silence
+from shared.streams import StreamNames
 from tests.console.support import client_for, console_config, logged_in
 from tests.notifier.support import FakeClock, make_alert, publish_messages
 from tripwire.console.timefmt import relative
@@ -54,6 +56,19 @@ async def test_the_overview_opens_with_the_latest_stories(redis: Redis, default_
     # Ids only behind a toggle.
     assert re.search(r'<details class="ids"><summary>ids</summary>story <code>derik</code>', derik)
     assert 'href="/silences?story=derik"' in derik
+
+
+async def test_a_muted_story_says_so_on_the_overview(redis: Redis, default_config: TripwireConfig):
+    await publish_messages(redis, _story(1, "derik", 5, "wire", "en", update=False))
+    silence = new_silence([Matcher(field="story", value="derik")], 3 * 3600, "on the wire", "editor", NOW)
+    await SilenceStore(redis, StreamNames("tripwire:")).add(silence)
+    async with client_for(console_config(default_config), redis, clock=FakeClock(NOW)) as client:
+        await logged_in(client)
+        page = (await client.get("/")).text
+    story = re.search(r'<article class="latest-story">(.*?)</article>', page, re.S)
+    assert story is not None and 'class="silenced-badge">muted</span>' in story.group(1)
+    assert re.search(r"ends <time [^>]+>in 3 h</time>", story.group(1))
+    assert 'class="mute"' not in story.group(1)
 
 
 async def test_alert_cards_list_keywords_once_and_label_vote_buttons(redis: Redis, default_config: TripwireConfig):

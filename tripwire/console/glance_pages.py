@@ -30,9 +30,16 @@ async def overview_page(console: Console, request: Request) -> Response:
     ]
     # What happened first: the newest stories, from the newest alerts (a bounded read, like the Alerts page's).
     stories = group_stories([a for _, a in await data.recent_alerts(console.redis, console.names, LATEST_SCAN)])
+    # A story muted for everyone says so (and until when) instead of a "Mute" link.
+    muted = {
+        m.value: s.ends_at
+        for s in await silence_pages.store_of(console).active(console.clock.now())
+        for m in s.matchers
+        if m.field == "story" and len(s.matchers) == 1
+    }
     return console.render(
         request, "overview.html", overview=overview, alerts_chart=alerts_chart, items_chart=items_chart,
-        lag_charts=lag_charts, stories=stories[:LATEST_STORIES],
+        lag_charts=lag_charts, stories=stories[:LATEST_STORIES], muted=muted,
     )  # fmt: skip
 
 
