@@ -29,7 +29,8 @@ def webhook_body(
     One message: ``{"v": 1, "type": "alert"|"story.update"|"feed_health", "id": <delivery id>, "data": {...}}``;
     an alert carries ``story_id`` (and ``story_update`` events always do) so receivers can group a story's items.
     A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
-    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``;
+    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``,
+    and an alert of a story ``mute_url`` (a signed link to the console's "mute this story" page);
     with ``console_url``, an alert of a story carries ``story_url``, the story's timeline page in the console.
     """
     votes = votes or {}
