@@ -95,3 +95,21 @@ def test_relative_times_read_as_people_say_them():
     assert relative(NOW - timedelta(hours=1, minutes=30), NOW) == "1.5 h ago"
     assert relative(NOW - timedelta(days=3), NOW) == "3 d ago"
     assert relative(NOW, NOW) == "just now"
+
+
+async def test_items_show_times_as_people_read_them_and_link_only_to_web_pages(
+    redis: Redis, default_config: TripwireConfig
+):
+    from shared.streams import publish
+
+    names = StreamNames("tripwire:")
+    web = make_alert(1, published=NOW - timedelta(minutes=12)).item
+    script = make_alert(2, link="javascript:alert(1)", published=NOW - timedelta(hours=3)).item
+    for item in (web, script):
+        await publish(redis, names.items, item.to_json(), 1000)
+    async with client_for(console_config(default_config), redis, clock=FakeClock(NOW)) as client:
+        await logged_in(client)
+        page = (await client.get("/items")).text
+    assert re.search(r"<time datetime=[^>]+>12 min ago</time>", page)
+    assert re.search(r"<time datetime=[^>]+>3 h ago</time>", page)
+    assert 'href="https://news.example/a/1"' in page and "javascript:" not in page
