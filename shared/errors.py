@@ -12,9 +12,11 @@ The tree (``tests/test_errors.py`` checks that it is exactly this, and that no p
     ├── ConfigError ...................... shared.errors: the config file or environment cannot be used
     │   ├── MissingVariable .............. shared.config.expand: a ${VAR} without default is not set
     │   ├── ClientError .................. shared.redis_client: the Redis settings cannot make a client
-    │   └── ConfigWriteError ............. tripwire.feed_entries: feeds could not be written to the config file
+    │   ├── ConfigWriteError ............. tripwire.feed_entries: feeds could not be written to the config file
+    │   └── ConfigEditError .............. tripwire.console.config_edit: a console change the config refuses
     ├── UsageError ....................... shared.errors: a command invoked in a way that cannot run
-    │   └── LocalRedisNotFound ........... tripwire.local_redis: no REDIS_URL and no running 'tripwire run'
+    │   ├── LocalRedisNotFound ........... tripwire.local_redis: no REDIS_URL and no running 'tripwire run'
+    │   └── SilenceError ................. shared.silences: a silence that cannot be set or found
     ├── InputError ....................... shared.errors: a file a person gave cannot be read
     │   ├── OpmlError .................... tripwire.opml
     │   ├── ImportedReference ............ shared.config.expand: an imported value carries ${ (it would read a secret)
@@ -39,7 +41,9 @@ The tree (``tests/test_errors.py`` checks that it is exactly this, and that no p
     │   └── ArticleError ................. services.classifier.article
     ├── DataError ........................ shared.errors: a document Tripwire reads back is not valid
     │   ├── SchemaError .................. shared.schemas.versioning
-    │   └── VoteLinkError ................ shared.votes
+    │   └── SignedLinkError .............. shared.signing: a signed link (vote, mute) forged, altered or expired
+    │       ├── VoteLinkError ............ shared.votes
+    │       └── MuteLinkError ............ shared.mute_links
     └── StoryContention .................. services.classifier.stories: other replicas kept changing a topic's stories
 
 Second bases are kept where callers rely on them: ``OutboundRefused`` is an ``httpx.TransportError`` (so httpx

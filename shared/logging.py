@@ -17,7 +17,8 @@ LogFormat = Literal["text", "json"]
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 # The token of a signed vote link (shared/votes.py) is a capability: whoever reads it can vote. uvicorn's access log
 # writes every request line, query string included; this keeps the path and drops the token.
-_VOTE_TOKEN = re.compile(r"(/vote/link\?t=)[A-Za-z0-9_.%=-]+")
+# Vote and mute links alike: each token is a capability (shared/signing.py).
+_VOTE_TOKEN = re.compile(r"(/(?:vote|mute)/link\?t=)[A-Za-z0-9_.%=-]+")
 
 
 class EventLogger:
@@ -92,7 +93,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def redact_vote_tokens(text: str) -> str:
-    """``text`` with the token of every vote link replaced by "[redacted]"."""
+    """``text`` with the token of every vote or mute link replaced by "[redacted]"."""
     return _VOTE_TOKEN.sub(r"\1[redacted]", text)
 
 

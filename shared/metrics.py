@@ -43,6 +43,11 @@ SETTLES_FENCED = Counter(
     "tripwire_delivery_settles_fenced_total", "Outcomes discarded because the attempt's lease had run out"
 )
 UNROUTED = Counter("tripwire_alerts_unrouted_total", "Alerts no subscription wanted")
+SILENCED = Counter(
+    "tripwire_alerts_silenced_total",
+    "Alerts a silence kept from a subscription (recorded, not delivered)",
+    ["subscription"],
+)
 
 # Streams (all consumers)
 STREAM_LENGTH = Gauge("tripwire_stream_length", "Entries in a stream", ["stream"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 
 # `<[^<>]*>`, never `<[^>]*>`: with the latter a run of "<" with no ">" is scanned to its end from every "<", which is
 # quadratic (a 1 MB title of "&lt;" took minutes). Excluding "<" stops each scan at the next "<": linear.
@@ -73,3 +74,14 @@ def fold_case(text: str, language: str | None = None) -> str:
 
 def _has_arabic(text: str) -> bool:
     return any("\u0600" <= char <= "\u06ff" for char in text)
+
+
+def distinct(terms: Iterable[str]) -> list[str]:
+    """``terms`` without repeats, first spelling kept, case-insensitive ("drone, jet, Jet" -> "drone, jet")."""
+    seen: set[str] = set()
+    kept = []
+    for term in terms:
+        if (key := term.casefold()) not in seen:
+            seen.add(key)
+            kept.append(term)
+    return kept

@@ -1,18 +1,13 @@
 """Signed, expiring vote links: "this alert is (not) relevant to its topic", clickable from Slack or a webhook.
 
-A token is ``base64url(json payload) . base64url(HMAC-SHA256(secret, payload))``; the payload holds the alert id,
-the topic, the vote and the expiry (unix seconds). The signature covers all of them, so changing the vote, the
+A token (shared/signing.py, under its own context ``tripwire-vote-v1``) holds the alert id, the topic, the vote and
+the expiry (unix seconds). The signature covers all of them, so changing the vote, the
 topic or the expiry invalidates the link; the comparison is constant-time; expired links are refused even when
 well signed. The secret comes from the config (``${TRIPWIRE_VOTE_SECRET}``) and never leaves the servers.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,15 +15,17 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from shared import signing
 from shared.config import ConsoleSettings
-from shared.errors import DataError
+from shared.mute_links import mute_url
 
 Vote = Literal["relevant", "not_relevant"]
 VOTES: tuple[Vote, ...] = ("relevant", "not_relevant")
-VoteUrls = Mapping[Vote, str]
+# "relevant" and "not_relevant", and "mute" (shared/mute_links.py) for an alert that belongs to a story.
+VoteUrls = Mapping[str, str]
 
 
-class VoteLinkError(DataError, ValueError):
+class VoteLinkError(signing.SignedLinkError):
     """A vote token that is forged, altered, malformed or expired: nothing may be recorded."""
 
 
@@ -42,45 +39,26 @@ class VoteClaim:
     expires: int
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, b"tripwire-vote-v1\x00" + payload, hashlib.sha256).digest()
+VOTE_CONTEXT = b"tripwire-vote-v1"
 
 
 def sign_vote(secret: bytes, claim: VoteClaim) -> str:
     """The token for one vote link."""
-    payload = json.dumps(
-        {"a": claim.alert_id, "t": claim.topic, "v": claim.vote, "e": claim.expires}, separators=(",", ":")
-    ).encode()
-    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+    payload = {"a": claim.alert_id, "t": claim.topic, "v": claim.vote, "e": claim.expires}
+    return signing.sign(secret, VOTE_CONTEXT, payload)
 
 
 def verify_vote(secret: bytes, token: str, now: float) -> VoteClaim:
     """The claim of a genuine, unexpired token; VoteLinkError otherwise (the message says which, not the secret)."""
     try:
-        payload_part, mac_part = token.split(".")
-        payload, mac = _unb64(payload_part), _unb64(mac_part)
-    except (ValueError, binascii.Error):
-        raise VoteLinkError("malformed vote link") from None
-    # Signature first: nothing in an unsigned payload is looked at.
-    if not hmac.compare_digest(mac, _mac(secret, payload)):
-        raise VoteLinkError("vote link signature does not match")
-    try:
-        doc = json.loads(payload)
+        doc = signing.verify(secret, VOTE_CONTEXT, token, now, "vote link")
         claim = VoteClaim(str(doc["a"]), str(doc["t"]), doc["v"], int(doc["e"]))
+    except signing.SignedLinkError as exc:
+        raise VoteLinkError(str(exc)) from None
     except (ValueError, KeyError, TypeError):
         raise VoteLinkError("malformed vote link") from None
     if claim.vote not in VOTES:
         raise VoteLinkError("unknown vote")
-    if now > claim.expires:
-        raise VoteLinkError("vote link expired")
     return claim
 
 
@@ -108,10 +86,16 @@ class VoteLinks:
             return None
         return cls(console.url, console.vote_secret, console.vote_link_ttl)
 
-    def for_alert(self, alert_id: str, topic: str, now: datetime) -> dict[Vote, str]:
-        """The relevant / not_relevant URLs of one alert, valid until ``now`` + ttl."""
-        expires = int(now.timestamp() + self.ttl)
-        return vote_urls(self.console_url, self._secret.get_secret_value().encode(), alert_id, topic, expires)
+    def for_alert(self, alert_id: str, topic: str, now: datetime, story_id: str | None = None) -> dict[str, str]:
+        """The relevant / not_relevant URLs of one alert, and its story's "mute" URL when it has a story, valid
+        until ``now`` + ttl."""
+        expires, secret = int(now.timestamp() + self.ttl), self._secret.get_secret_value().encode()
+        urls: dict[str, str] = {
+            str(k): v for k, v in vote_urls(self.console_url, secret, alert_id, topic, expires).items()
+        }
+        if story_id:
+            urls["mute"] = mute_url(self.console_url, secret, story_id, expires)
+        return urls
 
     def __repr__(self) -> str:
         return f"VoteLinks(console_url={self.console_url!r}, ttl={self.ttl:g})"

@@ -21,6 +21,7 @@ from tripwire import (
     cli_model,
     cli_notifier,
     cli_services,
+    cli_silence,
     cli_stories,
 )
 
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     cli_classifier,
     cli_stories,
     cli_notifier,
+    cli_silence,
     cli_config,
     cli_console,
     cli_model,

@@ -29,5 +29,5 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
     config = settings.config.model_copy(update={"console": console})
     stop = stop_on_signals()
     async with redis_connection(settings, allow_embedded=False, command="console", stop=stop) as redis:
-        await serve_console(config, redis, lambda: make_embedder(config), stop)
+        await serve_console(config, redis, lambda: make_embedder(config), stop, config_path=settings.config_path)
     return 0

@@ -15,9 +15,11 @@ from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
 from shared.config import FeedConfig, Settings, load_config_file
+from shared.config_reload import ReloadWatch
 from shared.health import HealthState, RedisOutageLog
 from shared.http import make_http_client
 from shared.logging import get_logger
+from shared.streams import StreamNames
 from tripwire import __version__
 from tripwire.console.server import serve_console
 from tripwire.runtime import (
@@ -56,6 +58,13 @@ def feeds_from_config(settings: Settings) -> list[FeedConfig]:
     return load_config_file(settings.config_path).feeds
 
 
+def _reload_watch(settings: Settings, redis: Redis, service: str) -> ReloadWatch:
+    """The watch that reloads ``service``'s part of the config file (shared/config_reload.py)."""
+    return ReloadWatch(
+        redis, StreamNames.of(settings.config.redis), lambda: load_config_file(settings.config_path), service
+    )
+
+
 async def run_poller(settings: Settings, *, once: bool) -> None:
     """``tripwire poller``."""
     stop = stop_on_signals()
@@ -86,7 +95,8 @@ async def run_classifier(settings: Settings, *, drain: bool) -> None:
         configure_consumer(classifier.consumer, settings, health)
         if not drain:
             await _monitor(stack, settings, redis, settings.config.health.classifier_port, {"classifier": health}, stop)
-        count = await classifier.run(stop, drain=drain)
+        with _reload_watch(settings, redis, "classifier") as watch:
+            count = await classifier.run(stop, drain=drain, reload=watch)
         log.info("classifier_stopped", processed=count)
 
 
@@ -103,7 +113,8 @@ async def run_notifier(settings: Settings, *, drain: bool) -> None:
         configure_consumer(notifier.consumer, settings, health)
         if not drain:
             await _monitor(stack, settings, redis, settings.config.health.notifier_port, {"notifier": health}, stop)
-        count = await notifier.run(stop, drain=drain)
+        with _reload_watch(settings, redis, "notifier") as watch:
+            count = await notifier.run(stop, drain=drain, reload=watch)
         log.info("notifier_stopped", processed=count)
 
 
@@ -124,11 +135,20 @@ async def run_all(settings: Settings) -> None:
         configure_consumer(classifier.consumer, settings, states["classifier"])
         configure_consumer(notifier.consumer, settings, states["notifier"])
         await _monitor(stack, settings, redis, settings.config.health.poller_port, states, stop)
-        parts = [poller.run(stop, reload=lambda: feeds_from_config(settings)), classifier.run(stop), notifier.run(stop)]
+        # SIGHUP (or the console, after it rewrote the file) reloads feeds, topics and subscriptions alike.
+        classifier_watch = stack.enter_context(_reload_watch(settings, redis, "classifier"))
+        notifier_watch = stack.enter_context(_reload_watch(settings, redis, "notifier"))
+        parts = [
+            poller.run(stop, reload=lambda: feeds_from_config(settings)),
+            classifier.run(stop, reload=classifier_watch),
+            notifier.run(stop, reload=notifier_watch),
+        ]
         if settings.config.console.port:
             # The console scores with the classifier's model: one copy in memory, loaded once.
             embedder = classifier.scorer.embedder
-            parts.append(serve_console(settings.config, redis, lambda: embedder, stop))
+            parts.append(
+                serve_console(settings.config, redis, lambda: embedder, stop, config_path=settings.config_path)
+            )
         await asyncio.gather(*parts)
         log.info("services_stopped")
 

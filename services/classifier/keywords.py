@@ -19,6 +19,7 @@ from itertools import chain
 
 from services.classifier.stems import TermKeys, stemmed_language, word_keys
 from shared.config import KeywordRules
+from shared.text import distinct
 
 _PLURAL = r"(?:s|es|'s|’s)?"
 
@@ -68,10 +69,7 @@ class KeywordMatch:
     @property
     def terms(self) -> list[str]:
         """Every positive term found, ``any`` terms first, without repeats."""
-        found = list(self.any_terms)
-        for hits in self.groups_matched:
-            found += [term for term in hits if term not in found]
-        return found
+        return distinct([*self.any_terms, *(term for hits in self.groups_matched for term in hits)])
 
 
 class KeywordMatcher:

@@ -17,6 +17,7 @@ from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
 from shared.config import TripwireConfig
+from shared.config_reload import ReloadWatch, watch_config
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import (
@@ -137,10 +138,27 @@ class Classifier:
             ALERTS_CREATED.labels(topic).inc()
             ALERTS_BY_LANGUAGE.labels(topic, language).inc()
 
-    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
-        """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty)."""
+    async def apply_config(self, config: TripwireConfig) -> None:
+        """Take the topics of a reloaded config (shared/config_reload.py) from the next batch on: their examples
+        are embedded again (off the event loop), with the same models; other settings keep their start-up values."""
+        scorer = await asyncio.to_thread(Scorer, config.topics, self.scorer.embedder, self.scorer.multilingual)
+        before = set(self.config.topics)
+        self.config, self.scorer, self.gazetteer = config, scorer, Gazetteer(config.topics)
+        log.info("topics_reloaded", added=sorted(set(config.topics) - before),
+                 removed=sorted(before - set(config.topics)), topics=len(config.topics))  # fmt: skip
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False, reload: ReloadWatch | None = None) -> int:
+        """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty); ``reload`` applies the
+        topics of a reloaded config file (SIGHUP, console) while it runs."""
         await ensure_group(self.redis, self.names.items, GROUP)
-        return await consume(self.consumer, self.handle, stop, drain=drain)
+        if reload is None or drain:
+            return await consume(self.consumer, self.handle, stop, drain=drain)
+        reloads = asyncio.create_task(watch_config(reload, self.apply_config, stop))
+        try:
+            return await consume(self.consumer, self.handle, stop)
+        finally:
+            stop.set()
+            await reloads
 
 
 def _observe(scores: list[list[TopicScore]]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from shared.schemas import Alert, FeedHealthEvent
-from shared.text import plain
+from shared.text import distinct, plain
 from shared.votes import VoteUrls
 
 MAX_LINK_CHARS = 2000
@@ -51,6 +51,7 @@ class AlertView:
     story: str | None
     relevant_url: str | None
     not_relevant_url: str | None
+    mute_url: str | None = None  # the signed "mute this story" link (shared/mute_links.py)
 
     @property
     def heading(self) -> str:
@@ -65,7 +66,7 @@ def alert_view(alert: Alert, votes: VoteUrls | None = None) -> AlertView:
     if reasons.meaning_only and reasons.meaning_threshold is not None:  # no keyword was needed: say so first
         why.append(f"on meaning alone: semantic {reasons.semantic_score or 0:.2f} ≥ {reasons.meaning_threshold:.2f}")
     if reasons.keywords:
-        why.append("keywords: " + ", ".join(cut(plain(k), 60) for k in reasons.keywords[:10]))
+        why.append("keywords: " + ", ".join(cut(plain(k), 60) for k in distinct(reasons.keywords)[:10]))
     if reasons.nearest_example:
         why.append(f"like “{cut(plain(reasons.nearest_example), 200)}” ({reasons.example_similarity or 0:.2f})")
     if reasons.best_sentence:
@@ -86,11 +87,12 @@ def alert_view(alert: Alert, votes: VoteUrls | None = None) -> AlertView:
         published=item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "no date",
         language=cut(plain(item.language), 10) if item.language else None,
         score_line=f"score {alert.score:.2f} ≥ {reasons.threshold:.2f}",
-        keywords=tuple(cut(plain(k), 60) for k in reasons.keywords[:10]),
+        keywords=tuple(cut(plain(k), 60) for k in distinct(reasons.keywords)[:10]),
         why=tuple(why),
         story=story,
         relevant_url=safe_link((votes or {}).get("relevant")),
         not_relevant_url=safe_link((votes or {}).get("not_relevant")),
+        mute_url=safe_link((votes or {}).get("mute")),
     )
 
 

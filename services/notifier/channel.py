@@ -44,10 +44,11 @@ class Delivery:
 
 
 def vote_urls_of(delivery: Delivery, links: VoteLinks | None, now: datetime) -> dict[str, VoteUrls]:
-    """Each alert's two vote links by alert id, expiring ttl after ``now`` (the attempt); empty without links."""
+    """Each alert's two vote links (and its story's mute link) by alert id, expiring ttl after ``now`` (the
+    attempt); empty without links."""
     if links is None:
         return {}
-    return {alert.id: links.for_alert(alert.id, alert.topic, now) for alert in delivery.alerts}
+    return {alert.id: links.for_alert(alert.id, alert.topic, now, alert.story_id) for alert in delivery.alerts}
 
 
 class Channel(Protocol):

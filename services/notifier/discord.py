@@ -64,6 +64,9 @@ def _alert_embed(view: AlertView, update: bool) -> dict[str, Any]:
     if view.relevant_url and view.not_relevant_url and len(view.relevant_url) + len(view.not_relevant_url) < 1200:
         # Vote links are ours (signed console URLs), so they may be Markdown links; they are percent-encoded anyway.
         lines.append(f"Vote: [Relevant]({view.relevant_url}) · [Not relevant]({view.not_relevant_url})")
+    # Within the vote links' budget, so the budgets above still add up to less than DESCRIPTION_LIMIT.
+    if view.mute_url and len(view.relevant_url or "") + len(view.not_relevant_url or "") + len(view.mute_url) < 1200:
+        lines.append(f"[Mute this story]({view.mute_url})")
     embed: dict[str, Any] = {
         "title": _md(f"{'Update: ' if update else ''}{view.heading}", TITLE_LIMIT),
         "description": "\n".join(lines),

@@ -85,6 +85,8 @@ def _text_alert(view: AlertView, update: bool) -> str:
     lines.append(f"Source: {source_line(view)}")
     if view.relevant_url and view.not_relevant_url:
         lines += [f"Relevant: {view.relevant_url}", f"Not relevant: {view.not_relevant_url}"]
+    if view.mute_url:
+        lines.append(f"Mute this story: {view.mute_url}")
     return "\n".join(lines)
 
 
@@ -104,6 +106,8 @@ def _html_alert(view: AlertView, update: bool) -> str:
     if view.relevant_url and view.not_relevant_url:
         parts.append(f'<p>Vote: <a href="{e(view.relevant_url)}">Relevant</a> · '
                      f'<a href="{e(view.not_relevant_url)}">Not relevant</a></p>')  # fmt: skip
+    if view.mute_url:
+        parts.append(f'<p><a href="{e(view.mute_url)}">Mute this story</a></p>')
     return "\n".join(parts)
 
 

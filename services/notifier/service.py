@@ -9,6 +9,7 @@ failing endpoint never holds up reading the stream or other subscribers.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,14 +36,23 @@ from services.notifier.telegram import TelegramChannel
 from services.notifier.webhook import WebhookChannel
 from shared.clock import Clock, SystemClock
 from shared.config import SubscriptionConfig, TripwireConfig
+from shared.config_reload import ReloadWatch, watch_config
 from shared.health import HealthState
 from shared.logging import get_logger
-from shared.metrics import UNROUTED
+from shared.metrics import SILENCED, UNROUTED
 from shared.outbound import OutboundPolicy
 from shared.overrides import unit_values
-from shared.schemas import SchemaError, parse_alerts_message
+from shared.schemas import Alert, SchemaError, parse_alerts_message
+from shared.silences import Silence, first_match, parse_silences, silenced_stream, silences_key
 from shared.stream_consume import consume, ensure_group
-from shared.streams import StreamConsumer, StreamEntry, StreamNames, count_invalid, dead_letter_invalid
+from shared.streams import (
+    DATA_FIELD,
+    StreamConsumer,
+    StreamEntry,
+    StreamNames,
+    count_invalid,
+    dead_letter_invalid,
+)
 from shared.votes import VoteLinks
 
 GROUP = "notifier"
@@ -142,10 +152,12 @@ class Notifier:
         async with self.redis.pipeline(transaction=False) as reads:
             reads.hkeys(self.store.disabled_key)
             reads.hgetall(min_scores_key(self.names))
-            disabled_raw, scores_raw = await reads.execute()
+            reads.hgetall(silences_key(self.names))
+            disabled_raw, scores_raw, silences_raw = await reads.execute()
         disabled = {name.decode() if isinstance(name, bytes) else str(name) for name in disabled_raw}
         min_scores = unit_values(scores_raw)
         now = self.clock.now()
+        silences = [s for s in parse_silences(silences_raw) if s.state(now) == "active"]
         done: list[str] = []
         invalid: list[str] = []
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -155,7 +167,7 @@ class Notifier:
                     # A microsecond apart per entry (and not in the future): the schedule orders equal due times by
                     # id, not by arrival.
                     offset = (position - len(entries)) * ORDER_STEP
-                    await self._schedule(pipe, message, disabled, min_scores, now, offset)
+                    await self._schedule(pipe, message, disabled, min_scores, now, offset, silences)
                 done.append(entry.id)
             # One MULTI/EXEC: every delivery of the batch (and every dead letter of an entry this build cannot
             # read) becomes durable together, before any entry is acked.
@@ -188,6 +200,7 @@ class Notifier:
         min_scores: dict[str, float],
         now: datetime,
         delay: float = 0.0,
+        silences: Sequence[Silence] = (),
     ) -> None:
         targets = route(self.subscriptions, message, disabled, min_scores)
         if not targets:
@@ -195,6 +208,12 @@ class Notifier:
             log.info("alert_unrouted", message_id=message.id)
             return
         for sub in targets:
+            silence = first_match(silences, message, sub.name, now) if isinstance(message, Alert) else None
+            if silence is not None:
+                # Muted, never lost: the pair is recorded (in the same transaction as the batch's deliveries) with
+                # the silence that matched, so the console can show the alert as silenced and why.
+                self._record_silenced(pipe, message, sub.name, silence, now)
+                continue
             did = delivery_id(message.id, sub.name)
             held = _held_until(sub, message, now)
             if held is None:
@@ -202,8 +221,38 @@ class Notifier:
             else:
                 await self.store.queue_hold(pipe, did, sub.name, message, held.timestamp())
 
-    async def run(self, stop: asyncio.Event, *, drain: bool = False) -> int:
-        """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return."""
+    def _record_silenced(
+        self, pipe: Pipeline, alert: AlertsMessage, subscription: str, silence: Silence, now: datetime
+    ) -> None:
+        fields = {
+            "alert_id": alert.id,
+            "subscription": subscription,
+            "silence_id": silence.id,
+            "matchers": silence.describe(),
+            "at": now.isoformat(),
+        }
+        stream, maxlen = silenced_stream(self.names), self.config.redis.maxlen
+        pipe.xadd(stream, {DATA_FIELD: json.dumps(fields)}, maxlen=maxlen, approximate=True)
+        SILENCED.labels(subscription).inc()
+        log.info("alert_silenced", message_id=alert.id, subscription=subscription, silence_id=silence.id)
+
+    def apply_config(self, config: TripwireConfig) -> None:
+        """Take the subscriptions of a reloaded config (shared/config_reload.py) from the next batch on.
+
+        Deliveries already scheduled for a removed subscription are given up by the worker as it finds them;
+        the other notifier settings (channels, pacing, vote links) keep their start-up values until a restart.
+        """
+        before = {sub.name for sub in self.subscriptions}
+        self.config = config
+        self.subscriptions = self._active_subscriptions(config.subscriptions)
+        self.worker.subscriptions = {sub.name: sub for sub in self.subscriptions}
+        after = {sub.name for sub in self.subscriptions}
+        log.info("subscriptions_reloaded", added=sorted(after - before), removed=sorted(before - after),
+                 active=len(after))  # fmt: skip
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False, reload: ReloadWatch | None = None) -> int:
+        """Consume and deliver until ``stop``; with ``drain``: read the stream dry, send what is due, return.
+        ``reload`` applies the subscriptions of a reloaded config file (SIGHUP, console) while it runs."""
         await ensure_group(self.redis, self.names.alerts, GROUP)
         for name, info in (await self.store.disabled()).items():
             log.warning("subscription_disabled", subscription=name, reason=info.get("reason"), since=info.get("at"))
@@ -212,11 +261,14 @@ class Notifier:
             await self.worker.drain()
             return count
         worker = asyncio.create_task(self.worker.run(stop))
+        reloads = asyncio.create_task(watch_config(reload, self.apply_config, stop)) if reload else None
         try:
             return await consume(self.consumer, self.handle, stop)
         finally:
             stop.set()
             await worker
+            if reloads is not None:
+                await reloads
 
 
 def _held_until(sub: SubscriptionConfig, message: AlertsMessage, now: datetime) -> datetime | None:

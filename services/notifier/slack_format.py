@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import MarkdownTextObject as _SlackMarkdown
 from shared.console_links import story_url
 from shared.language import language_name
 from shared.schemas import Alert, FeedHealthEvent
+from shared.text import distinct
 from shared.text import plain as _plain_text
 from shared.votes import VoteUrls
 
@@ -85,7 +86,7 @@ def _why(alert: Alert) -> str:
     if reasons.meaning_only and reasons.meaning_threshold is not None:
         why.append(f"on meaning alone: semantic {reasons.semantic_score or 0:.2f} ≥ {reasons.meaning_threshold:.2f}")
     if reasons.keywords:
-        why.append("keywords: " + ", ".join(clean(k, 60) for k in reasons.keywords[:10]))
+        why.append("keywords: " + ", ".join(clean(k, 60) for k in distinct(reasons.keywords)[:10]))
     if reasons.nearest_example:
         why.append(f"like “{clean(reasons.nearest_example, 200)}” ({reasons.example_similarity or 0:.2f})")
     if reasons.best_sentence and reasons.best_sentence_source == "article":
@@ -119,7 +120,9 @@ def _vote_text(votes: VoteUrls | None) -> str | None:
     relevant, not_relevant = _link(votes.get("relevant")), _link(votes.get("not_relevant"))
     if relevant is None or not_relevant is None:
         return None
-    return f"Vote: <{relevant}|Relevant> · <{not_relevant}|Not relevant>"
+    mute = _link(votes.get("mute"))
+    text = f"Vote: <{relevant}|Relevant> · <{not_relevant}|Not relevant>"
+    return text + (f" · <{mute}|Mute this story>" if mute else "")
 
 
 def _vote_blocks(votes: VoteUrls | None) -> list[Block]:

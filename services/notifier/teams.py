@@ -65,6 +65,8 @@ def alert_container(view: AlertView, update: bool = False) -> dict[str, Any]:
             _run("Vote: "), _run("Relevant", color="Good", selectAction=_open(view.relevant_url)),
             _run(" · "), _run("Not relevant", color="Attention", selectAction=_open(view.not_relevant_url)),
         ))  # fmt: skip
+    if view.mute_url:
+        items.append(_rich(_run("Mute this story", selectAction=_open(view.mute_url))))
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 

@@ -58,6 +58,8 @@ def alert_html(view: AlertView, update: bool = False) -> str:
     lines.append(_e(source_line(view), 250))
     if view.relevant_url and view.not_relevant_url and len(view.relevant_url + view.not_relevant_url) <= 800:
         lines.append(f"Vote: {_a(view.relevant_url, 'Relevant')} · {_a(view.not_relevant_url, 'Not relevant')}")
+    if view.mute_url and len(view.mute_url) <= 800:
+        lines.append(_a(view.mute_url, "Mute this story"))
     return "\n".join(lines)
 
 

@@ -29,7 +29,8 @@ def webhook_body(
     One message: ``{"v": 1, "type": "alert"|"story.update"|"feed_health", "id": <delivery id>, "data": {...}}``;
     an alert carries ``story_id`` (and ``story_update`` events always do) so receivers can group a story's items.
     A digest: ``{"v": 1, "type": "digest", "id": ..., "data": {"alerts": [...], "feed_health": [...]}}``.
-    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``;
+    An alert with an entry in ``votes`` (by alert id) carries ``vote_urls: {"relevant": ..., "not_relevant": ...}``,
+    and an alert of a story ``mute_url`` (a signed link to the console's "mute this story" page);
     with ``console_url``, an alert of a story carries ``story_url``, the story's timeline page in the console.
     """
     votes = votes or {}
@@ -54,7 +55,10 @@ def _data(message: AlertsMessage, votes: Mapping[str, VoteUrls], console_url: st
     data: dict[str, Any] = message.model_dump(mode="json")
     urls = votes.get(message.id) if isinstance(message, Alert) else None
     if urls is not None:
-        data["vote_urls"] = dict(urls)  # additive to schema v1: receivers that do not know it ignore it
+        # additive to schema v1: receivers that do not know them ignore them
+        data["vote_urls"] = {vote: url for vote, url in urls.items() if vote != "mute"}
+        if "mute" in urls:
+            data["mute_url"] = urls["mute"]  # POST-confirmed on the console's page: opening it changes nothing
     story = story_url(console_url, message.story_id) if isinstance(message, Alert) else None
     if story is not None:
         data["story_url"] = story  # additive to schema v1, like vote_urls

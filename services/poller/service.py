@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import random
-import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from services.poller.websub_client import WebSubSubscriber
 from services.poller.websub_server import create_callback_app, serve_callbacks
 from shared.clock import Clock, SystemClock
 from shared.config import FeedConfig, TripwireConfig
+from shared.config_reload import ReloadWatch, off_sighup, on_sighup
 from shared.health import HealthState
 from shared.logging import get_logger
 from shared.metrics import FEED_ERRORS, FEED_POLL_SECONDS, ITEMS_FETCHED, ITEMS_PUBLISHED
@@ -146,9 +146,12 @@ class Poller:
         """Poll each feed on its interval until ``stop`` is set; SIGHUP re-reads the feeds through ``reload``."""
         self.schedule.start(list(self.feeds.values()))
         reload_requested = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        # SIGHUP, or the console's request after it rewrote the file (shared/config_reload.py): one Redis GET a tick.
+        # Only its requests are used here: the feeds come through ``reload``.
+        watch = ReloadWatch(self.redis, self.names, lambda: self.config, "poller")
         if reload is not None:
-            loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+            on_sighup(reload_requested.set)
+            await watch.requested()  # notes the current generation
         callbacks = self.start_callback_server(stop)
         if self.websub is not None:
             # Feeds removed while the poller was down are unsubscribed by the first tick.
@@ -157,7 +160,7 @@ class Poller:
         try:
             while not stop.is_set():
                 self.health.beat()
-                if reload is not None and reload_requested.is_set():
+                if reload is not None and (reload_requested.is_set() or await watch.requested()):
                     reload_requested.clear()
                     self.reload(reload)
                 self._start_websub_tick()
@@ -165,7 +168,7 @@ class Poller:
                     await asyncio.wait_for(_first(stop, reload_requested), timeout=5)
         finally:
             if reload is not None:
-                loop.remove_signal_handler(signal.SIGHUP)
+                off_sighup(reload_requested.set)
             self.schedule.shutdown()
             # Graceful: polls already running finish (each within its fetch deadline) so no lock or item is left
             # half-done; their validators and state are saved as usual.

@@ -90,9 +90,10 @@ def _articles(html: str) -> list[str]:
 
 
 def _leads(article: str) -> list[str]:
-    return re.findall(r"<h2>(.*?)</h2>", article, re.S)
+    # The title links to the article: compare its text.
+    return [re.sub(r"<[^>]+>", "", title) for title in re.findall(r"<h2>(.*?)</h2>", article, re.S)]
 
 
 def _updates(article: str) -> list[str]:
     entries = re.findall(r'<li class="alert-entry update">.*?</strong>: (.*?)\n', article, re.S)
-    return [entry.strip() for entry in entries]
+    return [re.sub(r"<[^>]+>", "", entry).strip() for entry in entries]

@@ -87,7 +87,9 @@ async def test_story_timeline_orders_reports_shows_language_escapes_outlets_and_
     assert timeline is not None
     assert count(timeline.group(0), r'<rect class="report first"') == 1
     assert count(timeline.group(0), r'<circle class="report"') == 2
-    rows = re.findall(r'<tr class="report-row[^"]*"><td>[^<]*</td>\s*<td>([^<]*)</td><td>([^<]*)</td>', page)
+    rows = re.findall(
+        r'<tr class="report-row[^"]*"><td><time [^>]*>[^<]*</time></td>\s*<td>([^<]*)</td><td>([^<]*)</td>', page
+    )
     assert rows == [("Outlet 1", "en"), ("Outlet 2", "ar"), ("&lt;script&gt;alert(1)&lt;/script&gt; Outlet", "unknown")]
     assert "<script>alert(1)" not in page
     region = re.search(r'<svg class="chart chart-map".*?</svg>', page, re.S)

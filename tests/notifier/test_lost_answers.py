@@ -1,7 +1,7 @@
 """When the answer to a send is lost after the request went out (issue 26, item 5): each channel against a real peer
 on 127.0.0.1 that takes the whole request and then drops the connection (or holds it) without answering, through
 the real worker, real Redis and every retry of the schedule. The rows of LOST_ANSWER (outcome.py) and the table in
-docs/delivery-guarantees.md are what these tests hold the code to.
+docs/operations/delivery.md are what these tests hold the code to.
 
 Requests and mails are counted as lists, never sets: a set would hide the very duplicates these tests look for.
 """

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from standardwebhooks import Webhook
 
 from shared.config import ConsoleSettings, TripwireConfig
+from shared.mute_links import MUTE_LINK_SECONDS, verify_mute
 from shared.schemas import Alert, FeedRef
 from shared.votes import VOTES, VoteClaim, VoteLinkError, verify_vote
 from tests.notifier.support import SECRET, FakeClock, make_alert, make_notifier, notifier_config, publish_messages, sub
@@ -123,6 +124,16 @@ async def test_webhook_alerts_carry_vote_urls_and_still_verify(
         # A story's alert links to its timeline in the console (a plain page behind the login, not a capability).
         story_url = data.pop("story_url", None)
         assert story_url == (f"{config.console.url}/stories/{sent.story_id}" if sent.story_id else None)
+        # A story's alert carries a signed link that mutes the story (a day), under its own signing context.
+        mute = data.pop("mute_url", None)
+        if sent.story_id:
+            assert mute is not None and mute.startswith(f"{config.console.url}/mute/link?t=")
+            claim = verify_mute(VOTE_SECRET.encode(), mute.split("t=", 1)[1], clock.now().timestamp())
+            assert (claim.story_id, claim.duration_seconds) == (sent.story_id, MUTE_LINK_SECONDS)
+            with pytest.raises(VoteLinkError, match="signature"):  # a mute token is no vote token
+                verify_vote(VOTE_SECRET.encode(), mute.split("t=", 1)[1], clock.now().timestamp())
+        else:
+            assert mute is None
         assert data == json.loads(sent.to_json())  # additive: the rest is the alert as before
 
 

@@ -1,6 +1,7 @@
 """The WebSub callback server against a hostile callback client on 127.0.0.1 (issue 26, items 2 and 4).
 
-Each test reproduces one finding of the review; the limits they check are the numbers docs/security.md documents.
+Each test reproduces one finding of the review; the limits they check are the numbers documented in
+docs/operations/security.md.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from shared.clock import Clock
 from shared.config import TripwireConfig
 from shared.language import language_name
 from shared.streams import StreamNames
-from tripwire.console import auth, glance_pages, pages, teach_pages, tune_pages
+from tripwire.console import auth, glance_pages, manage_pages, pages, silence_pages, teach_pages, timefmt, tune_pages
 from tripwire.console.context import Console, Handler
 from tripwire.console.throttle import LoginThrottle
 from tripwire.console.tuning import EmbedderFactory, ScoringPool
@@ -52,18 +52,27 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True
     templates.env.filters["language_name"] = language_name
+    templates.env.filters["when"] = timefmt.when_filter
+    templates.env.filters["relative"] = timefmt.relative
     return templates
 
 
 def create_app(
-    config: TripwireConfig, redis: Redis, clock: Clock, session_secret: str, embedder_factory: EmbedderFactory
+    config: TripwireConfig,
+    redis: Redis,
+    clock: Clock,
+    session_secret: str,
+    embedder_factory: EmbedderFactory,
+    *,
+    config_path: Path | None = None,
 ) -> Starlette:
-    """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use."""
+    """The console app over ``redis``; ``session_secret`` signs the session cookies; the model loads on first use;
+    ``config_path`` is the config file the Manage page writes (none: it only says how to enable it)."""
     names = StreamNames.of(config.redis)
     store = DeliveryStore(redis, names, config.redis.maxlen)
     pool = ScoringPool(config.topics, embedder_factory, redis, names, lambda: multilingual_embedder(config.classifier))
     throttle = LoginThrottle(redis, names, clock)
-    console = Console(config, redis, names, store, clock, _templates(), pool, throttle)
+    console = Console(config, redis, names, store, clock, _templates(), pool, throttle, config_path)
 
     def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -106,6 +115,18 @@ def create_app(
         Route("/vote", page(teach_pages.vote), methods=["POST"]),
         Route("/vote/link", page(teach_pages.vote_link, public=True), name="vote_link"),
         Route("/vote/link", page(teach_pages.vote_link_submit, public=True), methods=["POST"]),
+        Route("/silences", page(silence_pages.silences_page), name="silences"),
+        Route("/silences", page(silence_pages.silence_add), methods=["POST"]),
+        Route("/silences/expire", page(silence_pages.silence_expire), methods=["POST"]),
+        Route("/mute/link", page(silence_pages.mute_link, public=True), name="mute_link"),
+        Route("/mute/link", page(silence_pages.mute_link_submit, public=True), methods=["POST"]),
+        Route("/manage", page(manage_pages.manage_page), name="manage"),
+        Route("/manage/feeds/discover", page(manage_pages.feed_discover), methods=["POST"]),
+        Route("/manage/feeds/add", page(manage_pages.feed_add), methods=["POST"]),
+        Route("/manage/feeds/state", page(manage_pages.feed_state), methods=["POST"]),
+        Route("/manage/subscriptions/save", page(manage_pages.sub_save), methods=["POST"]),
+        Route("/manage/subscriptions/state", page(manage_pages.sub_state), methods=["POST"]),
+        Route("/manage/subscriptions/test", page(manage_pages.sub_test), methods=["POST"]),
         Route("/learned", page(teach_pages.learned_page), name="learned"),
         Route("/learned/remove", page(teach_pages.learned_remove), methods=["POST"]),
         Route("/learned.yaml", page(teach_pages.learned_export)),

@@ -8,11 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.classifier.places import Gazetteer
-from tripwire.console import charts, geo_map
+from tripwire.console import charts, data, geo_map, silence_pages
 from tripwire.console.context import Console
 from tripwire.console.overview import read_overview
+from tripwire.console.story_groups import group_stories
 from tripwire.console.story_view import read_story
 
+LATEST_STORIES = 8  # stories the Overview opens with
+LATEST_SCAN = 500  # the newest alerts they are drawn from
 _STORY_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
@@ -25,9 +28,18 @@ async def overview_page(console: Console, request: Request) -> Response:
         charts.fill_bar(load.lag or 0, load.cap, f"{load.group} lag against the cap of {load.stream}", "chart-lag")
         for load in overview.streams
     ]
+    # What happened first: the newest stories, from the newest alerts (a bounded read, like the Alerts page's).
+    stories = group_stories([a for _, a in await data.recent_alerts(console.redis, console.names, LATEST_SCAN)])
+    # A story muted for everyone says so (and until when) instead of a "Mute" link.
+    muted = {
+        m.value: s.ends_at
+        for s in await silence_pages.store_of(console).active(console.clock.now())
+        for m in s.matchers
+        if m.field == "story" and len(s.matchers) == 1
+    }
     return console.render(
         request, "overview.html", overview=overview, alerts_chart=alerts_chart, items_chart=items_chart,
-        lag_charts=lag_charts,
+        lag_charts=lag_charts, stories=stories[:LATEST_STORIES], muted=muted,
     )  # fmt: skip
 
 
@@ -43,4 +55,8 @@ async def story_page(console: Console, request: Request) -> Response:
         return console.render(request, "error.html", status_code=404, message=message)
     timeline = charts.story_timeline(story.points, f"Reports of the story {story.title}")
     region = geo_map.region_map(story.places, story.routes, f"Places named in the story {story.title}")
-    return console.render(request, "story.html", story=story, timeline=timeline, region=region)
+    # Silenced reports are shown, marked with the subscriptions they were kept from (never hidden).
+    silenced: dict[str, list[str]] = {}
+    for alert_id, subscription in await silence_pages.silenced_pairs(console):
+        silenced.setdefault(alert_id, []).append(subscription)
+    return console.render(request, "story.html", story=story, timeline=timeline, region=region, silenced=silenced)

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from services.notifier.store import DeadLetter, DeadLetters
-from tripwire.console import auth, data
+from tripwire.console import auth, data, silence_pages
 from tripwire.console.context import Console
 from tripwire.console.story_groups import group_stories
 
@@ -114,6 +114,7 @@ async def alerts_page(console: Console, request: Request) -> Response:
     shown = groups[:PAGE_SIZE]
     shown_alerts = [alert for group in shown for alert in group.alerts]
     deliveries = await data.deliveries(console.redis, console.store, console.config, shown_alerts)
+    deliveries = silence_pages.mark_silenced(deliveries, await silence_pages.silenced_pairs(console))
     return console.render(
         request, "alerts.html", groups=shown, deliveries=deliveries, story=story, total=len(groups),
         scanned=len(alerts), languages=languages, lang=language,

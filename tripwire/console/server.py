@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Generator
+from pathlib import Path
 
 import uvicorn
 from redis.asyncio import Redis
@@ -53,11 +54,15 @@ async def serve_console(
     embedder_factory: EmbedderFactory,
     stop: asyncio.Event,
     clock: Clock | None = None,
+    config_path: Path | None = None,
 ) -> None:
-    """Serve the console on console.host:console.port until ``stop`` is set."""
+    """Serve the console on console.host:console.port until ``stop`` is set; ``config_path`` is the file its
+    Manage page writes (with a password set)."""
     console = config.console
     check_exposure(console)
-    app = create_app(config, redis, clock or SystemClock(), session_secret(console), embedder_factory)
+    app = create_app(
+        config, redis, clock or SystemClock(), session_secret(console), embedder_factory, config_path=config_path
+    )
     server = ConsoleServer(
         uvicorn.Config(app, host=console.host, port=console.port, log_config=None, server_header=False)
     )

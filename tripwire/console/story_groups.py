@@ -38,6 +38,21 @@ class StoryGroup:
         return self.story_id is None or not self.lead.is_story_update
 
     @property
+    def languages(self) -> list[str]:
+        """The languages the story was reported in, first seen first."""
+        return list(dict.fromkeys(alert.item.language for alert in self.alerts if alert.item.language))
+
+    @property
+    def outlets(self) -> list[str]:
+        """The outlets (feed titles, else URLs) that reported it, first first."""
+        return list(dict.fromkeys(alert.item.feed.title or alert.item.feed.url for alert in self.alerts))
+
+    @property
+    def places(self) -> list[str]:
+        """The gazetteer places its reports name, first named first."""
+        return list(dict.fromkeys(place.name for alert in self.alerts for place in alert.places))
+
+    @property
     def latest(self) -> Alert:
         """The story's newest alert."""
         return max(self.alerts, key=lambda alert: alert.created_at)

@@ -23,3 +23,10 @@ document.querySelectorAll(".autosubmit").forEach(function (control) {
     line.setAttribute("x2", x);
   });
 }());
+// Exact times in the viewer's own zone on hover: the server wrote "12 min ago" and the instant in datetime="".
+document.querySelectorAll("time[datetime]").forEach(function (element) {
+  var at = new Date(element.getAttribute("datetime"));
+  if (!isNaN(at.getTime())) {
+    element.title = at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+  }
+});

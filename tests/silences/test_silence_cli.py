@@ -1,0 +1,79 @@
+"""`tripwire silence add|list|expire`, run as a user would (in process), and the silences' own rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.redis_server import RedisServer
+from shared.silences import MAX_DURATION_SECONDS, Matcher, SilenceError, new_silence, parse_matchers
+from tests.notifier.support import make_alert
+from tripwire import cli
+
+T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """cli.main replaces the root handlers; put them back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+def test_add_list_expire(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    redis_server.client().flushdb()
+    config = tmp_path / "tripwire.yaml"
+    config.write_text("feeds: []\n")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    args = ["--config", str(config), "--log-level", "WARNING"]
+    assert cli.main(["silence", "add", "story=s-derik", "subscription=desk", "--duration", "2d",
+                     "--reason", "followed on the wire", "--by", "editor", *args]) == 0  # fmt: skip
+    silence_id = capsys.readouterr().out.split()[1]
+    assert cli.main(["silence", "list", *args]) == 0
+    listing = capsys.readouterr().out
+    assert f"{silence_id}  active" in listing and "story=s-derik subscription=desk" in listing
+    assert "by editor: followed on the wire" in listing and "1 silence(s)" in listing
+    assert cli.main(["silence", "expire", silence_id, *args]) == 0
+    assert cli.main(["silence", "list", *args]) == 0
+    assert "0 silence(s)" in capsys.readouterr().out
+    assert cli.main(["silence", "list", "--all", *args]) == 0
+    assert f"{silence_id}  expired" in capsys.readouterr().out
+    # Mistakes are one line and exit code 2, each saying what to do.
+    assert cli.main(["silence", "expire", "nope", *args]) == 2
+    assert cli.main(["silence", "add", "colour=red", "--duration", "1h", "--reason", "x", *args]) == 2
+    assert cli.main(["silence", "add", "topic=t", "--duration", "200d", "--reason", "x", *args]) == 2
+    err = capsys.readouterr().err
+    assert "no silence with id 'nope'" in err and "FIELD one of story, topic, feed, place, subscription" in err
+    assert "at most 90 days" in err
+
+
+def test_every_matcher_must_hold_and_only_while_active():
+    alert = make_alert(1).model_copy(update={"story_id": "s1"})
+    silence = new_silence(parse_matchers(["story=s1", "topic=us_russia_standoff"]), 3600, "r", "me", T0)
+    assert silence.matches(alert, "any", T0)
+    assert not silence.matches(alert.model_copy(update={"topic": "joint_patrol"}), "any", T0)
+    assert not silence.matches(alert, "any", T0 - timedelta(seconds=1)), "not before it starts"
+    assert not silence.matches(alert, "any", T0 + timedelta(seconds=3600)), "not once it ends"
+    feed = new_silence([Matcher(field="feed", value="example news")], 60, "r", "me", T0)
+    assert feed.matches(alert, "any", T0), "a feed by its title, case-insensitive"
+    assert new_silence([Matcher(field="feed", value=alert.item.feed.url)], 60, "r", "me", T0).matches(alert, "x", T0)
+
+
+def test_a_silence_needs_matchers_a_reason_and_a_bounded_duration():
+    with pytest.raises(SilenceError, match="at least one matcher"):
+        new_silence([], 60, "r", "me", T0)
+    with pytest.raises(SilenceError, match="needs a reason"):
+        new_silence(parse_matchers(["topic=t"]), 60, "  ", "me", T0)
+    # The documented limit (docs: Silences, "at most 90 days"), written here, not read from the code.
+    new_silence(parse_matchers(["topic=t"]), 90 * 86400, "r", "me", T0)
+    with pytest.raises(SilenceError, match="at most 90 days"):
+        new_silence(parse_matchers(["topic=t"]), 90 * 86400 + 1, "r", "me", T0)
+    assert MAX_DURATION_SECONDS == 90 * 86400
