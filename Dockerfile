@@ -1,17 +1,29 @@
 # One image for the three services and the console; the command picks one: poller, classifier, notifier or console.
 # Build: docker compose build   (or: docker build -t tripwire:local .)
+# Without an image registry or PyTorch's wheel index (docs/docker.md, "Build anywhere"): put the torch CPU wheel in
+# wheels/ and pass a local base image, e.g.
+#   docker build --build-arg PYTHON_IMAGE=localhost/tripwire-base-python:3.11 --build-arg TORCH_SOURCE=wheels .
 
+# The base of both stages: any image with Python 3.11, python/pip on PATH, venv and a CA bundle.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- build: the runtime virtualenv (no torch) and the model cache, exported by a throwaway venv that has torch ------
 FROM ${PYTHON_IMAGE} AS build
 
+# Where the CPU build of torch comes from: a wheel index URL (PyTorch's CPU index by default: the default torch wheel
+# on PyPI pulls several GB of CUDA libraries), or "wheels" for the wheels/ folder of the build context.
+ARG TORCH_SOURCE=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The CPU build of torch from PyTorch's CPU wheel index, first and in its own layer (it changes least): the default
-# torch wheel on PyPI pulls several GB of CUDA libraries. The [torch] extra pins torch==2.13.0, which 2.13.0+cpu
-# satisfies (and, found in /wheels, is preferred), so the export venv below installs the CPU build.
-RUN pip download --no-cache-dir --no-deps --dest /wheels --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# First and in its own layer (it changes least). The [torch] extra pins torch==2.13.0, which 2.13.0+cpu satisfies
+# (and, found in /wheels, is preferred), so the export venv below installs the CPU build.
+COPY wheels/ /wheels/
+RUN case "$TORCH_SOURCE" in \
+      http://*|https://*) pip download --no-cache-dir --no-deps --dest /wheels --index-url "$TORCH_SOURCE" torch==2.13.0 ;; \
+      wheels) ls /wheels/torch-2.13.0*.whl >/dev/null 2>&1 \
+              || { echo "TORCH_SOURCE=wheels: no torch-2.13.0 wheel in wheels/ of the build context" >&2; exit 1; } ;; \
+      *) echo "TORCH_SOURCE must be a wheel index URL or 'wheels', not: $TORCH_SOURCE" >&2; exit 1 ;; \
+    esac
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -24,7 +36,9 @@ COPY config/tripwire.yaml ./config/tripwire.yaml
 # the container needs no network to start) declares sentence-transformers, hence torch, as its dependency: it and
 # Tripwire go in with --no-deps after every other pinned dependency (tools/runtime_requirements.py). The checks fail
 # the build, not the first start, if torch slipped in or the model files are missing.
+# pip itself first: an older pip (Debian's 23.0 in a Debian-built base) resolves lxml without its html_clean extra.
 RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir "pip==26.3" \
     && python tools/runtime_requirements.py > /tmp/runtime.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/runtime.txt \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps "$(python tools/runtime_requirements.py --model)" . \

