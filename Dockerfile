@@ -40,12 +40,12 @@ RUN python -m venv /opt/venv \
 # The export venv, thrown away with this stage: the development lock (the torch extra's sentence-transformers and
 # their dependencies) plus the CPU torch wheel from /wheels, checked against requirements/torch.txt's hash. cp -a keeps
 # the model files' modification times, which the ONNX cache key hashes, so the files it exports below are the ones
-# the runtime venv looks for.
+# the runtime venv looks for. `python -m pip`, never bin/pip: the copied venv's scripts still run /opt/venv's Python.
 RUN cp -a /opt/venv /opt/export \
-    && /opt/export/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/dev.txt \
-    && /opt/export/bin/pip install --no-cache-dir --require-hashes --no-deps --no-index --find-links /wheels -r requirements/torch.txt
+    && /opt/export/bin/python -m pip install --no-cache-dir --require-hashes --no-deps -r requirements/dev.txt \
+    && /opt/export/bin/python -m pip install --no-cache-dir --require-hashes --no-deps --no-index --find-links /wheels -r requirements/torch.txt
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE NOTICE ./
 COPY shared ./shared
 COPY services ./services
 COPY tripwire ./tripwire
@@ -54,11 +54,12 @@ COPY config/tripwire.yaml ./config/tripwire.yaml
 # (~/.cache/tripwire/models); the last two commands prove, without torch, that the runtime venv finds them (they fail
 # the build if the cache key did not match). The export venv stays in this stage; the runtime stage copies the cache.
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
-    && /opt/export/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/export/bin/python -m pip install --no-cache-dir --no-deps . \
     && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx \
     && HOME=/root /opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend onnx-int8 \
     && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx \
-    && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx-int8
+    && HOME=/root /opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend onnx-int8 \
+    && /opt/venv/bin/python -c "import importlib.util as u; assert not [m for m in ('torch', 'sentence_transformers', 'transformers') if u.find_spec(m)]"
 
 # ---- runtime: the torch-free virtualenv and the model cache on a clean slim image, run as a non-root user ------------
 FROM ${PYTHON_IMAGE}

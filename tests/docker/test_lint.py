@@ -74,7 +74,9 @@ def test_runtime_venv_gets_no_torch_and_the_export_venv_stays_in_the_build_stage
     # The code goes in after the dependencies (a code change rebuilds one layer), with --no-deps into both venvs.
     [code] = [run for run in build_runs if "pip install --no-cache-dir --no-deps ." in run]
     assert "/opt/venv/bin/pip install --no-cache-dir --no-deps ." in code
-    assert "/opt/export/bin/pip install --no-cache-dir --no-deps ." in code
+    # python -m pip: a venv copied with cp -a keeps scripts whose #! line runs the original venv's Python.
+    assert "/opt/export/bin/python -m pip install --no-cache-dir --no-deps ." in code
+    assert "/opt/export/bin/pip " not in " ".join(build_runs)
     for backend in ("onnx", "onnx-int8"):  # built with torch, then found by the torch-free venv (same cache key)
         assert (
             f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}" in code
@@ -124,6 +126,8 @@ def test_build_context_leaves_out_secrets_and_local_state():
     assert allowed == {
         "pyproject.toml",
         "README.md",
+        "LICENSE",
+        "NOTICE",
         "shared",
         "services",
         "tripwire",
