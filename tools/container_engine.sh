@@ -104,7 +104,7 @@ build_base() {
   : >"$root/etc/resolv.conf"
   build_extra "$image" "$root"
   log "$image: podman import"
-  tar -C "$root" -c . | podman import "$@" - "$image" >/dev/null
+  tar -C "$root" -c . | podman import --quiet "$@" - "$image" >/dev/null
   rm -rf "$root" "$CACHE/apt-$$.log"
 }
 
