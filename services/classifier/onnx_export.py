@@ -1,34 +1,35 @@
-"""The ONNX files of the packaged sentence model: exported once from the local model folder, cached, checked by hash.
+"""The ONNX files of the packaged sentence model: built once from the local model folder, cached, checked by hash.
 
-A file is made from the model folder on disk (never from a hub) with ``torch.onnx.export`` of the transformer plus
-mean pooling and L2 normalisation, so the graph's output is the sentence embedding sentence-transformers gives;
-the int8 variant is onnxruntime's dynamic quantisation with one scale per output channel of each weight matrix
-(per-tensor scales moved embeddings ~5x more). Files live under ``<cache>/<model>-<variant>-<key>/``, where the
-key hashes the model folder's files (names, sizes, modification times), the variant and ``EXPORT_VERSION``
-(bumped with the exporter or the pinned torch/onnxruntime): a new model or exporter gives a new file, never a
-stale one. Library versions stay out of the key so a runtime without torch finds a file built elsewhere; the
-manifest beside each file records them and the file's SHA-256. A file whose hash no longer matches (a torn
-write, a disk fault, an edit) is logged and rebuilt, never used.
+A file is written from the model folder on disk (never from a hub) by services/classifier/bert_graph.py: the
+transformer plus mean pooling and L2 normalisation as ONNX operators, with the weights read from the folder's
+safetensors file, so the graph's output is the sentence embedding sentence-transformers gives, and building it needs
+onnx alone, not torch (a `pip install .` has everything it takes). The int8 variant is onnxruntime's dynamic
+quantisation with one scale per output channel of each weight matrix (per-tensor scales moved embeddings ~5x more).
+Files live under ``<cache>/<model>-<variant>-<key>/``, where the key hashes the model folder's files (names, sizes,
+modification times), the variant and ``EXPORT_VERSION`` (bumped with the graph or the pinned onnx/onnxruntime): a
+new model or exporter gives a new file, never a stale one. Library versions stay out of the key so a runtime finds
+a file built elsewhere (the Docker image's cache); the manifest beside each file records them and the file's
+SHA-256. A file whose hash no longer matches (a torn write, a disk fault, an edit) is logged and rebuilt, never used.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
+import logging
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from services.classifier.embedder import TORCH_EXTRA, ModelError
+from services.classifier.bert_graph import WeightsError, build_model
+from services.classifier.embedder import ModelError
 from shared.logging import get_logger
 
 # Bump when the exported graph changes (inputs, outputs, pooling, opset, quantisation settings).
-EXPORT_VERSION = 1
+# 2: the graph written from the safetensors weights with onnx (bert_graph.py) instead of torch.onnx.export.
+EXPORT_VERSION = 2
 OPSET = 17
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 VARIANTS = ("fp32", "int8")
@@ -66,9 +67,7 @@ def ensure_onnx(model_dir: Path, variant: str, cache_root: Path, *, build: bool 
     if model is not None:
         return OnnxModel(model[0], model_dir, model[1])
     if not build:
-        raise OnnxModelError(
-            f"{folder / 'model.onnx'} is {problem}; build it with `tripwire model build` (needs {TORCH_EXTRA})"
-        )
+        raise OnnxModelError(f"{folder / 'model.onnx'} is {problem}; build it with `tripwire model build`")
     return _build(model_dir, variant, folder, problem)
 
 
@@ -89,35 +88,26 @@ def _checked(folder: Path) -> tuple[tuple[Path, str] | None, str]:
 
 
 def _build(model_dir: Path, variant: str, folder: Path, problem: str) -> OnnxModel:
-    missing = _missing_export_modules()
-    if missing:
+    try:
+        import onnx  # noqa: F401  # a runtime dependency (pyproject.toml); checked so a broken install says so
+    except ImportError as exc:
         # Never a fallback to another backend or an unchecked file: that would change the scores unnoticed.
         raise OnnxModelError(
-            f"{folder / 'model.onnx'} (classifier.model_cache, {variant}) is {problem}, and exporting it needs "
-            f"{', '.join(missing)}, not installed here. Either install the export with {TORCH_EXTRA} and run "
-            "`tripwire model build` (once; the file is kept), or copy in a model cache built from this same "
-            f"installed model folder ({model_dir}; the folder name's key hashes its files' names, sizes and "
-            "modification times), as the Docker image does"
-        )
+            f"{folder / 'model.onnx'} (classifier.model_cache, {variant}) is {problem}, and building it needs the "
+            f"onnx package, which does not import here ({exc}); reinstall Tripwire's dependencies "
+            "(docs/install.md), or copy in a model cache built from this same installed model folder "
+            f"({model_dir}; the folder name's key hashes its files' names, sizes and modification times)"
+        ) from None
     log.info("onnx_building", model=str(model_dir), variant=variant, into=str(folder))
     try:
         return _export_into(model_dir, variant, folder)
+    except WeightsError as exc:
+        raise OnnxModelError(f"cannot build {folder / 'model.onnx'}: {exc}") from None
     except OSError as exc:
         raise OnnxModelError(
             f"cannot write the ONNX file into {folder} ({exc.strerror}); make classifier.model_cache writable "
             "or point it at a writable folder"
         ) from None
-
-
-def _missing_export_modules() -> list[str]:
-    """The export's modules (the torch extra) that cannot be imported here."""
-    missing = []
-    for name in ("torch", "transformers", "onnx"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
 
 
 def _export_into(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
@@ -138,7 +128,7 @@ def _export_into(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
             "variant": variant,
             "source": str(model_dir),
             "export_version": EXPORT_VERSION,
-            "versions": {name: _version(name) for name in ("torch", "onnx", "onnxruntime")},
+            "versions": {name: _version(name) for name in ("onnx", "onnxruntime")},
         }
         tmp_manifest = Path(scratch) / MANIFEST
         tmp_manifest.write_text(json.dumps(manifest, indent=2))
@@ -148,63 +138,32 @@ def _export_into(model_dir: Path, variant: str, folder: Path) -> OnnxModel:
 
 
 def export_fp32(model_dir: Path, out: Path) -> None:
-    """Export transformer + mean pooling + normalisation from the local folder to ``out`` (fp32, dynamic shapes)."""
-    import torch
-    from transformers import AutoModel
+    """Write transformer + mean pooling + normalisation of the local folder to ``out`` (fp32, dynamic shapes)."""
+    import onnx
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    transformer = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
-    wrapper = _pooled(transformer)
-    sample = torch.ones((2, 8), dtype=torch.int64)
-    # A padded row in the sample: with an all-ones mask the tracer may record the "no padding" shortcut as a
-    # constant, and every padded batch would then attend to its padding.
-    mask = torch.ones_like(sample)
-    mask[1, 5:] = 0
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shapes taken as constants: checked by the tests
-        torch.onnx.export(
-            wrapper,
-            (sample, mask, torch.zeros_like(sample)),
-            str(out),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["sentence_embedding"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
-            | {"sentence_embedding": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    model = build_model(model_dir, OPSET)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
 
 
 def quantize_int8(fp32: Path, out: Path) -> None:
     """onnxruntime's dynamic int8 quantisation, one scale per output channel (weights int8, activations at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    # The quantiser logs through the root logger: a line per tensor at INFO ("Quantization parameters for tensor
+    # ... not specified", ~100 lines) and advice about pre-processing that a dynamic quantisation does not need.
+    # Ours logs the build and its result; these are held back for the call's length (errors still pass).
+    root = logging.getLogger()
+    root.addFilter(_quantiser_chatter)
+    try:
+        quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        root.removeFilter(_quantiser_chatter)
 
 
-def _pooled_class() -> Any:
-    import torch
-
-    class Pooled(torch.nn.Module):
-        """The transformer called with keyword arguments (positional calls clash with ``use_cache``), then pooled."""
-
-        def __init__(self, transformer: Any) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            hidden = self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-
-    return Pooled
-
-
-def _pooled(transformer: Any) -> Any:
-    return _pooled_class()(transformer)
+def _quantiser_chatter(record: logging.LogRecord) -> bool:
+    """False (drop) for onnxruntime.quantization's own records below ERROR."""
+    return record.levelno >= logging.ERROR or "onnxruntime" not in Path(record.pathname).parts
 
 
 def file_sha256(path: Path) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-BLOCKED = ("torch", "sentence_transformers", "transformers", "onnx")
+BLOCKED = ("torch", "sentence_transformers", "transformers")
 MARK = "without_torch: blocked import of"
 
 
