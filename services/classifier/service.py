@@ -64,7 +64,9 @@ class Classifier:
         )
         self.gazetteer = Gazetteer(config.topics)
         self.alerts_room = StreamRoom(redis, self.names.alerts, config.redis.maxlen, health=self.health)
-        self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
+        # The scorer's multilingual model (loaded at its first use) also compares stories across languages.
+        multilingual = scorer.multilingual
+        self.stories = StoryStore(redis, self.names, config.stories, multilingual) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Score a batch of entries and publish their alerts; returns the ids to ack."""
@@ -121,7 +123,8 @@ class Classifier:
                 )  # fmt: skip
                 if self.stories is not None:
                     # Before the XADD: a crash in between re-scores the item, and the store returns the same answer.
-                    story = await self.stories.assign(result.topic, item, vectors[row], result.score, now)
+                    named = [place.name for place in alert.places]
+                    story = await self.stories.assign(result.topic, item, vectors[row], result.score, now, named)
                     alert = alert.model_copy(
                         update={"story_id": story.story_id, "event": story.event, "story_sources": story.sources,
                                 "story_title": story.title}
