@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from services.classifier.article import ArticleError, fetch_article
-from services.classifier.backends import make_embedder
 from services.classifier.backtest import backtest
 from services.classifier.batch_scoring import score_in_reads
 from services.classifier.evaluation import (
@@ -23,7 +22,7 @@ from services.classifier.evaluation import (
     report_json,
 )
 from services.classifier.report import format_backtest, format_eval, format_languages, format_scores, plot_curves
-from services.classifier.routing import multilingual_embedder
+from services.classifier.rescoring import make_scorer
 from services.classifier.scoring import Scorer, score_matrix, threshold_matrix
 from shared.clock import Clock, SystemClock
 from shared.config import Settings, parse_duration
@@ -67,7 +66,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def load_scorer(settings: Settings) -> Scorer:
     """The model and the example embeddings, loaded once."""
     config = settings.config
-    return Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
+    return make_scorer(config)  # on onnx-int8: fp32 decisions near the thresholds (services/classifier/rescoring.py)
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ from services.classifier.embedder import Vectors
 from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.places import Gazetteer
+from services.classifier.rescoring import RescoringScorer
 from services.classifier.scoring import Scorer, TopicScore
 from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
@@ -93,8 +94,11 @@ class Classifier:
             # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
             # Console votes and overrides (learned.py, overrides.py), read once per batch.
             self.scorer = await current_scorer(self.redis, self.names, self.config.topics, self.scorer)
+            overrides = await load_thresholds(self.redis, self.names)
+            if isinstance(self.scorer, RescoringScorer):  # items near an override are re-scored in fp32 too
+                self.scorer.overrides = overrides
             scores, vectors = await asyncio.to_thread(self.scorer.score_items_with_vectors, [item for _, item in items])
-            scores = apply_thresholds(scores, await load_thresholds(self.redis, self.names))
+            scores = apply_thresholds(scores, overrides)
             await self._publish_alerts([item for _, item in items], scores, vectors)
             done += [entry_id for entry_id, _ in items]
             _observe(scores)
