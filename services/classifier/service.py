@@ -66,7 +66,7 @@ class Classifier:
         self.gazetteer = Gazetteer(config.topics)
         self.alerts_room = StreamRoom(redis, self.names.alerts, config.redis.maxlen, health=self.health)
         # The scorer's multilingual model (loaded at its first use) also compares stories across languages.
-        multilingual = scorer.multilingual
+        multilingual = getattr(scorer, "multilingual", None)  # a stand-in scorer (tests) may have none
         self.stories = StoryStore(redis, self.names, config.stories, multilingual) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
