@@ -49,13 +49,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def load_scorer(settings: Settings) -> Scorer:
-    """The model and the example embeddings, loaded once."""
-    from services.classifier.backends import make_embedder
-    from services.classifier.routing import multilingual_embedder
-    from services.classifier.scoring import Scorer
+    """The model and the example embeddings, loaded once; on onnx-int8, fp32 decisions near the thresholds
+    (services/classifier/rescoring.py)."""
+    from services.classifier.rescoring import make_scorer
 
-    config = settings.config
-    return Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
+    return make_scorer(settings.config)
 
 
 async def _score(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,9 +8,7 @@ from contextlib import AsyncExitStack
 import httpx
 from redis.asyncio import Redis
 
-from services.classifier.backends import make_embedder
-from services.classifier.routing import multilingual_embedder
-from services.classifier.scoring import Scorer
+from services.classifier.rescoring import make_scorer
 from services.classifier.service import Classifier
 from services.notifier.service import Notifier
 from services.poller.service import Poller
@@ -49,7 +47,7 @@ def notifier_http(settings: Settings) -> httpx.AsyncClient:
 def build_classifier(settings: Settings, redis: Redis, health: HealthState | None = None) -> Classifier:
     """Load the model and example embeddings once, and make the classifier."""
     config = settings.config
-    scorer = Scorer(config.topics, make_embedder(config), multilingual_embedder(config.classifier))
+    scorer = make_scorer(config)  # on onnx-int8: fp32 decisions near the thresholds (services/classifier/rescoring.py)
     return Classifier(config, redis, scorer, settings.consumer_name, health=health)
 
 

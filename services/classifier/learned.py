@@ -15,6 +15,7 @@ from datetime import datetime
 import yaml
 from redis.asyncio import Redis
 
+from services.classifier.rescoring import RescoringScorer
 from services.classifier.scoring import Scorer
 from shared.config import TopicConfig
 from shared.streams import StreamNames
@@ -124,6 +125,10 @@ async def current_scorer(redis: Redis, names: StreamNames, topics: dict[str, Top
         return scorer
     learned = await learned_examples(redis, names, list(topics))
     # Re-embedding the examples takes a model call: off the event loop, like scoring.
-    fresh = await asyncio.to_thread(Scorer, with_learned(topics, learned), scorer.embedder, scorer.multilingual)
+    merged = with_learned(topics, learned)
+    if isinstance(scorer, RescoringScorer):  # the same models, fp32 re-scoring near the thresholds kept
+        fresh: Scorer = await asyncio.to_thread(scorer.with_topics, merged)
+    else:
+        fresh = await asyncio.to_thread(Scorer, merged, scorer.embedder, scorer.multilingual)
     _BUILT_AT[fresh] = version
     return fresh

@@ -12,6 +12,7 @@ from services.classifier.embedder import Vectors
 from services.classifier.learned import current_scorer
 from services.classifier.overrides import apply_thresholds, load_thresholds
 from services.classifier.places import Gazetteer
+from services.classifier.rescoring import RescoringScorer
 from services.classifier.scoring import Scorer, TopicScore
 from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
@@ -65,7 +66,9 @@ class Classifier:
         )
         self.gazetteer = Gazetteer(config.topics)
         self.alerts_room = StreamRoom(redis, self.names.alerts, config.redis.maxlen, health=self.health)
-        self.stories = StoryStore(redis, self.names, config.stories) if config.stories.enabled else None
+        # The scorer's multilingual model (loaded at its first use) also compares stories across languages.
+        multilingual = getattr(scorer, "multilingual", None)  # a stand-in scorer (tests) may have none
+        self.stories = StoryStore(redis, self.names, config.stories, multilingual) if config.stories.enabled else None
 
     async def handle(self, entries: list[StreamEntry]) -> Sequence[str]:
         """Score a batch of entries and publish their alerts; returns the ids to ack."""
@@ -92,8 +95,11 @@ class Classifier:
             # The model runs in a worker thread so the event loop keeps beating health and reading Redis.
             # Console votes and overrides (learned.py, overrides.py), read once per batch.
             self.scorer = await current_scorer(self.redis, self.names, self.config.topics, self.scorer)
+            overrides = await load_thresholds(self.redis, self.names)
+            if isinstance(self.scorer, RescoringScorer):  # items near an override are re-scored in fp32 too
+                self.scorer.overrides = overrides
             scores, vectors = await asyncio.to_thread(self.scorer.score_items_with_vectors, [item for _, item in items])
-            scores = apply_thresholds(scores, await load_thresholds(self.redis, self.names))
+            scores = apply_thresholds(scores, overrides)
             await self._publish_alerts([item for _, item in items], scores, vectors)
             done += [entry_id for entry_id, _ in items]
             _observe(scores)
@@ -122,7 +128,8 @@ class Classifier:
                 )  # fmt: skip
                 if self.stories is not None:
                     # Before the XADD: a crash in between re-scores the item, and the store returns the same answer.
-                    story = await self.stories.assign(result.topic, item, vectors[row], result.score, now)
+                    named = [place.name for place in alert.places]
+                    story = await self.stories.assign(result.topic, item, vectors[row], result.score, now, named)
                     alert = alert.model_copy(
                         update={"story_id": story.story_id, "event": story.event, "story_sources": story.sources,
                                 "story_title": story.title}

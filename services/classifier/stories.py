@@ -17,6 +17,9 @@ candidates are ranked by centroid similarity, and only the ``CANDIDATES`` best h
 exact answer (the best similarity to any one item, as before). Redis Cluster: a topic's keys share the hash tag
 ``{stories:<topic>}`` so its transaction stays in one slot while topics spread over the masters; the listing index
 is then one per topic, found through a set of topic names.
+
+Across languages (services/classifier/story_languages.py): items in another language than the story's are
+compared in the multilingual model's space, and Kurdish reports by the places they name.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -33,6 +37,8 @@ import numpy.typing as npt
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from services.classifier.embedder import Embedder
+from services.classifier.story_languages import MULTILINGUAL_CANDIDATES, TEXT_CHARS, MultilingualStories, story_route
 from shared.config import StorySettings
 from shared.errors import TripwireError
 from shared.logging import get_logger
@@ -59,12 +65,20 @@ class StoryAssignment:
     event: Event
     sources: int
     title: str
-    reason: Literal["new", "link", "title", "similar"]
+    reason: Literal["new", "link", "title", "similar", "places"]
     similarity: float | None = None
 
     def to_json(self) -> str:
         """Stored under the item's key so a re-scored item gets the same answer."""
         return json.dumps(self.__dict__)
+
+
+@dataclass
+class _Writes:
+    """What a decision adds beyond the item itself: its multilingual vector and the story vectors it embedded."""
+
+    mvector: bytes | None = None
+    fresh: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,12 @@ def _text(value: bytes | str) -> str:
 class StoryStore:
     """Story state in Redis: join-or-open, and the listing of recent stories."""
 
-    def __init__(self, redis: Redis, names: StreamNames, settings: StorySettings) -> None:
+    def __init__(
+        self, redis: Redis, names: StreamNames, settings: StorySettings, multilingual: Embedder | None = None
+    ) -> None:
         self.redis, self.names, self.settings = redis, names, settings
+        # Without a multilingual model every item is compared in the English space, as before languages counted.
+        self.languages = MultilingualStories(redis, self._story, multilingual) if multilingual else None
         self.ttl = int(settings.window) + 1
         self.index = names.key("stories", "index")
         self.topics = names.key("stories", "topics")  # cluster mode: the topics that have a per-topic index
@@ -133,8 +151,13 @@ class StoryStore:
     def _index(self, topic: str) -> str:
         return self._topic_key("index", topic) if self.names.cluster else self.index
 
-    async def assign(self, topic: str, item: Item, vector: Vector, score: float, now: datetime) -> StoryAssignment:
-        """Join the item to a recent story of ``topic`` or open one, atomically across replicas."""
+    async def assign(
+        self, topic: str, item: Item, vector: Vector, score: float, now: datetime, places: Sequence[str] = ()
+    ) -> StoryAssignment:
+        """Join the item to a recent story of ``topic`` or open one, atomically across replicas.
+
+        ``vector`` is the item's English-model vector; ``places`` the names of the places it names (gazetteer).
+        """
         version = self._topic_key("version", topic)
         item_key = self._topic_key("item", topic, item.id)
         if self.names.cluster:
@@ -146,10 +169,11 @@ class StoryStore:
                     known = await pipe.get(item_key)
                     if known is not None:
                         return StoryAssignment(**json.loads(known))
-                    assignment = await self._decide(topic, item, vector, now)
+                    assignment, writes = await self._decide(topic, item, vector, now, places)
                     centroid = await self._centroid_with(topic, assignment, vector)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     self._write(pipe, topic, item, vector, score, now, assignment)
+                    self._write_languages(pipe, topic, item, assignment, writes, places, now)
                     pipe.set(self._story(topic, assignment.story_id, "centroid"), centroid, ex=self.ttl)
                     # In the same transaction: a crash cannot leave a joined item without its answer.
                     pipe.set(item_key, assignment.to_json(), ex=self.ttl)
@@ -168,7 +192,9 @@ class StoryStore:
         )  # fmt: skip
         return assignment
 
-    async def _decide(self, topic: str, item: Item, vector: Vector, now: datetime) -> StoryAssignment:
+    async def _decide(
+        self, topic: str, item: Item, vector: Vector, now: datetime, places: Sequence[str]
+    ) -> tuple[StoryAssignment, _Writes]:
         """Which story the item belongs to, from the current state (read after WATCH)."""
         keys = [self._topic_key("link", topic, _digest(item.link or "")) if item.link else None]
         keys.append(self._topic_key("title", topic, _digest(normalized_title(item.title))))
@@ -177,14 +203,41 @@ class StoryStore:
                 continue
             found = await self.redis.get(key)
             if found is not None and await self.redis.exists(self._story(topic, _text(found))):
-                return await self._joined(topic, _text(found), item, reason, None)  # type: ignore[arg-type]
-        best_id, best = await self._nearest(topic, vector, now)
-        if best_id is not None and best >= self.settings.threshold:
-            return await self._joined(topic, best_id, item, "similar", best)
-        return StoryAssignment(story_id_for(topic, item.id), "story.new", 1, item.title, "new")
+                return await self._joined(topic, _text(found), item, reason, None), _Writes()  # type: ignore[arg-type]
+        route = story_route(item.language)
+        writes = _Writes()
+        if route != "multilingual" or self.languages is None:
+            best_id, best = await self._nearest(topic, vector, now)
+            if best_id is not None and best >= self.settings.threshold:
+                return await self._joined(topic, best_id, item, "similar", best), writes
+        if self.languages is not None and route != "places":
+            # English: only stories holding another language's item; another language: every recent story.
+            kind = "mixed" if route == "english" else "recent"
+            candidates = (await self._window(topic, kind, now))[-MULTILINGUAL_CANDIDATES:]
+            if candidates or route == "multilingual":
+                mvector = (await self.languages.embed([item.text]))[0]
+                writes.mvector = mvector.astype(np.float32).tobytes()
+                best_id, best, writes.fresh = await self.languages.nearest(topic, candidates, mvector)
+                if best_id is not None and best >= self.settings.multilingual_threshold:
+                    return await self._joined(topic, best_id, item, "similar", best), writes
+        if places and self.languages is not None:
+            # Kurdish: any recent story naming a place it names; other languages: stories opened in Kurdish.
+            kind = "recent" if route == "places" else "unshared"
+            found_id = await self.languages.by_places(topic, await self._window(topic, kind, now), places)
+            if found_id is not None:
+                return await self._joined(topic, found_id, item, "places", None), writes
+        return StoryAssignment(story_id_for(topic, item.id), "story.new", 1, item.title, "new"), writes
+
+    async def _window(self, topic: str, kind: str, now: datetime) -> list[str]:
+        """Story ids of one of the topic's time-ordered sets, oldest first, within the window."""
+        since = now.timestamp() - self.settings.window
+        return [
+            _text(i)
+            for i in cast(list[bytes], await self.redis.zrangebyscore(self._topic_key(kind, topic), since, "+inf"))
+        ]
 
     async def _joined(
-        self, topic: str, story_id: str, item: Item, reason: Literal["link", "title", "similar"],
+        self, topic: str, story_id: str, item: Item, reason: Literal["link", "title", "similar", "places"],
         similarity: float | None,
     ) -> StoryAssignment:  # fmt: skip
         title = await self.redis.hget(self._story(topic, story_id), "title")
@@ -281,6 +334,35 @@ class StoryStore:
         pipe.zadd(index, {got.story_id: now.timestamp()})
         pipe.zremrangebyscore(index, "-inf", now.timestamp() - self.settings.window)
         pipe.incr(self._topic_key("version", topic))  # what concurrent deciders WATCH
+
+    def _write_languages(
+        self, pipe: Any, topic: str, item: Item, got: StoryAssignment, writes: _Writes, places: Sequence[str],
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """Queue what later items in other languages compare with: text, multilingual vectors, places."""
+        if self.languages is None:
+            return
+        route, ttl, at = story_route(item.language), self.ttl, now.timestamp()
+        mvectors, texts = self._story(topic, got.story_id, "mvectors"), self._story(topic, got.story_id, "texts")
+        pipe.hset(texts, item.id, item.text[:TEXT_CHARS])
+        if writes.mvector is not None:
+            pipe.hset(mvectors, item.id, writes.mvector)
+        for key, item_id, raw in writes.fresh:
+            pipe.hset(key, item_id, raw)
+        named = self._story(topic, got.story_id, "places")
+        if places:
+            pipe.sadd(named, *places)
+        for key in (texts, mvectors, named):
+            pipe.expire(key, ttl)
+        sets = {"mixed": route == "multilingual", "unshared": route == "places" and got.event == "story.new"}
+        for kind, add in sets.items():
+            key = self._topic_key(kind, topic)
+            if add:
+                pipe.zadd(key, {got.story_id: at})
+            pipe.zremrangebyscore(key, "-inf", at - self.settings.window)
+            pipe.expire(key, ttl)
+        if route != "places":  # a story with an item in a shared space is found through that space from now on
+            pipe.zrem(self._topic_key("unshared", topic), got.story_id)
 
     async def recent(self, limit: int = 20) -> list[StorySummary]:
         """The most recently updated stories still within the window, newest first."""

@@ -20,4 +20,13 @@ class StorySettings(BaseModel):
     threshold: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Cosine similarity to a story's item at or above which an item joins."
     )
+    # USE-m3 cosines of one event told in en/ar/ru/tr: 0.51-0.76 (best over a story's items: 0.65 and up); of two
+    # different events of one topic: 0.34-0.56 (docs/languages-stories-int8.md, "Stories across languages").
+    multilingual_threshold: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Cosine similarity in the multilingual model's space at or above which an item joins a story "
+        "holding an item in another language.",
+    )
     max_items: int = Field(default=50, ge=1, le=1000, description="Items per story kept for comparison and listing.")

