@@ -40,6 +40,7 @@ from services.classifier.embedder import Embedder, Vectors
 from services.classifier.keywords import KeywordMatch, KeywordMatcher
 from services.classifier.routing import ENGLISH, MULTILINGUAL, embedding_space, resolve_languages
 from shared.config import TopicConfig, TopicWeights
+from shared.language import KURDISH, kurdish_dialect
 from shared.schemas import Item, Reasons
 
 # End punctuation of Latin, Cyrillic and Arabic script (؟ is the Arabic question mark, ۔ the Urdu full stop).
@@ -89,6 +90,7 @@ class TopicScore:
     language: str | None = None  # the text's language, as given or detected
     # True when ``threshold`` is the topic's own for that language (``thresholds``): console overrides leave it.
     language_threshold: bool = False
+    dialect: str | None = None  # Kurdish: kmr (Kurmanji, Latin script) or ckb (Sorani, Arabic script)
 
     @property
     def matched(self) -> bool:
@@ -239,7 +241,8 @@ class TopicModel:
             meaning_only=meaning_only,
         )
         own = language is not None and language in self.config.thresholds
-        return TopicScore(self.name, score, threshold, reasons, language, own)
+        dialect = kurdish_dialect(text) if language == KURDISH else None
+        return TopicScore(self.name, score, threshold, reasons, language, own, dialect)
 
 
 class Scorer:
