@@ -13,7 +13,6 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 KURDISH_SET = REPO_ROOT / "data/eval/kurdish.jsonl"
-_POKROVSK = "the Ukraine front reported by the Pentagon still alerts in ru, ar and en (docs/languages.md)"
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +43,9 @@ def test_a_kurdish_joint_patrol_on_the_m4_alerts_with_keyword_evidence(scorer: S
             "Самолеты ВМС США спешно вылетели на охоту за русскими подлодками",
             marks=pytest.mark.xfail(strict=True, reason="US sub tracking near Russia reads as a standoff to USE-m3"),
         ),
-        pytest.param(
-            "Пентагон: российские войска продвигаются под Покровском.",
-            marks=pytest.mark.xfail(strict=True, reason=_POKROVSK),
-        ),
-        pytest.param(
-            "البنتاغون: القوات الروسية تتقدم قرب بوكروفسك.", marks=pytest.mark.xfail(strict=True, reason=_POKROVSK)
-        ),
-        pytest.param(
-            "Pentagon: Russian troops advancing near Pokrovsk.", marks=pytest.mark.xfail(strict=True, reason=_POKROVSK)
-        ),
+        "Пентагон: российские войска продвигаются под Покровском.",
+        "البنتاغون: القوات الروسية تتقدم قرب بوكروفسك.",
+        "Pentagon: Russian troops advancing near Pokrovsk.",
     ],
 )
 def test_the_issues_real_news_false_alarms_do_not_alert(scorer: Scorer, text: str):
@@ -70,5 +62,5 @@ def test_the_kurdish_set_recall_per_dialect(scorer: Scorer, default_config: Trip
     }
     for dialect in ("ku/kmr", "ku/ckb"):
         assert figures[dialect].any_topic.recall >= 0.9, (dialect, figures[dialect].any_topic)
-        # One near miss of 14 alerts in each dialect: the Pentagon on the Ukraine front (docs/languages.md).
+        # At most one near miss of 14 (Sorani: the Pentagon on the Ukraine front; docs/languages.md).
         assert figures[dialect].any_topic.fp <= 1, (dialect, figures[dialect].any_topic)
