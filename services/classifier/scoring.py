@@ -17,6 +17,17 @@ For each topic and item:
 so a topic alerts when an item reads like one of its examples more than like any near miss, and the
 keywords confirm who and what; keywords alone (at most ``weights.keywords``) never reach a threshold.
 
+A language the multilingual model knows has its own, lower threshold (``thresholds``: its similarities sit lower
+than MiniLM's). Keyword evidence is on no model's scale, so there it counts in proportion,
+
+    keywords part = weights.keywords * keywords * threshold(language) / threshold
+
+and keeps the share of the threshold it has in English (0.4 of 0.62). Counted whole against a threshold of 0.45,
+"US", "Russian" and "troops" in any report (0.32) left a semantic part of 0.22 to find: a third of what English
+asks, and below where unrelated real Russian, Arabic and Turkish news sits (docs/languages.md). A language the
+model does not know (Kurdish: no ``meaning_thresholds``) has no meaning to weigh: its terms are the way in and count
+whole.
+
 Keyword evidence is not the only way in: in a language with a meaning threshold (``meaning_thresholds``), the
 score is at least the semantic part moved onto the threshold's scale,
 
@@ -40,6 +51,7 @@ from services.classifier.embedder import Embedder, Vectors
 from services.classifier.keywords import KeywordMatch, KeywordMatcher
 from services.classifier.routing import ENGLISH, MULTILINGUAL, embedding_space, resolve_languages
 from shared.config import TopicConfig, TopicWeights
+from shared.language import KURDISH, kurdish_dialect
 from shared.schemas import Item, Reasons
 
 # End punctuation of Latin, Cyrillic and Arabic script (؟ is the Arabic question mark, ۔ the Urdu full stop).
@@ -89,6 +101,7 @@ class TopicScore:
     language: str | None = None  # the text's language, as given or detected
     # True when ``threshold`` is the topic's own for that language (``thresholds``): console overrides leave it.
     language_threshold: bool = False
+    dialect: str | None = None  # Kurdish: kmr (Kurmanji, Latin script) or ckb (Sorani, Arabic script)
 
     @property
     def matched(self) -> bool:
@@ -99,6 +112,14 @@ class TopicScore:
 def meaning_score(semantic: float, meaning_threshold: float, threshold: float) -> float:
     """The semantic part on the threshold's scale: at ``threshold`` exactly when it reaches ``meaning_threshold``."""
     return semantic - (meaning_threshold - threshold)
+
+
+def keyword_share(threshold: float, topic_threshold: float, meaning_threshold: float | None) -> float:
+    """How much of ``weights.keywords`` the keyword evidence counts for at ``threshold``: in proportion to the
+    topic's threshold in a language with a meaning route (its own lower scale), whole elsewhere."""
+    if meaning_threshold is None or threshold >= topic_threshold or topic_threshold <= 0:
+        return 1.0
+    return threshold / topic_threshold
 
 
 def keyword_evidence(match: KeywordMatch, matcher: KeywordMatcher, weights: TopicWeights) -> float:
@@ -215,9 +236,10 @@ class TopicModel:
         examples, counter_examples = self.space_texts[space]
         match = self.keywords.match(text, language)
         evidence = keyword_evidence(match, self.keywords, weights)
-        raw = (1.0 - weights.keywords) * nearest.semantic + weights.keywords * evidence
         threshold = self.config.threshold_for(language)
         meaning_threshold = self.config.meaning_threshold_for(language)
+        keyword_weight = weights.keywords * keyword_share(threshold, self.config.threshold, meaning_threshold)
+        raw = (1.0 - weights.keywords) * nearest.semantic + keyword_weight * evidence
         meaning = 0.0 if meaning_threshold is None else meaning_score(nearest.semantic, meaning_threshold, threshold)
         meaning_only = meaning > raw and not match.vetoed_by  # the score is the meaning alone, not the blend
         score = 0.0 if match.vetoed_by else float(np.clip(max(raw, meaning), 0.0, 1.0))
@@ -239,7 +261,8 @@ class TopicModel:
             meaning_only=meaning_only,
         )
         own = language is not None and language in self.config.thresholds
-        return TopicScore(self.name, score, threshold, reasons, language, own)
+        dialect = kurdish_dialect(text) if language == KURDISH else None
+        return TopicScore(self.name, score, threshold, reasons, language, own, dialect)
 
 
 class Scorer:

@@ -10,6 +10,11 @@ both are cut into words and reduced to a comparison key the same way, so an anal
   most ``MAX_SUFFIX`` letters (``devriye`` -> ``devriyesini``, ``Kamışlı`` -> ``Kamışlı'da``); a term word of
   three letters or fewer matches only itself (``ram`` never finds ``ramazan``). Dotted and dotless
   i, and ş ç ğ ö ü ê î û, compare equal, so ASCII spellings (``Kamisli``) match too.
+- Kurdish, both written standards, word by word by script: a Kurmanji (Latin) word compares with circumflexes and
+  cedillas folded (``Rûsya`` = ``Rusya``, ``Îdlib`` = ``Idlib``, ``Dêrik`` = ``Derik``); a Sorani (Arabic-script)
+  word with its letter forms folded (Arabic kaf and ya to Kurdish ک and ی, a final ه or ة to ە, ڕ to ر, ڵ to ل, a
+  doubled ی or و written once, Arabic-Indic digits to 0-9), so ``دەوریە`` matches ``دەورییەی`` and ``ئێم ٤`` matches
+  ``ئێم 4``. Both then take suffixes as Turkish does: ``dewriye`` -> ``dewriyeya``, ``دەوریە`` -> ``دەوریەکان``.
 - Arabic: letters normalised (shared/text.py), then one prefix (و ف ب ك ل with or without ال) and up to two suffixes
   (تين تان ات ان ين ون ها ية ه ي ا) removed, keeping at least three letters; ``القامشلي``, ``بالقامشلي`` and
   ``والقامشلي`` all compare as ``قامشل``. Snowball's Arabic stemmer was measured and not used: its roots collide
@@ -36,7 +41,12 @@ _SNOWBALL = {
     "hu": "hungarian", "ro": "romanian", "el": "greek", "pl": "polish", "cs": "czech", "sr": "serbian",
 }  # fmt: skip
 _PREFIX_LANGUAGES = {"tr", "az", "ku"}
+_KURDISH_LANGUAGES = {"ku"}
 _ARABIC_LANGUAGES = {"ar"}
+# Sorani letter forms to one spelling (after shared/text.py's Arabic folding, which has made ى and ة into ي and ه).
+_DIGITS = {ord(d): str(n) for block in ("٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹") for n, d in enumerate(block)}
+_SORANI_FOLD = str.maketrans({"ك": "ک", "ي": "ی", "ڕ": "ر", "ڵ": "ل", "‌": None} | _DIGITS)
+_SORANI_DOUBLED = re.compile(r"([یو])\1+")
 _ARABIC_PREFIXES = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ك", "ل")
 # Longest first, with the letters that must stay. Up to two are removed, so the nisba adjective, its dual and plural
 # meet their noun: أمريكية, أمريكيتين, الأمريكيين, أمريكي and أمريكا all compare as امريك; روسية and روسيا as روس.
@@ -70,6 +80,20 @@ def _arabic_key(word: str) -> str:
     return word
 
 
+def _is_arabic_script(word: str) -> bool:
+    return any("\u0600" <= char <= "\u06ff" for char in word)
+
+
+def _sorani_key(word: str) -> str:
+    word = _SORANI_DOUBLED.sub(r"\1", word.translate(_SORANI_FOLD))
+    return word[:-1] + "ە" if word.endswith("ه") else word
+
+
+def _kurdish_key(word: str) -> str:
+    """Sorani words by their Arabic-script folding, Kurmanji words (and digits) with their marks folded."""
+    return _sorani_key(word) if _is_arabic_script(word) else _strip_marks(word.translate(_DIGITS))
+
+
 @lru_cache(maxsize=32)
 def _stemmer(name: str) -> snowballstemmer.Stemmer:
     return snowballstemmer.stemmer(name)
@@ -77,6 +101,10 @@ def _stemmer(name: str) -> snowballstemmer.Stemmer:
 
 def word_keys(text: str, language: str) -> list[str]:
     """The comparison keys of every word of ``text`` in ``language``."""
+    if language in _KURDISH_LANGUAGES:
+        # Older Sorani writes ە as ه and a zero-width non-joiner (ه‌ی): that is ە, and the joiner is no word break.
+        joined = text.replace("ه\u200c", "ە").replace("\u200c", "")
+        return [_kurdish_key(word) for word in _WORD.findall(fold_case(joined, language))]
     words = _WORD.findall(fold_case(text, language))
     if language in _SNOWBALL:
         return [_strip_marks(key) for key in _stemmer(_SNOWBALL[language]).stemWords(words)]

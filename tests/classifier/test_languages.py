@@ -272,3 +272,34 @@ def test_the_multilingual_model_is_asked_nothing_until_a_text_needs_it():
     scorer.score_texts_pruned(["русский текст"], languages=["ru"])
     scorer.score_texts_pruned(["русский текст"], languages=["ru"])
     assert multilingual.asked.count("example") == 1  # the topic's vectors embedded once, at the first Russian text
+
+
+def test_keyword_evidence_keeps_its_share_of_a_languages_lower_threshold():
+    from services.classifier.scoring import keyword_share
+
+    # A language with a meaning route: 0.4 of weight counts 0.4 * 0.45 / 0.62, so full keyword evidence with no
+    # meaning stays as far below 0.45 as it is below 0.62 in English.
+    assert keyword_share(0.45, 0.62, 0.66) == pytest.approx(0.45 / 0.62)
+    assert keyword_share(0.375, 0.62, None) == 1.0  # Kurdish: the model does not know it; the terms count whole
+    assert keyword_share(0.62, 0.62, None) == keyword_share(0.7, 0.62, 0.8) == 1.0
+
+
+def test_figures_per_dialect_and_false_alarms_per_1000(tmp_path: Path):
+    from services.classifier.report import format_languages
+
+    path = tmp_path / "set.jsonl"
+    rows = [
+        '{"title": "a", "labels": ["t"], "lang": "ku", "dialect": "kmr"}',
+        '{"title": "b", "labels": [], "lang": "ku", "dialect": "kmr"}',
+        '{"title": "c", "labels": [], "lang": "ku", "dialect": "ckb"}',
+        '{"title": "d", "labels": [], "lang": "ku", "dialect": "ckb"}',
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    items = load_labeled(path, {"t"})
+    scores, thresholds = np.array([[0.9], [0.1], [0.6], [0.1]]), np.full((4, 1), 0.4)
+    reports = {r.language: r for r in evaluate_by_language(scores, thresholds, items, ["t"])}
+    assert set(reports) == {"ku", "ku/kmr", "ku/ckb"}
+    assert (reports["ku"].any_topic.fp, reports["ku"].false_alarms_per_1000) == (1, pytest.approx(1000 / 3))
+    assert reports["ku/ckb"].false_alarms_per_1000 == 500.0 and reports["ku/kmr"].false_alarms_per_1000 == 0.0
+    assert "false alarms 1 of 2 items on no topic: 500.00 per 1,000" in format_languages([reports["ku/ckb"]])
+    assert languages_json([reports["ku"]])["ku"]["false_alarms_per_1000"] == pytest.approx(333.33)
