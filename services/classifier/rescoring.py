@@ -127,8 +127,10 @@ def make_scorer(config: TripwireConfig, backend: str | None = None, batch_size: 
     """The scorer the service, ``tripwire score``, ``eval`` and ``backtest`` run: on ``onnx-int8``, re-scoring near
     thresholds in fp32; any other backend as it is."""
     from services.classifier.backends import make_embedder, model_cache
+    from shared.language import keep_table_in
 
     name = backend or config.classifier.backend
+    keep_table_in(model_cache(config))  # language detection's table out of RSS, as USE-m3's (shared/language.py)
     embedder = make_embedder(config, name, batch_size)
     multilingual = multilingual_embedder(config.classifier)
     if name != "onnx-int8":
