@@ -90,7 +90,9 @@ def _compact(identifier: Any, model_file: Path) -> None:
         log.warning("py3langid_table_in_memory", reason=str(exc), cache=str(_TABLE_FOLDER[0]))
         return
     identifier.nb_ptc = rows
-    identifier._full_model = (rows, *identifier._full_model[1:])  # what set_languages starts from
+    # What set_languages() resets to; a language subset (nb_ptc[:, columns]) is not possible on the file's rows,
+    # and nothing here restricts the languages.
+    identifier._full_model = (rows, *identifier._full_model[1:])
 
 
 def _arabic_letters(text: str) -> list[str]:

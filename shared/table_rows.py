@@ -37,7 +37,7 @@ class TableRows:
     def __getitem__(self, ids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
         flat = np.asarray(ids, dtype=np.int64).ravel()
         unique, inverse = np.unique(flat, return_inverse=True)
-        if len(unique) and not (0 <= unique[0] and unique[-1] < self.shape[0]):  # sorted: the ends bound it
+        if len(unique) and not (unique[0] >= 0 and unique[-1] < self.shape[0]):  # sorted: the ends bound it
             raise IndexError(f"rows {unique[0]}..{unique[-1]} of a table of {self.shape[0]}")
         size, start = self._row_bytes, self._offset
         # One bytes object joined and viewed once: a numpy copy per row cost more than the reads themselves.
