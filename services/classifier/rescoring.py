@@ -127,8 +127,10 @@ def make_scorer(config: TripwireConfig, backend: str | None = None, batch_size: 
     """The scorer the service, ``tripwire score``, ``eval`` and ``backtest`` run: on ``onnx-int8``, re-scoring near
     thresholds in fp32; any other backend as it is."""
     from services.classifier.backends import make_embedder, model_cache
+    from shared.language import keep_table_in
 
     name = backend or config.classifier.backend
+    keep_table_in(model_cache(config))  # language detection's table out of RSS, as USE-m3's (shared/language.py)
     embedder = make_embedder(config, name, batch_size)
     multilingual = multilingual_embedder(config.classifier)
     if name != "onnx-int8":
@@ -138,7 +140,13 @@ def make_scorer(config: TripwireConfig, backend: str | None = None, batch_size: 
     settings = config.classifier
     model_dir = Path(settings.model_path).expanduser() if settings.model_path else Path(packaged_model_path())
     # Checked (or built) now, loaded later: a missing fp32 file fails at start, not at the first close call.
-    ensure_onnx(model_dir, "fp32", model_cache(config))
-    return RescoringScorer(
-        config.topics, embedder, multilingual, exact=lambda: make_embedder(config, "onnx", batch_size)
-    )
+    exact_model = ensure_onnx(model_dir, "fp32", model_cache(config))
+
+    def exact() -> Embedder:
+        from services.classifier.onnx_embedder import OnnxEmbedder
+
+        # Lean: it scores the few items near a threshold, and its memory is what the classifier's RSS target
+        # misses by (docs/guide/languages-stories-int8.md, "Classifier memory").
+        return OnnxEmbedder(exact_model, batch_size or settings.batch_size, lean=True)
+
+    return RescoringScorer(config.topics, embedder, multilingual, exact=exact)

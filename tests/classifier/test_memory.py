@@ -1,6 +1,7 @@
 """Classifier memory: with every model a multilingual stream needs loaded (all-MiniLM-L6-v2 on the default
-backend, USE-m3, language detection) and a few items scored in five languages, RSS stays under 300 MB (issue 27).
-In a fresh subprocess, so what this test session loaded does not count. Measured, not timed."""
+backend, USE-m3, language detection) and a few items scored in five languages, RSS stays under 300 MB (issue 27),
+and near the 230 MB docs/guide/languages-stories-int8.md documents, so a change that adds memory is seen before it
+reaches the target. In a fresh subprocess, so what this test session loaded does not count. Measured, not timed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-RSS_LIMIT_MB = 300
+RSS_LIMIT_MB = 300  # the target
+MEASURED_MB, ROOM_MB = 230, 20  # the guide's figure; room for allocator and library noise
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 SCRIPT = """
 import json, psutil
@@ -31,7 +33,10 @@ texts = [
 ]
 results = scorer.score_texts_pruned(texts)[0]
 loaded = scorer.multilingual is not None and scorer.multilingual._mapped
-print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "scored": len(results), "usem3": loaded}))
+from shared import language
+ptc = type(language._IDENTIFIER[0].nb_ptc).__name__  # TableRows: py3langid's table read from the model cache
+print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "scored": len(results), "usem3": loaded,
+                  "ptc": ptc}))
 """
 
 
@@ -41,4 +46,5 @@ def test_both_models_loaded_and_scoring_stay_under_300_mb():
     )
     measured = json.loads(out.stdout.strip().splitlines()[-1])
     assert measured["scored"] == 5 and measured["usem3"]  # the multilingual model did load and run
-    assert measured["rss_mb"] < RSS_LIMIT_MB, measured
+    assert measured["ptc"] == "TableRows", measured
+    assert measured["rss_mb"] < min(RSS_LIMIT_MB, MEASURED_MB + ROOM_MB), measured

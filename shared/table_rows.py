@@ -1,0 +1,63 @@
+"""Large read-only tables read row by row from a file, so they live in the kernel's page cache, not in RSS.
+
+A model's table held in process memory counts in the classifier's RSS whole; read with ``os.pread`` from a plain
+.npy copy in ``classifier.model_cache``, its pages are the kernel's page cache: shared by every process on the
+machine that reads the same file and dropped under memory pressure. Memory-mapping the file did not help: the
+kernel maps 64 KB around each page touched, and a few hundred texts touched every page (USE-m3's token table).
+Used for USE-m3's token table (services/classifier/multilingual.py) and py3langid's feature table
+(shared/language.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+class TableRows:
+    """Rows of a C-ordered matrix in a .npy file, read on demand: ``rows[ids]`` as ``matrix[ids]`` (integer arrays)."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: Any = np.uint8) -> None:
+        header = np.load(path, mmap_mode="r")  # reads the header only; the mapping is dropped right after
+        offset, found = int(header.offset), (tuple(header.shape), header.dtype, header.flags.c_contiguous)
+        del header
+        if found != (tuple(shape), np.dtype(dtype), True):
+            raise ValueError(f"{path}: not a C-ordered {np.dtype(dtype)} table of shape {shape}")
+        self.path, self.shape, self.dtype, self._offset = path, tuple(shape), np.dtype(dtype), offset
+        self._width = int(shape[1])
+        self._row_bytes = self._width * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __getitem__(self, ids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
+        flat = np.asarray(ids, dtype=np.int64).ravel()
+        unique, inverse = np.unique(flat, return_inverse=True)
+        if len(unique) and not (unique[0] >= 0 and unique[-1] < self.shape[0]):  # sorted: the ends bound it
+            raise IndexError(f"rows {unique[0]}..{unique[-1]} of a table of {self.shape[0]}")
+        size, start = self._row_bytes, self._offset
+        # One bytes object joined and viewed once: a numpy copy per row cost more than the reads themselves.
+        raw = b"".join([os.pread(self._fd, size, start + row * size) for row in unique.tolist()])
+        rows = np.frombuffer(raw, dtype=self.dtype).reshape(len(unique), self._width)
+        return rows[inverse].reshape(*np.shape(ids), self._width)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+
+def cached_table(folder: Path, name: str, key: str, table: npt.NDArray[Any]) -> TableRows:
+    """``table`` read from its copy ``folder/name-<hash of key>.npy``, written (atomically) when missing. ``key``
+    names what the table was made from (a package's version and its model file), so a new version gets a new file."""
+    path = folder / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".npy", delete=False) as out:
+            np.save(out, np.ascontiguousarray(table))
+        os.replace(out.name, path)  # atomic: another process never reads half a file
+    return TableRows(path, table.shape, table.dtype)

@@ -1,0 +1,55 @@
+"""Tables read row by row from the model cache (shared/table_rows.py): the rows a matrix gives, and language
+detection with py3langid's table read that way answering exactly as py3langid does (issue 27, memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import shared.language as language
+from shared.table_rows import TableRows, cached_table
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16])
+def test_rows_are_the_matrix_rows(tmp_path: Path, dtype: type) -> None:
+    matrix = (np.arange(40 * 7) % 251).reshape(40, 7).astype(dtype)
+    rows = cached_table(tmp_path, "t", "v1", matrix)
+    for ids in (np.array([3, 0, 39, 3]), np.array([[1, 2], [2, 1]]), np.array([], dtype=np.int64)):
+        got = rows[ids]
+        assert got.dtype == matrix.dtype and np.array_equal(got, matrix[ids])
+    with pytest.raises(IndexError):
+        rows[np.array([40])]
+
+
+def test_the_copy_is_written_once_per_key(tmp_path: Path) -> None:
+    matrix = np.ones((4, 3), dtype=np.float16)
+    first, again = cached_table(tmp_path, "t", "v1", matrix), cached_table(tmp_path, "t", "v1", matrix)
+    assert first.path == again.path and len(list(tmp_path.iterdir())) == 1
+    assert cached_table(tmp_path, "t", "v2", matrix).path != first.path  # a new model version: a new file
+    with pytest.raises(ValueError):
+        TableRows(first.path, (4, 3), np.uint8)  # a file of another dtype is refused, not misread
+
+
+def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path, monkeypatch) -> None:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    stock = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    compact = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    monkeypatch.setattr(language, "_TABLE_FOLDER", [tmp_path])
+    language._compact(compact, MODEL_DIR / MODEL_FILE)
+    assert isinstance(compact.nb_ptc, TableRows)
+    texts = [
+        "US and Russian convoys in stand-off near Derik as armoured vehicles block the road.",
+        "Противостояние американской и российской колонн у Дерика.",
+        "مواجهة بين رتل أمريكي ودورية روسية قرب ديريك",
+        "Derik yakınlarında ABD ve Rus konvoyları karşı karşıya geldi.",
+        "Li nêzî Dêrikê konvoyên Amerîka û Rûsyayê rûbirûyî hev bûn.",
+        "ڕێککەوتنی نێوان هەردوو لایەن لە هەولێر واژۆ کرا",
+        "US jet",
+        "",
+        "12345 !!!",
+    ]
+    for text in texts:
+        assert compact.classify(text) == stock.classify(text), text  # language and confidence, to the bit
