@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``console`` subcommand."""
-    console = subparsers.add_parser("console", parents=[common], help="serve the web console (needs REDIS_URL)")
+    console = subparsers.add_parser("console", parents=[common], help="serve the web console")
     console.add_argument("--host", help="bind address (default: console.host in the config)")
     console.add_argument("--port", type=int, help="TCP port (default: console.port in the config)")
     console.set_defaults(handler=_console)

@@ -20,7 +20,7 @@ COLUMNS = ("feed", "status", "last success", "failures", "next poll", "items", "
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``feeds`` subcommand."""
-    feeds = subparsers.add_parser("feeds", parents=[common], help="show each feed's poll state (needs REDIS_URL)")
+    feeds = subparsers.add_parser("feeds", parents=[common], help="show each feed's poll state")
     feeds.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     feeds.set_defaults(handler=_feeds)
     actions = feeds.add_subparsers(dest="feeds_action", metavar="ACTION")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``stories`` subcommand."""
-    stories = subparsers.add_parser("stories", parents=[common], help="list recent stories (needs REDIS_URL)")
+    stories = subparsers.add_parser("stories", parents=[common], help="list recent stories")
     stories.add_argument("--limit", type=int, default=20, help="how many stories, most recently updated first")
     stories.add_argument("--json", action="store_true", help="one JSON document instead of text")
     stories.set_defaults(handler=_stories)
