@@ -230,7 +230,8 @@ def mutated(mutation: Mutation, copy: Path) -> str:
 
 def environment(copy: Path, extra: dict[str, str]) -> dict[str, str]:
     """The caller's environment with the copy first on the import path and no bytecode written into the copy."""
-    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1", **extra}
+    # COLUMNS: room in pytest's short summary for each failure's message after its long test id.
+    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "400", **extra}
 
 
 def module_of(path: str) -> str:
@@ -303,6 +304,9 @@ def run_tests(copy: Path, mutation: Mutation, label: str) -> Run:
             raise CheckError(f"{mutation.name}: pytest wrote no report (exit {done.returncode}):\n{output[-3000:]}")
         failed, skipped = outcomes(report, mutation.tests, done.returncode)
     print(f"  {label}: exit {done.returncode} in {seconds:.0f} s", file=sys.stderr, flush=True)
+    for line in output.splitlines():  # pytest's short summary (-ra): why each failed test failed
+        if line.startswith(("FAILED tests/", "ERROR tests/")):
+            print(f"    {line[:300]}", file=sys.stderr)
     return Run(failed, skipped, done.returncode, seconds, output)
 
 
