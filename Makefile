@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lock test lint typecheck docs pytest bench audit clean docker-check docker-e2e docker-e2e-quick reference
+.PHONY: demo lock test lint typecheck docs pytest bench audit clean docker-check docker-e2e docker-e2e-quick reference mutation-check
 
 # The venv keeps the pip its Python ships (23.2 for 3.11): the lock files pin every package with its hash, so
 # nothing is left for a newer resolver to decide.
@@ -63,6 +63,10 @@ docs: $(STAMP)  ## Build the docs site into build/site.
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Not part of `make test`: each break runs its tests twice (broken, then unbroken) on temporary copies of the repository.
+mutation-check: $(STAMP)  ## Issue 30's tests fail on deliberately broken copies and pass on unbroken ones (a table; docs/development.md).
+	$(BIN)/python tools/mutation_check.py
 
 docker-check: $(STAMP)  ## The Docker stack without Docker: compose file, Dockerfile (hadolint), the stack end to end.
 	$(BIN)/python -m pytest tests/docker
