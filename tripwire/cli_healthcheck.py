@@ -9,9 +9,10 @@ healthcheck right. Standard library only, and imported only when this subcommand
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
+if TYPE_CHECKING:  # the config models (pydantic) only when the command runs: `tripwire --help` stays light
+    from shared.config import Settings
 
 SERVICES = ("poller", "classifier", "notifier", "console")
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import getpass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
+if TYPE_CHECKING:  # the config models (pydantic) only when the command runs: `tripwire --help` stays light
+    from shared.config import Settings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
