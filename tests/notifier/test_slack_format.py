@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
@@ -102,6 +103,16 @@ def test_digest_lists_alerts_most_relevant_first_within_limits():
     assert text.index("number 119>") < text.index("number 118>")
     assert "more not shown" in text
     assert payload["blocks"][0]["text"]["text"].startswith("120 alerts")
+
+
+@pytest.mark.parametrize("events", range(8))
+def test_a_full_digest_with_feed_health_events_stays_within_slack_limits(events: int):
+    # Alerts take two blocks each, a health event one: an odd number of events is where a block limit one too high
+    # first shows (50 and 51 leave room for the same 24 alerts when there is no event).
+    messages = (*(make_alert(n) for n in range(120)), *(make_health_event(n) for n in range(events)))
+    payload = slack_payload(Delivery("d", "s", messages, digest=True))
+    check_message(payload)
+    assert "more not shown" in all_text(payload)
 
 
 def test_feed_health_message_parses():
