@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ class TableRows:
         self._width = int(shape[1])
         self._row_bytes = self._width * self.dtype.itemsize
         self._fd = os.open(path, os.O_RDONLY)
+        # Closed when the table goes or at exit; a __del__ ran at interpreter shutdown after ``os`` was torn down
+        # and printed "Exception ignored" at the end of every process that held a table.
+        weakref.finalize(self, os.close, self._fd)
 
     def __getitem__(self, ids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
         flat = np.asarray(ids, dtype=np.int64).ravel()
@@ -44,11 +48,6 @@ class TableRows:
         raw = b"".join([os.pread(self._fd, size, start + row * size) for row in unique.tolist()])
         rows = np.frombuffer(raw, dtype=self.dtype).reshape(len(unique), self._width)
         return rows[inverse].reshape(*np.shape(ids), self._width)
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
 
 
 def cached_table(folder: Path, name: str, key: str, table: npt.NDArray[Any]) -> TableRows:
