@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
+from tripwire.cli import main
 
 
 def tripwire(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -37,3 +38,20 @@ def test_single_service_without_redis_url_says_what_it_needs():
 def test_config_from_environment_variable(tmp_path: Path):
     result = tripwire("poller", "--once", env={"TRIPWIRE_CONFIG": str(tmp_path / "missing.yaml")})
     assert result.returncode == 2 and "missing.yaml: config file not found" in result.stderr
+
+
+def test_common_options_hold_on_every_level(tmp_path: Path) -> None:
+    # `tripwire feeds --config X import --write` wrote to the default config file: the innermost subcommand's
+    # parser set --config's default again over the value given on the outer level.
+    config = tmp_path / "tripwire.yaml"
+    config.write_text((REPO_ROOT / "config" / "tripwire.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    opml = tmp_path / "list.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline type="rss" text="SANA" xmlUrl="https://sana.sy/en/?feed=rss2"/></body></opml>',
+        encoding="utf-8",
+    )
+    shipped = (REPO_ROOT / "config" / "tripwire.yaml").read_bytes()
+    assert main(["feeds", "--config", str(config), "import", str(opml), "--write"]) == 0
+    assert "https://sana.sy/en/?feed=rss2" in config.read_text(encoding="utf-8")
+    assert (REPO_ROOT / "config" / "tripwire.yaml").read_bytes() == shipped

@@ -42,14 +42,22 @@ COMMAND_MODULES = (
 )
 
 
+# The common options' defaults (build_parser says why they are applied after parsing).
+COMMON_DEFAULTS: dict[str, str | None] = {"config": None, "log_format": "text", "log_level": "INFO", "consumer": None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and its options."""
-    common = argparse.ArgumentParser(add_help=False)
+    # The common options are on every level (`tripwire feeds --config X import` and `tripwire feeds import --config
+    # X` alike). Their defaults are SUPPRESS, applied in main: with a real default, the innermost subcommand's parser
+    # set it again and silently replaced a value given on an outer level, so `feeds --config X import --write`
+    # wrote to the default config file instead of X.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
         "--config", metavar="PATH", help="config file (default: $TRIPWIRE_CONFIG, config/tripwire.yaml)"
     )
-    common.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
-    common.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    common.add_argument("--log-format", choices=["text", "json"], help="log line format (default: text)")
+    common.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
     common.add_argument("--consumer", metavar="NAME", help="consumer name in the group (default: host name)")
     parser = argparse.ArgumentParser(prog="tripwire", description="News monitoring and alerting.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -62,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, load config, run. Any TripwireError (bad config or input, a missing model, a refused
     request, ...) ends the command with ONE line on stderr and exit code 2, never a traceback."""
     args = build_parser().parse_args(argv)
+    for name, default in COMMON_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     # Loaded after parsing, so `--help` and a usage error never pay for the config models (pydantic) or asyncio.
     import asyncio
 
