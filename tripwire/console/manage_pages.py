@@ -97,38 +97,30 @@ async def feed_add(console: Console, request: Request) -> Response:
 
 async def feed_state(console: Console, request: Request) -> Response:
     """Enable, disable or remove one feed (``url``, ``action``)."""
-    form = await request.form()
-    url, action = str(form.get("url") or ""), str(form.get("action") or "")
-
-    def change(doc: CommentedMap) -> None:
-        feeds = entries(doc, "feeds")
-        index = find(feeds, "url", url)
-        if action == "remove":
-            del feeds[index]
-        elif action in ("enable", "disable"):
-            set_enabled(feeds[index], action == "enable")
-        else:
-            raise ConfigEditError(f"unknown action {action!r}")
-
-    return await _edit(console, request, change, f"Feed {action}d: {url}")
+    return await _entry_state(console, request, "feeds", "url", "Feed")
 
 
 async def sub_state(console: Console, request: Request) -> Response:
     """Enable, disable or remove one subscription (``name``, ``action``)."""
+    return await _entry_state(console, request, "subscriptions", "name", "Subscription")
+
+
+async def _entry_state(console: Console, request: Request, section: str, key: str, label: str) -> Response:
+    """Enable, disable or remove the entry of ``section`` whose ``key`` the form names (``key``, ``action``)."""
     form = await request.form()
-    name, action = str(form.get("name") or ""), str(form.get("action") or "")
+    value, action = str(form.get(key) or ""), str(form.get("action") or "")
 
     def change(doc: CommentedMap) -> None:
-        subs = entries(doc, "subscriptions")
-        index = find(subs, "name", name)
+        listed = entries(doc, section)
+        index = find(listed, key, value)
         if action == "remove":
-            del subs[index]
+            del listed[index]
         elif action in ("enable", "disable"):
-            set_enabled(subs[index], action == "enable")
+            set_enabled(listed[index], action == "enable")
         else:
             raise ConfigEditError(f"unknown action {action!r}")
 
-    return await _edit(console, request, change, f"Subscription {action}d: {name}")
+    return await _edit(console, request, change, f"{label} {action}d: {value}")
 
 
 async def sub_save(console: Console, request: Request) -> Response:
