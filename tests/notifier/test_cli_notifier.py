@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +17,6 @@ from tests.notifier.support import FakeClock, make_alert, make_notifier, notifie
 from tests.notifier.test_no_secret_leaks import config_document
 from tripwire import cli
 from tripwire.local_http import LocalServer, ReceivedRequest, Reply
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """cli.main replaces the root handlers; put them back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 class Switch:

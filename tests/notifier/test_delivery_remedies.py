@@ -7,8 +7,6 @@ reads" for an empty URL, naming neither network.allow_private nor the variable.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,15 +34,6 @@ subscriptions:
     type: slack
     url: {second}
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """cli.main replaces the root handlers; put them back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
 
 
 def send_test_alert(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, name: str) -> tuple[int, str, str]:
