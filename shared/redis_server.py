@@ -88,8 +88,12 @@ class RedisServer:
                 self.port = free_port()
             # What redis-server says before its log file is open (a bad argument, a port in use) goes to a file too.
             with self.console_path.open("ab") as console:
+                # Its own session: Ctrl-C in a terminal (SIGINT) and systemd's stop (SIGTERM) go to the whole
+                # process group, and a redis-server in ours shut down while the services were still draining, so
+                # `tripwire run`'s supervisor restarted it mid-shutdown and an ack in that gap failed. Only its
+                # owner stops it (stop(); an orphan of a killed run is found by its pid file).
                 self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                    self._argv(), stdout=console, stderr=console, cwd=self.data_dir
+                    self._argv(), stdout=console, stderr=console, cwd=self.data_dir, start_new_session=True
                 )
             if self._wait_ready(timeout):
                 log.info("redis_started", port=self.port, data_dir=self.data_dir, binary=self.executable)

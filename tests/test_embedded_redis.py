@@ -156,3 +156,12 @@ async def test_a_live_owner_is_never_taken_for_dead(tmp_path: Path) -> None:
             async with EmbeddedRedis(data_dir):
                 pass
         assert other.client().ping()
+
+
+def test_the_server_is_out_of_reach_of_signals_to_its_owners_process_group(tmp_path: Path) -> None:
+    # Ctrl-C (SIGINT) and systemd's stop (SIGTERM) go to the whole process group: a redis-server in run's group
+    # shut down while the services drained, and run's supervisor restarted it mid-shutdown.
+    with RedisServer(tmp_path / "redis", appendonly=False) as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) != os.getpgrp()
+        assert os.getsid(server.pid) != os.getsid(0)

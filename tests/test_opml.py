@@ -367,3 +367,10 @@ def test_write_through_a_symlink_changes_the_target_and_keeps_the_link(tmp_path:
     assert tripwire_main(["feeds", "import", str(opml), "--write", "--config", str(link)]) == 0
     assert link.is_symlink() and oct(target.stat().st_mode & 0o777) == "0o640"
     assert len(load_config_file(link, {}).feeds) == 1 + len(AWKWARD)
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    target = tmp_path / "missing-folder" / "feeds.opml"
+    assert tripwire_main(["feeds", "export", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write the OPML file" in err[0] and "Traceback" not in err[0], err

@@ -75,7 +75,10 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
     if args.file == "-":
         sys.stdout.write(document.decode("utf-8"))
     else:
-        Path(args.file).write_bytes(document)
+        try:
+            Path(args.file).write_bytes(document)
+        except OSError as exc:
+            raise UsageError(f"{args.file}: cannot write the OPML file ({exc.strerror or exc})") from None
     return 0
 
 
