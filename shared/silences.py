@@ -189,7 +189,11 @@ class SilenceStore:
         raw = await self.redis.hget(self.key, silence_id)
         if raw is None:
             raise SilenceError(f"no silence with id {silence_id!r} (see `tripwire silence list --all`)")
-        return Silence.model_validate_json(raw)
+        try:
+            return Silence.model_validate_json(raw)
+        except ValidationError:
+            # A damaged record, or one a newer build wrote (list skips it the same way): one line, no traceback.
+            raise SilenceError(f"silence {silence_id!r} cannot be read by this build of Tripwire") from None
 
     async def expire(self, silence_id: str, now: datetime) -> Silence:
         """End a silence now (it stays listed as expired); SilenceError when there is none."""
@@ -208,3 +212,14 @@ class SilenceStore:
             if raw is not None:
                 records.append({str(k): str(v) for k, v in json.loads(raw).items()})
         return records
+
+
+def check_known(matchers: Sequence[Matcher], topics: Iterable[str], subscriptions: Iterable[str]) -> None:
+    """SilenceError for a topic or subscription the config does not have: a misspelt one would mute nothing and
+    look as if it worked (the console and ``tripwire silence add`` both check)."""
+    topics, subscriptions = list(topics), list(subscriptions)
+    for matcher in matchers:
+        if matcher.field == "topic" and matcher.value not in topics:
+            raise SilenceError(f"no topic {matcher.value!r} (topics: {', '.join(topics)})")
+        if matcher.field == "subscription" and matcher.value not in subscriptions:
+            raise SilenceError(f"no subscription {matcher.value!r} (subscriptions: {', '.join(subscriptions)})")

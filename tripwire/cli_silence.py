@@ -49,15 +49,16 @@ def describe(silence: Any, now: datetime) -> str:
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
     from shared.clock import SystemClock
     from shared.config import parse_duration
-    from shared.silences import SilenceError, SilenceStore, new_silence, parse_matchers
+    from shared.silences import SilenceError, SilenceStore, check_known, new_silence, parse_matchers
     from shared.streams import StreamNames
     from tripwire.runtime import UsageError, redis_connection
 
     try:
         seconds = parse_duration(args.duration)
-        silence = new_silence(
-            parse_matchers(args.matchers), seconds, args.reason, args.by or getpass.getuser(), SystemClock().now()
-        )
+        matchers = parse_matchers(args.matchers)
+        config = settings.config
+        check_known(matchers, config.topics, [sub.name for sub in config.subscriptions])
+        silence = new_silence(matchers, seconds, args.reason, args.by or _login_name(), SystemClock().now())
     except (SilenceError, ValueError) as exc:
         raise UsageError(f"silence add: {exc}") from None
     async with redis_connection(settings, allow_embedded=False, command="silence add") as redis:
@@ -97,3 +98,12 @@ async def _expire(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(str(exc)) from None
     print(f"silence {silence.id} expired: {silence.describe()}")
     return 0
+
+
+def _login_name() -> str:
+    """Who set the silence when ``--by`` is not given: the login name, or "cli" where there is none (a container run
+    under an arbitrary uid has no passwd entry, and getpass.getuser() raises)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"

@@ -20,7 +20,9 @@ def test_add_list_expire(
 ):
     redis_server.client().flushdb()
     config = tmp_path / "tripwire.yaml"
-    config.write_text("feeds: []\n")
+    config.write_text(
+        "feeds: []\nsubscriptions:\n  - {name: desk, type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
+    )
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     args = ["--config", str(config), "--log-level", "WARNING"]
     assert cli.main(["silence", "add", "story=s-derik", "subscription=desk", "--duration", "2d",
@@ -38,10 +40,29 @@ def test_add_list_expire(
     # Mistakes are one line and exit code 2, each saying what to do.
     assert cli.main(["silence", "expire", "nope", *args]) == 2
     assert cli.main(["silence", "add", "colour=red", "--duration", "1h", "--reason", "x", *args]) == 2
-    assert cli.main(["silence", "add", "topic=t", "--duration", "200d", "--reason", "x", *args]) == 2
+    assert cli.main(["silence", "add", "story=t", "--duration", "200d", "--reason", "x", *args]) == 2
+    # A misspelt subscription or topic would mute nothing and look as if it worked (the console refuses it too).
+    assert cli.main(["silence", "add", "subscription=dsk", "--duration", "1h", "--reason", "x", *args]) == 2
+    assert cli.main(["silence", "add", "topic=us_russia_stanoff", "--duration", "1h", "--reason", "x", *args]) == 2
     err = capsys.readouterr().err
     assert "no silence with id 'nope'" in err and "FIELD one of story, topic, feed, place, subscription" in err
     assert "at most 90 days" in err
+    assert "no subscription 'dsk' (subscriptions: desk)" in err and "no topic 'us_russia_stanoff'" in err
+    # A record this build cannot read (damaged, or written by a newer build) is one line too, not a traceback.
+    redis_server.client().hset("tripwire:silences", "future1", '{"id": "future1", "matchers": [{"field": "colour"}]}')
+    assert cli.main(["silence", "expire", "future1", *args]) == 2
+    assert "silence 'future1' cannot be read by this build" in capsys.readouterr().err
+
+
+def test_without_by_a_user_with_no_login_name_is_cli(monkeypatch: pytest.MonkeyPatch):
+    # A container run under an arbitrary uid has no passwd entry: getpass.getuser() raises KeyError there.
+    def no_passwd_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 54321")
+
+    monkeypatch.setattr("getpass.getuser", no_passwd_entry)
+    from tripwire.cli_silence import _login_name
+
+    assert _login_name() == "cli"
 
 
 def test_every_matcher_must_hold_and_only_while_active():

@@ -22,6 +22,7 @@ from shared.silences import (
     Matcher,
     SilenceError,
     SilenceStore,
+    check_known,
     new_silence,
     parse_matchers,
 )
@@ -98,7 +99,7 @@ async def silence_add(console: Console, request: Request) -> Response:
     text, duration, reason = (str(form.get(k) or "") for k in ("matchers", "duration", "reason"))
     try:
         matchers = parse_matchers(line.strip() for line in text.splitlines() if line.strip())
-        _check_known(console, matchers)
+        check_known(matchers, console.config.topics, [sub.name for sub in console.config.subscriptions])
         silence = new_silence(matchers, parse_duration(duration.strip()), reason, CONSOLE_AUTHOR, console.clock.now())
     except (SilenceError, ValueError) as exc:
         return await _render(
@@ -108,16 +109,6 @@ async def silence_add(console: Console, request: Request) -> Response:
     await store_of(console).add(silence)
     notice = f"Silence {silence.id} set: {silence.describe()}"
     return RedirectResponse("/silences?" + urlencode({"notice": notice}), 303)
-
-
-def _check_known(console: Console, matchers: Sequence[Matcher]) -> None:
-    # A misspelt topic or subscription would mute nothing and look as if it worked: say so instead.
-    for matcher in matchers:
-        if matcher.field == "topic" and matcher.value not in console.config.topics:
-            raise SilenceError(f"no topic {matcher.value!r} (topics: {', '.join(console.config.topics)})")
-        names = [sub.name for sub in console.config.subscriptions]
-        if matcher.field == "subscription" and matcher.value not in names:
-            raise SilenceError(f"no subscription {matcher.value!r} (subscriptions: {', '.join(names)})")
 
 
 async def silence_expire(console: Console, request: Request) -> Response:
