@@ -111,9 +111,14 @@ def parse_matchers(pairs: Iterable[str]) -> list[Matcher]:
 
 
 def new_silence(
-    matchers: Sequence[Matcher], duration_seconds: float, reason: str, created_by: str, now: datetime
+    matchers: Sequence[Matcher],
+    duration_seconds: float,
+    reason: str,
+    created_by: str,
+    now: datetime,
+    silence_id: str | None = None,
 ) -> Silence:
-    """A silence starting ``now``; SilenceError says what is wrong with the request."""
+    """A silence starting ``now`` (a random id unless given); SilenceError says what is wrong with the request."""
     if not matchers:
         raise SilenceError("a silence needs at least one matcher (story, topic, feed, place or subscription)")
     if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
@@ -122,7 +127,7 @@ def new_silence(
         raise SilenceError("a silence needs a reason (it is shown to everyone who wonders where the alerts went)")
     try:
         return Silence(
-            id=secrets.token_hex(8),
+            id=silence_id or secrets.token_hex(8),
             matchers=list(matchers),
             starts_at=now,
             ends_at=now + timedelta(seconds=duration_seconds),
@@ -171,6 +176,12 @@ class SilenceStore:
         """Store ``silence``."""
         await self.redis.hset(self.key, silence.id, silence.model_dump_json())
         return silence
+
+    async def add_once(self, silence: Silence) -> Silence:
+        """Store ``silence`` unless one with its id is kept already (active or expired); the one kept."""
+        if await self.redis.hsetnx(self.key, silence.id, silence.model_dump_json()):
+            return silence
+        return await self.get(silence.id)
 
     async def all(self, now: datetime) -> list[Silence]:
         """Every silence still kept (pending, active, and expired within the retention), oldest first."""

@@ -86,15 +86,17 @@ class VoteLinks:
             return None
         return cls(console.url, console.vote_secret, console.vote_link_ttl)
 
-    def for_alert(self, alert_id: str, topic: str, now: datetime, story_id: str | None = None) -> dict[str, str]:
-        """The relevant / not_relevant URLs of one alert, and its story's "mute" URL when it has a story, valid
-        until ``now`` + ttl."""
+    def for_alert(
+        self, alert_id: str, topic: str, now: datetime, story_id: str | None = None, subscription: str | None = None
+    ) -> dict[str, str]:
+        """The relevant / not_relevant URLs of one alert, and its story's "mute" URL when it has a story (muting it
+        for ``subscription``, the one the link is delivered to), valid until ``now`` + ttl."""
         expires, secret = int(now.timestamp() + self.ttl), self._secret.get_secret_value().encode()
         urls: dict[str, str] = {
             str(k): v for k, v in vote_urls(self.console_url, secret, alert_id, topic, expires).items()
         }
         if story_id:
-            urls["mute"] = mute_url(self.console_url, secret, story_id, expires)
+            urls["mute"] = mute_url(self.console_url, secret, story_id, expires, subscription=subscription)
         return urls
 
     def __repr__(self) -> str:

@@ -48,7 +48,10 @@ def vote_urls_of(delivery: Delivery, links: VoteLinks | None, now: datetime) -> 
     attempt); empty without links."""
     if links is None:
         return {}
-    return {alert.id: links.for_alert(alert.id, alert.topic, now, alert.story_id) for alert in delivery.alerts}
+    return {
+        alert.id: links.for_alert(alert.id, alert.topic, now, alert.story_id, delivery.subscription)
+        for alert in delivery.alerts
+    }
 
 
 class Channel(Protocol):

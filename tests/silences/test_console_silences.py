@@ -153,6 +153,32 @@ async def test_a_mute_link_confirms_on_get_and_mutes_only_on_post(redis: Redis, 
     assert done.headers["referrer-policy"] == "no-referrer" and done.headers["cache-control"] == "no-store"
 
 
+async def test_a_mute_link_mutes_its_own_subscription_once(redis: Redis, default_config: TripwireConfig):
+    # A link reaches whoever reads the channel (a webhook receiver may be a third party): it mutes the story for the
+    # subscription it was delivered to, and sets its silence once, so a silence an operator ended early stays ended.
+    clock = FakeClock()
+    config = console_config(default_config, vote_secret=VOTE_SECRET)
+    token = sign_mute(VOTE_SECRET.encode(), MuteClaim("derik", 86400, int(clock.now().timestamp()) + 7 * 86400, "desk"))
+    store = SilenceStore(redis, NAMES)
+    async with client_for(config, redis, clock=clock) as client:
+        page = await client.get(f"/mute/link?t={token}")
+        assert "for <code>desk</code>" in page.text and "other subscriptions are not affected" in page.text
+        for _ in range(3):
+            done = await client.post("/mute/link", data={"t": token, "reason": ""})
+            assert done.status_code == 200 and 'id="mute-done"' in done.text
+        [silence] = await store.active(clock.now())
+        assert silence.describe() == "story=derik subscription=desk"
+        story_alert = make_alert(1).model_copy(update={"story_id": "derik"})
+        now = clock.now()
+        assert silence.matches(story_alert, "desk", now) and not silence.matches(story_alert, "other", now)
+        await store.expire(silence.id, clock.now())
+        clock.advance(3 * 86400)
+        again = await client.post("/mute/link", data={"t": token, "reason": ""})
+        assert again.status_code == 200 and 'id="mute-ended"' in again.text
+    assert await store.active(clock.now()) == []
+    assert len(await store.all(clock.now())) == 1
+
+
 async def test_forged_expired_and_vote_tokens_mute_nothing(redis: Redis, default_config: TripwireConfig):
     clock = FakeClock()
     later = int(clock.now().timestamp()) + 3600

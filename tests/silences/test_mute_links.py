@@ -50,7 +50,8 @@ def test_every_channel_carries_the_mute_link_of_a_story_alert():
         tokens = MUTE_TOKEN.findall(text)
         assert tokens, f"{channel}: no mute link"
         claim = verify_mute(SECRET.encode(), tokens[0], NOW.timestamp())
-        assert claim == MuteClaim("derik", MUTE_LINK_SECONDS, int(NOW.timestamp()) + 3 * 86400), channel
+        # Scoped to the subscription the link was delivered to: a link must not mute anyone else's alerts.
+        assert claim == MuteClaim("derik", MUTE_LINK_SECONDS, int(NOW.timestamp()) + 3 * 86400, "desk"), channel
         assert "Mute this story" in text or channel == "webhook", channel
 
 

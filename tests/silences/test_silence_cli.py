@@ -20,9 +20,7 @@ def test_add_list_expire(
 ):
     redis_server.client().flushdb()
     config = tmp_path / "tripwire.yaml"
-    config.write_text(
-        "feeds: []\nsubscriptions:\n  - {name: desk, type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
-    )
+    config.write_text("feeds: []\nsubscriptions:\n  - {name: desk, type: webhook, url: 'http://127.0.0.1:9/hook'}\n")
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     args = ["--config", str(config), "--log-level", "WARNING"]
     assert cli.main(["silence", "add", "story=s-derik", "subscription=desk", "--duration", "2d",

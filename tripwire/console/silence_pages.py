@@ -7,6 +7,7 @@ it at their next batch. Silenced alerts are never hidden: their deliveries show 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -155,10 +156,16 @@ async def _mute_page(
     context["previewer"] = previewer
     if not record:
         return console.render(request, "mute.html", silence=None, **context)
-    matcher = Matcher(field="story", value=claim.story_id)
+    matchers = [Matcher(field="story", value=claim.story_id)]
+    if claim.subscription is not None:
+        matchers.append(Matcher(field="subscription", value=claim.subscription))
+    # One silence per link, its id derived from the token: a second click shows the silence the first one set,
+    # and a silence an operator expired early is not set again by whoever still holds the link.
+    link_id = hashlib.sha256(token.encode()).hexdigest()[:16]
     try:
-        silence = new_silence([matcher], claim.duration_seconds, reason, LINK_AUTHOR, now)
+        silence = new_silence(matchers, claim.duration_seconds, reason, LINK_AUTHOR, now, silence_id=link_id)
     except SilenceError as exc:
         return console.render(request, "mute.html", status_code=400, **{**context, "error": f"Nothing muted: {exc}."})
-    await store_of(console).add(silence)
+    silence = await store_of(console).add_once(silence)
+    context["ended"] = silence.state(now) == "expired"
     return console.render(request, "mute.html", silence=silence, **context)
