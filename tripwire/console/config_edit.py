@@ -1,6 +1,6 @@
-"""Changes to the config file from the console: each written keeping the file's comments and layout (ruamel.yaml
-round trip), validated by loading the new file through the normal loader before it replaces the old one, then
-announced to the running services (shared/config_reload.py).
+"""Changes to the config file from the console: each written keeping the file's comments and layout (the changed
+entries spliced into the file's text, config_text.py), validated by loading the new file through the normal loader
+before it replaces the old one, then announced to the running services (shared/config_reload.py).
 
 A change that would not load is refused with the loader's one-line error and the file is left as it was; so is a
 change to a file that was edited by hand since the page was drawn in a way that makes the change meaningless (an
@@ -20,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from shared.config import ConfigError, TripwireConfig, load_config_file
+from tripwire.console.config_text import spliced
 
 
 class ConfigEditError(ConfigError):
@@ -44,15 +45,21 @@ def edit_config(path: Path, change: Callable[[CommentedMap], None]) -> TripwireC
     """Apply ``change`` to the file's document, check the result loads, replace the file; the new config."""
     shown, target = path, path.resolve()  # a symlinked config (a mounted volume) keeps its link
     yaml = _yaml()
-    doc = yaml.load(target.read_text(encoding="utf-8"))
+    text = target.read_text(encoding="utf-8")
+    doc, original = yaml.load(text), yaml.load(text)
     if not isinstance(doc, CommentedMap):
         raise ConfigEditError(f"{shown}: the config file is not a YAML mapping")
     change(doc)
-    out = io.StringIO()
-    yaml.dump(doc, out)
+    # The changed list entries spliced into the file's own text (config_text.py says why); a change of another kind
+    # is written as the whole round-trip dump.
+    new_text = spliced(text, original, doc, yaml)
+    if new_text is None:
+        out = io.StringIO()
+        yaml.dump(doc, out)
+        new_text = out.getvalue()
     temporary = target.with_name(f".{target.name}.console-edit")
     try:
-        temporary.write_text(out.getvalue(), encoding="utf-8")
+        temporary.write_text(new_text, encoding="utf-8")
         shutil.copymode(target, temporary)
         try:
             config = load_config_file(temporary)
