@@ -17,7 +17,7 @@ from services.classifier.scoring import Scorer, TopicScore
 from services.classifier.sentence_source import with_sentence_source
 from services.classifier.stories import StoryStore
 from shared.clock import Clock, SystemClock
-from shared.config import TripwireConfig
+from shared.config import TopicConfig, TripwireConfig
 from shared.config_reload import ReloadWatch, watch_config
 from shared.health import HealthState
 from shared.logging import get_logger
@@ -148,11 +148,18 @@ class Classifier:
     async def apply_config(self, config: TripwireConfig) -> None:
         """Take the topics of a reloaded config (shared/config_reload.py) from the next batch on: their examples
         are embedded again (off the event loop), with the same models; other settings keep their start-up values."""
-        scorer = await asyncio.to_thread(Scorer, config.topics, self.scorer.embedder, self.scorer.multilingual)
+        current = self.scorer
+        # The same kind of scorer on the new topics: a plain Scorer here dropped the fp32 re-scoring of items near a
+        # threshold for the rest of the process's life after any reload (int8 decisions, against the docs).
+        build = current.with_topics if isinstance(current, RescoringScorer) else self._plain_scorer
+        scorer: Scorer = await asyncio.to_thread(build, config.topics)
         before = set(self.config.topics)
         self.config, self.scorer, self.gazetteer = config, scorer, Gazetteer(config.topics)
         log.info("topics_reloaded", added=sorted(set(config.topics) - before),
                  removed=sorted(before - set(config.topics)), topics=len(config.topics))  # fmt: skip
+
+    def _plain_scorer(self, topics: dict[str, TopicConfig]) -> Scorer:
+        return Scorer(topics, self.scorer.embedder, self.scorer.multilingual)
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False, reload: ReloadWatch | None = None) -> int:
         """Consume until ``stop`` is set (or, with ``drain``, until the stream is empty); ``reload`` applies the

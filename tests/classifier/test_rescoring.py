@@ -108,3 +108,17 @@ def fp32_embedder(default_config: TripwireConfig):  # type: ignore[no-untyped-de
     from services.classifier.backends import make_embedder
 
     return make_embedder(default_config, "onnx")
+
+
+async def test_a_config_reload_keeps_fp32_decisions(redis, default_config: TripwireConfig):  # type: ignore[no-untyped-def]
+    # A reload (SIGHUP, a console edit) built a plain Scorer on the new topics: every later item near a threshold took
+    # the int8 decision until the process restarted.
+    from services.classifier.service import Classifier
+
+    config = default_config.model_copy(update={"topics": {}})
+    loaded = _Unused()
+    scorer = RescoringScorer({}, _Unused(), exact=lambda: loaded)
+    classifier = Classifier(config, redis, scorer, "c1")
+    await classifier.apply_config(config)
+    assert isinstance(classifier.scorer, RescoringScorer) and classifier.scorer is not scorer
+    assert classifier.scorer.margin == scorer.margin
