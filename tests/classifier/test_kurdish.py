@@ -31,6 +31,13 @@ def test_both_dialects_are_kurdish_and_told_apart():
     assert language_name("ku", KURMANJI_PATROL) == "Kurdish (Kurmanji)"
 
 
+def test_a_quoted_sorani_name_does_not_make_a_text_kurdish():
+    # It would get Kurdish's lower threshold, whole keyword evidence and place-only story grouping.
+    english = "Russian and US convoys met near Qamishli, the Kurdish outlet Kurdistan24 (هەولێر) reported"
+    assert detect_language(english) != "ku"  # English, or too mixed to tell (then scored as English)
+    assert detect_language("اعترضت دورية روسية قافلة أمريكية قرب القامشلي، بحسب موقع هەولێر") == "ar"
+
+
 @pytest.mark.parametrize(
     ("declared", "code"),
     [("ckb", "ku"), ("kmr", "ku"), ("ku-Arab", "ku"), ("KU_IQ", "ku"), ("sdh", "ku"), ("ru-RU", "ru"), ("arz", "ar")],
