@@ -51,12 +51,28 @@ class TableRows:
 
 
 def cached_table(folder: Path, name: str, key: str, table: npt.NDArray[Any]) -> TableRows:
-    """``table`` read from its copy ``folder/name-<hash of key>.npy``, written (atomically) when missing. ``key``
-    names what the table was made from (a package's version and its model file), so a new version gets a new file."""
+    """``table`` read from its copy ``folder/name-<hash of key>.npy``, written (atomically) when missing or
+    unreadable. ``key`` names what the table was made from (a package's version and its model file), so a new
+    version gets a new file."""
     path = folder / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".npy", delete=False) as out:
-            np.save(out, np.ascontiguousarray(table))
-        os.replace(out.name, path)  # atomic: another process never reads half a file
+    if path.exists():
+        try:
+            return TableRows(path, table.shape, table.dtype)
+        except (EOFError, ValueError):
+            pass  # cut short (a crash before the data reached the disk) or not this table: written again below
+    _write(folder, name, path, table)
     return TableRows(path, table.shape, table.dtype)
+
+
+def _write(folder: Path, name: str, path: Path, table: npt.NDArray[Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".npy", delete=False) as out:
+        try:
+            np.save(out, np.ascontiguousarray(table))
+            out.flush()
+            os.fsync(out.fileno())  # on disk before the rename: a power cut never leaves an empty file under the name
+            os.chmod(out.name, 0o644)  # readable by a classifier of another user sharing the cache, as the ONNX files
+        except BaseException:
+            os.unlink(out.name)  # a full disk leaves no half-written copy behind
+            raise
+    os.replace(out.name, path)  # atomic: another process never reads half a file

@@ -53,3 +53,15 @@ def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path, mo
     ]
     for text in texts:
         assert compact.classify(text) == stock.classify(text), text  # language and confidence, to the bit
+
+
+def test_an_empty_copy_is_written_again_and_copies_are_readable_by_all(tmp_path: Path) -> None:
+    # A power cut after the rename could leave an empty file under the name (no fsync then): every start failed with
+    # EOFError. The copy is now written again; and it is 0644, like the ONNX files beside it, for a second user.
+    table = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    first = cached_table(tmp_path, "t", "key", table)
+    first.path.write_bytes(b"")
+    again = cached_table(tmp_path, "t", "key", table)
+    assert np.array_equal(again[np.array([3, 0])], table[[3, 0]])
+    assert again.path.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == [again.path.name]  # no temporary file left
