@@ -35,6 +35,22 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 log = get_logger(__name__)
 
 
+def transport_glitch(exc: BaseException) -> bool:
+    """An AttributeError or TypeError raised inside redis-py's or asyncio's own connection code: what a write on a
+    connection the server just reset raises instead of ConnectionError (redis-py issue #4287, seen here as
+    "'NoneType' object has no attribute 'writelines'" on a cluster master killed mid-run). Nothing of ours raised
+    it, so it is Redis going away, not a bug of the service: it must not end the process."""
+    if not isinstance(exc, (AttributeError, TypeError)):
+        return False
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return False
+    where = frame.tb_frame.f_code.co_filename.replace("\\", "/")
+    return "/redis/" in where or where.endswith(("/asyncio/streams.py", "/asyncio/selector_events.py"))
+
+
 async def ensure_group(redis: Redis, stream: str, group: str) -> None:
     """Create the consumer group (and the stream) if missing, at its stored position, else at the beginning.
 
@@ -107,6 +123,11 @@ class _Loop:
                 finished = await self._iteration()
             except REDIS_DOWN as exc:
                 await self._redis_down(exc)
+                continue
+            except (AttributeError, TypeError) as exc:
+                if not transport_glitch(exc):
+                    raise
+                await self._redis_down(RedisConnectionError(f"connection lost mid-command ({exc})"))
                 continue
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
