@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from shared.heap import release_free_heap
 from shared.logging import get_logger
 
 # Normalised probability of the top language; "US jet" scores 0.06 (as German), a Turkish headline of five
@@ -66,6 +67,7 @@ def _identifier() -> Any:
             identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
             _compact(identifier, MODEL_DIR / MODEL_FILE)
             _IDENTIFIER.append(identifier)
+            release_free_heap()  # the load's temporaries (the decompressed model file, the tables before _compact)
         return _IDENTIFIER[0]
 
 
@@ -82,6 +84,7 @@ def _compact(identifier: Any, model_file: Path) -> None:
 
     identifier.tk_output = array("i", identifier.tk_output)
     identifier._rowbase = array("I", identifier._rowbase)
+    identifier.tk_nextmove = PackedStates(identifier.tk_nextmove)
     table = identifier.nb_ptc
     if not _TABLE_FOLDER or table.ndim != 2:
         return
@@ -96,6 +99,30 @@ def _compact(identifier: Any, model_file: Path) -> None:
     # What set_languages() resets to; a language subset (nb_ptc[:, columns]) is not possible on the file's rows,
     # and nothing here restricts the languages.
     identifier._full_model = (rows, *identifier._full_model[1:])
+
+
+class PackedStates:
+    """py3langid's DFA transition table (``tk_nextmove``: 9.8 M next states, each below 2**17) in 17 bits an entry
+    instead of 32: the low 16 bits in an array of uint16, the 17th in a bit array. 39 MB become 21 MB; reading an
+    entry is a Python call instead of an index: detection took 0.47 ms a text instead of 0.42 on the 4,117 real-news
+    texts of the tuning sets, with the same answers (language and confidence) on every one."""
+
+    __slots__ = ("_high", "_low")
+
+    def __init__(self, table: Any) -> None:
+        import numpy as np
+
+        states = np.frombuffer(table, dtype=np.uint32) if isinstance(table, array) else np.asarray(table, np.uint32)
+        if len(states) and int(states.max()) >= 1 << 17:
+            raise ValueError(f"a state number {int(states.max())} does not fit in 17 bits")
+        self._low = array("H", states.astype(np.uint16).tobytes())
+        self._high = np.packbits((states >> 16).astype(np.uint8), bitorder="little").tobytes()
+
+    def __len__(self) -> int:
+        return len(self._low)
+
+    def __getitem__(self, index: int) -> int:
+        return self._low[index] | ((self._high[index >> 3] >> (index & 7)) & 1) << 16
 
 
 def _arabic_letters(text: str) -> list[str]:

@@ -4,8 +4,8 @@ A model's table held in process memory counts in the classifier's RSS whole; rea
 .npy copy in ``classifier.model_cache``, its pages are the kernel's page cache: shared by every process on the
 machine that reads the same file and dropped under memory pressure. Memory-mapping the file did not help: the
 kernel maps 64 KB around each page touched, and a few hundred texts touched every page (USE-m3's token table).
-Used for USE-m3's token table (services/classifier/multilingual.py) and py3langid's feature table
-(shared/language.py).
+Used for all-MiniLM-L6-v2's word embeddings (services/classifier/onnx_embedder.py), USE-m3's token table
+(services/classifier/multilingual.py) and py3langid's feature table (shared/language.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ class TableRows:
         # and printed "Exception ignored" at the end of every process that held a table.
         weakref.finalize(self, os.close, self._fd)
 
+    @classmethod
+    def open(cls, path: Path) -> TableRows:
+        """The table a .npy file holds, whatever its shape and dtype (a 2-D, C-ordered one)."""
+        header = np.load(path, mmap_mode="r")  # the header only, as above
+        shape, dtype = tuple(header.shape), header.dtype
+        del header
+        if len(shape) != 2:
+            raise ValueError(f"{path}: not a 2-D table (shape {shape})")
+        return cls(path, shape, dtype)
+
     def __getitem__(self, ids: npt.NDArray[np.integer[Any]]) -> npt.NDArray[Any]:
         flat = np.asarray(ids, dtype=np.int64).ravel()
         unique, inverse = np.unique(flat, return_inverse=True)
@@ -54,14 +64,28 @@ def cached_table(folder: Path, name: str, key: str, table: npt.NDArray[Any]) -> 
     """``table`` read from its copy ``folder/name-<hash of key>.npy``, written (atomically) when missing or
     unreadable. ``key`` names what the table was made from (a package's version and its model file), so a new
     version gets a new file."""
-    path = folder / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-    if path.exists():
-        try:
-            return TableRows(path, table.shape, table.dtype)
-        except (EOFError, ValueError):
-            pass  # cut short (a crash before the data reached the disk) or not this table: written again below
+    found = existing_table(folder, name, key, table.shape, table.dtype)
+    if found is not None:
+        return found
+    path = _path(folder, name, key)
     _write(folder, name, path, table)
     return TableRows(path, table.shape, table.dtype)
+
+
+def existing_table(folder: Path, name: str, key: str, shape: tuple[int, ...], dtype: Any) -> TableRows | None:
+    """The copy ``cached_table`` wrote for ``key``, if it is there and whole: the caller can then skip building the
+    table at all."""
+    path = _path(folder, name, key)
+    if not path.exists():
+        return None
+    try:
+        return TableRows(path, shape, dtype)
+    except (EOFError, ValueError):
+        return None  # cut short (a crash before the data reached the disk) or not this table: written again
+
+
+def _path(folder: Path, name: str, key: str) -> Path:
+    return folder / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
 def _write(folder: Path, name: str, path: Path, table: npt.NDArray[Any]) -> None:

@@ -7,6 +7,13 @@ constants transformers uses, so the output equals what sentence-transformers giv
 (tests/classifier/test_bert_graph.py checks it against torch). The weights are read straight from the model
 folder's ``model.safetensors`` (an 8-byte header length, a JSON header, raw little-endian arrays), so neither
 torch, transformers nor the safetensors package is needed: this is what lets a torch-free install build its ONNX file.
+
+The word-embedding lookup is the one step left out of the graph: the graph takes each token's row of the word
+embeddings as its input ``word_vectors``, and the caller gathers those rows from the table ``word_table`` returns,
+kept as a file beside the ONNX file (services/classifier/onnx_embedder.py). The table is half of the model's
+weights (30,522 x 384 float32, 45 MB): inside the graph, every session held its own copy in RSS (the int8 session a
+quantised one, 11 MB); read by rows from a file, it lives in the kernel's page cache, shared and droppable, and the
+fp32 and int8 models read the same rows (docs/guide/languages-stories-int8.md, "Classifier memory").
 """
 
 from __future__ import annotations
@@ -116,23 +123,37 @@ class _Graph:
         return out
 
 
+WORD_TABLE = "embeddings.word_embeddings.weight"
+
+
+def _weight(model_dir: Path, weights: dict[str, npt.NDArray[Any]], name: str) -> npt.NDArray[np.float32]:
+    """A tensor of the checkpoint by its BertModel name (with or without the ``bert.`` prefix), as float32."""
+    prefix = "bert." if "bert." + WORD_TABLE in weights else ""
+    try:
+        return weights[prefix + name].astype(np.float32)
+    except KeyError:
+        raise WeightsError(f"{model_dir / 'model.safetensors'}: no tensor {prefix + name}") from None
+
+
+def word_table(model_dir: Path) -> npt.NDArray[np.float32]:
+    """The word embeddings (vocabulary x hidden, float32): the rows ``build_model``'s ``word_vectors`` input takes."""
+    return _weight(model_dir, read_safetensors(model_dir / "model.safetensors"), WORD_TABLE)
+
+
 def build_model(model_dir: Path, opset: int) -> Any:
     """The ``onnx.ModelProto`` of the encoder + mean pooling + L2 normalisation in ``model_dir``.
 
-    Inputs ``input_ids``, ``attention_mask``, ``token_type_ids`` (int64, batch x tokens); output
-    ``sentence_embedding`` (float32, batch x hidden), unit length.
+    Inputs ``word_vectors`` (float32, batch x tokens x hidden: each token's row of ``word_table``),
+    ``attention_mask`` and ``token_type_ids`` (int64, batch x tokens); output ``sentence_embedding`` (float32,
+    batch x hidden), unit length.
     """
     from onnx import TensorProto, helper
 
     config = BertConfig.read(model_dir)
     weights = read_safetensors(model_dir / "model.safetensors")
-    prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
 
     def w(name: str) -> npt.NDArray[np.float32]:
-        try:
-            return weights[prefix + name].astype(np.float32)
-        except KeyError:
-            raise WeightsError(f"{model_dir / 'model.safetensors'}: no tensor {prefix + name}") from None
+        return _weight(model_dir, weights, name)
 
     g = _Graph()
     f32 = np.float32
@@ -147,10 +168,12 @@ def build_model(model_dir: Path, opset: int) -> Any:
         scale, bias = g.const(f"{name}.weight", w(f"{name}.weight")), g.const(f"{name}.bias", w(f"{name}.bias"))
         return g.op("LayerNormalization", [x, scale, bias], axis=-1, epsilon=eps)
 
-    # Embeddings: word + absolute position (0..tokens-1) + token type, then layer norm.
+    # Embeddings: word (gathered by the caller) + absolute position (0..tokens-1) + token type, then layer norm.
     # Position ids 0..tokens-1 on every row: a running count of ones along the tokens axis, minus one.
     ones = g.op(
-        "ConstantOfShape", [g.op("Shape", ["input_ids"])], value=helper.make_tensor("one", TensorProto.INT64, [1], [1])
+        "ConstantOfShape",
+        [g.op("Shape", ["attention_mask"])],
+        value=helper.make_tensor("one", TensorProto.INT64, [1], [1]),
     )
     positions = g.op(
         "Sub",
@@ -159,10 +182,9 @@ def build_model(model_dir: Path, opset: int) -> Any:
             g.const("one_i64", np.array(1, dtype=np.int64)),
         ],
     )
-    word = g.op("Gather", [g.const("word_embeddings", w("embeddings.word_embeddings.weight")), "input_ids"])
     position = g.op("Gather", [g.const("position_embeddings", w("embeddings.position_embeddings.weight")), positions])
     kind = g.op("Gather", [g.const("type_embeddings", w("embeddings.token_type_embeddings.weight")), "token_type_ids"])
-    embedded = g.op("Add", [g.op("Add", [word, position]), kind])
+    embedded = g.op("Add", [g.op("Add", ["word_vectors", position]), kind])
     hidden = layer_norm(embedded, "embeddings.LayerNorm")
 
     # The attention mask as transformers adds it to the scores: 0 where attended, the float minimum where padded,
@@ -221,7 +243,11 @@ def build_model(model_dir: Path, opset: int) -> Any:
     graph = helper.make_graph(
         g.nodes,
         "sentence_encoder",
-        [int_input("input_ids"), int_input("attention_mask"), int_input("token_type_ids")],
+        [
+            helper.make_tensor_value_info("word_vectors", TensorProto.FLOAT, ["batch", "tokens", config.hidden]),
+            int_input("attention_mask"),
+            int_input("token_type_ids"),
+        ],
         [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", config.hidden])],
         g.initializers,
     )

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from services.classifier.embedder import Vectors
 from services.classifier.onnx_export import MAX_TOKENS, OnnxModel, OnnxModelError
+from shared.table_rows import TableRows
 
 DIMENSIONS = 384
 # Padded tokens in one forward pass. Texts are sorted by token count and cut into batches of at most this many
@@ -40,21 +41,23 @@ class OnnxEmbedder:
     """
 
     def __init__(
-        self, model: OnnxModel, batch_size: int = 32, *, workers: int = 0, per_text: bool = False, lean: bool = False
+        self,
+        model: OnnxModel,
+        batch_size: int = 32,
+        *,
+        workers: int = 0,
+        per_text: bool = False,
+        lean: bool = False,
+        tokenizer: Any = None,
     ) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         self.model, self.per_text = model, per_text
         self.batch_size = 1 if per_text else batch_size
-        tokenizer = Tokenizer.from_file(str(model.model_dir / "tokenizer.json"))
-        # The packaged tokenizer.json pads and truncates every input to a fixed 128 tokens; we pad per batch here
-        # and truncate at max_seq_length (256) as sentence-transformers does: truncating at 128 would change the
-        # embeddings of long texts.
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(MAX_TOKENS)
-        self._tokenizer = tokenizer
-        self._pad_id = tokenizer.token_to_id("[PAD]") or 0
+        # Given: another embedder's, of the same model folder (the fp32 re-scoring model shares the int8 one's:
+        # ~10 MB each). The tokenizer is Rust and safe to call from several threads.
+        self.tokenizer = tokenizer or model_tokenizer(model)
+        self._pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one core per pass; passes run side by side (``workers``)
         options.inter_op_num_threads = 1
@@ -75,13 +78,20 @@ class OnnxEmbedder:
             raise OnnxModelError(
                 f"{model.path}: onnxruntime cannot load it ({exc}); delete the folder to rebuild it"
             ) from exc
-        self._inputs = {node.name for node in self._session.get_inputs()}
+        # The word embeddings, read by rows from the file beside the model (bert_graph.py): the page cache holds
+        # them, once for the int8 and fp32 sessions and every classifier on the machine, not this process's heap.
+        try:
+            self._words = TableRows.open(model.word_table)
+        except (OSError, ValueError) as exc:
+            raise OnnxModelError(
+                f"{model.word_table}: cannot read it ({exc}); delete the folder to rebuild it"
+            ) from exc
 
     def encode(self, texts: list[str]) -> Vectors:
         """Embed ``texts`` longest first in token-budget batches; rows are unit length, in the input order."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+        ids = [encoding.ids for encoding in self.tokenizer.encode_batch(texts)]
         batches = list(token_batches([len(row) for row in ids], self.batch_size))
         passes = [[ids[row] for row in rows] for rows in batches]
         results = self._pool.map(self._encode_batch, passes) if self._pool else map(self._encode_batch, passes)
@@ -97,9 +107,26 @@ class OnnxEmbedder:
         for n, row in enumerate(ids):
             input_ids[n, : len(row)] = row
             attention_mask[n, : len(row)] = 1
-        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
-        (vectors,) = self._session.run(None, {name: value for name, value in feed.items() if name in self._inputs})
+        feed = {
+            "word_vectors": self._words[input_ids],
+            "attention_mask": attention_mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        (vectors,) = self._session.run(None, feed)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def model_tokenizer(model: OnnxModel) -> Any:
+    """The model folder's tokenizer, set as sentence-transformers runs it."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model.model_dir / "tokenizer.json"))
+    # The packaged tokenizer.json pads and truncates every input to a fixed 128 tokens; we pad per batch here and
+    # truncate at max_seq_length (256) as sentence-transformers does: truncating at 128 would change the embeddings
+    # of long texts.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
 
 
 def lean_options(options: Any) -> None:

@@ -23,6 +23,7 @@ from services.classifier.embedder import Embedder, Vectors, packaged_model_path
 from services.classifier.routing import ENGLISH, embedding_space, multilingual_embedder
 from services.classifier.scoring import SENTENCE_MARGIN, Scorer, TopicScore
 from shared.config import TopicConfig, TripwireConfig
+from shared.heap import release_free_heap
 
 # Largest |int8 - fp32| score over data/eval/*.jsonl and the dev set, pruned and exact scoring: 0.0794 (dev, exact;
 # 0.0777 pruned, as the service scores), but for one item of data/eval/topics.jsonl scored exactly, 0.00 against
@@ -68,6 +69,7 @@ class RescoringScorer(Scorer):
             if self._exact is None:
                 topics = {topic.name: topic.config for topic in self.topics}
                 self._exact = Scorer(topics, self._load_exact(), self.multilingual)
+                release_free_heap()  # the model file read while the session was built
             return self._exact
 
     def near(self, results: list[list[TopicScore]]) -> list[int]:
@@ -147,6 +149,8 @@ def make_scorer(config: TripwireConfig, backend: str | None = None, batch_size: 
 
         # Lean: it scores the few items near a threshold, and its memory is what the classifier's RSS target
         # misses by (docs/guide/languages-stories-int8.md, "Classifier memory").
-        return OnnxEmbedder(exact_model, batch_size or settings.batch_size, lean=True)
+        # The same model folder's tokenizer as the int8 model's: one copy.
+        shared = getattr(embedder, "tokenizer", None)
+        return OnnxEmbedder(exact_model, batch_size or settings.batch_size, lean=True, tokenizer=shared)
 
     return RescoringScorer(config.topics, embedder, multilingual, exact=exact)

@@ -113,6 +113,17 @@ def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
     text = ["US and Russian convoys blocked each other near Qamishli."]
     assert np.allclose(OnnxEmbedder(rebuilt).encode(text), fp32_embedder.encode(text), atol=1e-6)
 
+    # The word table beside the file is vouched for by the same manifest: a flipped byte there is caught too.
+    assert manifest["word_table_sha256"] == file_sha256(rebuilt.word_table)
+    with rebuilt.word_table.open("r+b") as handle:
+        handle.seek(rebuilt.word_table.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(OnnxModelError, match="corrupt"):
+        ensure_onnx(MODEL_DIR, "fp32", tmp_path, build=False)
+    assert file_sha256(ensure_onnx(MODEL_DIR, "fp32", tmp_path).word_table) == manifest["word_table_sha256"]
+
 
 @pytest.mark.slow
 def test_a_missing_file_is_built_without_torch(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.classifier.bert_graph import BertConfig, WeightsError, build_model, read_safetensors
+from services.classifier.bert_graph import BertConfig, WeightsError, build_model, read_safetensors, word_table
 from services.classifier.embedder import Embedder, packaged_model_path
 from services.classifier.onnx_export import OPSET
 
@@ -84,6 +84,7 @@ def test_graph_gives_torchs_sentence_embeddings(
         for name in ("torch", "transformers", "safetensors", "sentence_transformers"):
             blocked.setitem(sys.modules, name, None)  # the graph is written with none of them importable
         model = build_model(MODEL_DIR, OPSET)
+        words = word_table(MODEL_DIR)
     path = tmp_path / "model.onnx"
     path.write_bytes(model.SerializeToString())
     texts = [
@@ -99,7 +100,9 @@ def test_graph_gives_torchs_sentence_embeddings(
     ids = np.array([row.ids for row in rows], dtype=np.int64)
     mask = np.array([row.attention_mask for row in rows], dtype=np.int64)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+    # The word embeddings are gathered outside the graph (its word_vectors input), as the embedder does.
+    feed = {"word_vectors": words[ids], "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    (got,) = session.run(None, feed)
     want = torch_embedder.encode(texts)
     assert np.abs(got - want).max() < 2e-6
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)

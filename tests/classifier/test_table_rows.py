@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import shared.language as language
+from shared.language import PackedStates
 from shared.table_rows import TableRows, cached_table
 
 
@@ -39,7 +40,7 @@ def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path, mo
     compact = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     monkeypatch.setattr(language, "_TABLE_FOLDER", [tmp_path])
     language._compact(compact, MODEL_DIR / MODEL_FILE)
-    assert isinstance(compact.nb_ptc, TableRows)
+    assert isinstance(compact.nb_ptc, TableRows) and isinstance(compact.tk_nextmove, PackedStates)
     texts = [
         "US and Russian convoys in stand-off near Derik as armoured vehicles block the road.",
         "Противостояние американской и российской колонн у Дерика.",
@@ -65,3 +66,24 @@ def test_an_empty_copy_is_written_again_and_copies_are_readable_by_all(tmp_path:
     assert np.array_equal(again[np.array([3, 0])], table[[3, 0]])
     assert again.path.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == [again.path.name]  # no temporary file left
+
+
+def test_a_table_opens_with_the_shape_and_dtype_its_file_says(tmp_path: Path) -> None:
+    table = np.arange(30, dtype=np.float32).reshape(10, 3)
+    np.save(tmp_path / "words.npy", table)
+    rows = TableRows.open(tmp_path / "words.npy")
+    assert rows.shape == (10, 3) and rows.dtype == np.float32
+    assert np.array_equal(rows[np.array([[9, 0], [0, 4]])], table[[[9, 0], [0, 4]]])
+    np.save(tmp_path / "flat.npy", np.arange(5))
+    with pytest.raises(ValueError, match="2-D"):
+        TableRows.open(tmp_path / "flat.npy")
+
+
+def test_packed_states_read_back_every_state_number_below_2_17() -> None:
+    from array import array
+
+    states = array("I", [0, 1, 65535, 65536, 65537, 104_582, (1 << 17) - 1, 7, 131_000])
+    packed = PackedStates(states)
+    assert len(packed) == len(states) and [packed[n] for n in range(len(states))] == list(states)
+    with pytest.raises(ValueError, match="17 bits"):
+        PackedStates(array("I", [1 << 17]))
