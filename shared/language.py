@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from array import array
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -62,67 +60,11 @@ def _identifier() -> Any:
     """The py3langid model, loaded once (thread-safe: the classifier scores in worker threads)."""
     with _LOCK:
         if not _IDENTIFIER:
-            from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+            from shared.language_model import load_identifier  # numpy: not for the commands that never detect
 
-            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            _compact(identifier, MODEL_DIR / MODEL_FILE)
-            _IDENTIFIER.append(identifier)
-            release_free_heap()  # the load's temporaries (the decompressed model file, the tables before _compact)
+            _IDENTIFIER.append(load_identifier(_TABLE_FOLDER[0] if _TABLE_FOLDER else None))
+            release_free_heap()  # the load's temporaries
         return _IDENTIFIER[0]
-
-
-def _compact(identifier: Any, model_file: Path) -> None:
-    """The same model in less memory (81 MB held before): the same answers, to the last bit of the confidence.
-
-    Its two per-state lists (104,583 Python ints each, ~4 MB apiece) become arrays of machine ints. Its feature
-    table (100,053 x 142 float16, 28 MB, of which a text reads the rows of the few hundred features it has) is
-    read row by row from a copy in the model cache (shared/table_rows.py), as USE-m3's token table is. The
-    attributes are py3langid's (version pinned in pyproject.toml); without a cache folder, or with one that cannot
-    be written, the table stays in memory.
-    """
-    from shared.table_rows import cached_table  # numpy: not for the commands that never detect
-
-    identifier.tk_output = array("i", identifier.tk_output)
-    identifier._rowbase = array("I", identifier._rowbase)
-    identifier.tk_nextmove = PackedStates(identifier.tk_nextmove)
-    table = identifier.nb_ptc
-    if not _TABLE_FOLDER or table.ndim != 2:
-        return
-    stat = model_file.stat()
-    key = f"{metadata.version('py3langid')}:{stat.st_size}:{stat.st_mtime_ns}"
-    try:
-        rows = cached_table(_TABLE_FOLDER[0], "py3langid-ptc", key, table)
-    except (OSError, ValueError) as exc:
-        log.warning("py3langid_table_in_memory", reason=str(exc), cache=str(_TABLE_FOLDER[0]))
-        return
-    identifier.nb_ptc = rows
-    # What set_languages() resets to; a language subset (nb_ptc[:, columns]) is not possible on the file's rows,
-    # and nothing here restricts the languages.
-    identifier._full_model = (rows, *identifier._full_model[1:])
-
-
-class PackedStates:
-    """py3langid's DFA transition table (``tk_nextmove``: 9.8 M next states, each below 2**17) in 17 bits an entry
-    instead of 32: the low 16 bits in an array of uint16, the 17th in a bit array. 39 MB become 21 MB; reading an
-    entry is a Python call instead of an index: detection took 0.47 ms a text instead of 0.42 on the 4,117 real-news
-    texts of the tuning sets, with the same answers (language and confidence) on every one."""
-
-    __slots__ = ("_high", "_low")
-
-    def __init__(self, table: Any) -> None:
-        import numpy as np
-
-        states = np.frombuffer(table, dtype=np.uint32) if isinstance(table, array) else np.asarray(table, np.uint32)
-        if len(states) and int(states.max()) >= 1 << 17:
-            raise ValueError(f"a state number {int(states.max())} does not fit in 17 bits")
-        self._low = array("H", states.astype(np.uint16).tobytes())
-        self._high = np.packbits((states >> 16).astype(np.uint8), bitorder="little").tobytes()
-
-    def __len__(self) -> int:
-        return len(self._low)
-
-    def __getitem__(self, index: int) -> int:
-        return self._low[index] | ((self._high[index >> 3] >> (index & 7)) & 1) << 16
 
 
 def _arabic_letters(text: str) -> list[str]:

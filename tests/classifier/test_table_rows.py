@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import shared.language as language
-from shared.language import PackedStates
+from shared.language_model import PackedStates, load_identifier
 from shared.table_rows import TableRows, cached_table
 
 
@@ -33,14 +32,10 @@ def test_the_copy_is_written_once_per_key(tmp_path: Path) -> None:
         TableRows(first.path, (4, 3), np.uint8)  # a file of another dtype is refused, not misread
 
 
-def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path, monkeypatch) -> None:
-    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path) -> None:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     stock = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    compact = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    monkeypatch.setattr(language, "_TABLE_FOLDER", [tmp_path])
-    language._compact(compact, MODEL_DIR / MODEL_FILE)
-    assert isinstance(compact.nb_ptc, TableRows) and isinstance(compact.tk_nextmove, PackedStates)
     texts = [
         "US and Russian convoys in stand-off near Derik as armoured vehicles block the road.",
         "Противостояние американской и российской колонн у Дерика.",
@@ -52,8 +47,14 @@ def test_detection_from_the_cached_table_answers_as_py3langid(tmp_path: Path, mo
         "",
         "12345 !!!",
     ]
-    for text in texts:
-        assert compact.classify(text) == stock.classify(text), text  # language and confidence, to the bit
+    # The first load writes the feature table's copy; the second reads it without loading the table; without a
+    # cache folder the table stays in memory. Each answers as py3langid's own loader does.
+    for folder in (tmp_path, tmp_path, None):
+        compact = load_identifier(folder)
+        assert isinstance(compact.nb_ptc, TableRows) == (folder is not None)
+        assert isinstance(compact.tk_nextmove, PackedStates)
+        for text in texts:
+            assert compact.classify(text) == stock.classify(text), text  # language and confidence, to the bit
 
 
 def test_an_empty_copy_is_written_again_and_copies_are_readable_by_all(tmp_path: Path) -> None:
