@@ -101,11 +101,7 @@ def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
     mtime = built.path.stat().st_mtime_ns
     assert ensure_onnx(MODEL_DIR, "fp32", tmp_path).path.stat().st_mtime_ns == mtime  # cached: not rebuilt
 
-    with built.path.open("r+b") as handle:  # one flipped byte in the weights
-        handle.seek(built.path.stat().st_size // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    _flip_middle_byte(built.path)  # one flipped byte in the weights
     with pytest.raises(OnnxModelError, match="tripwire model build"):
         ensure_onnx(MODEL_DIR, "fp32", tmp_path, build=False)
     rebuilt = ensure_onnx(MODEL_DIR, "fp32", tmp_path)
@@ -115,14 +111,18 @@ def test_onnx_file_is_built_once_checked_and_rebuilt_when_corrupt(
 
     # The word table beside the file is vouched for by the same manifest: a flipped byte there is caught too.
     assert manifest["word_table_sha256"] == file_sha256(rebuilt.word_table)
-    with rebuilt.word_table.open("r+b") as handle:
-        handle.seek(rebuilt.word_table.stat().st_size // 2)
-        byte = handle.read(1)
-        handle.seek(-1, 1)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    _flip_middle_byte(rebuilt.word_table)
     with pytest.raises(OnnxModelError, match="corrupt"):
         ensure_onnx(MODEL_DIR, "fp32", tmp_path, build=False)
     assert file_sha256(ensure_onnx(MODEL_DIR, "fp32", tmp_path).word_table) == manifest["word_table_sha256"]
+
+
+def _flip_middle_byte(path: Path) -> None:
+    with path.open("r+b") as handle:
+        handle.seek(path.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
 
 
 @pytest.mark.slow
