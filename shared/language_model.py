@@ -99,7 +99,7 @@ class PackedStates:
     __slots__ = ("_high", "_low")
 
     def __init__(self, table: Any) -> None:
-        states = np.frombuffer(table, dtype=np.uint32) if isinstance(table, array) else np.asarray(table, np.uint32)
+        states = np.asarray(table, dtype=np.uint32)  # py3langid's numpy array, or an array('I') (its loader's)
         if len(states) and int(states.max()) >= 1 << 17:
             raise ValueError(f"a state number {int(states.max())} does not fit in 17 bits")
         # No full-size temporaries beyond one uint16 copy: the table is read at every classifier's first detection.

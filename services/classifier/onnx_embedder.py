@@ -82,7 +82,7 @@ class OnnxEmbedder:
         # them, once for the int8 and fp32 sessions and every classifier on the machine, not this process's heap.
         try:
             self._words = TableRows.open(model.word_table)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # ensure_onnx checked its hash: a disk fault since
             raise OnnxModelError(
                 f"{model.word_table}: cannot read it ({exc}); delete the folder to rebuild it"
             ) from exc
