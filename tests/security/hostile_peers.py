@@ -210,9 +210,12 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def request(port: int, raw: bytes) -> int | None:
-    """Send one raw request on a fresh connection; its answer's status."""
+    """Send one raw request on a fresh connection; its answer's status (None: closed without one)."""
     with connect(port) as sock:
-        sock.sendall(raw)
+        # The server may stop reading and close mid-request, as it does past a cap (a 1 MiB head): what it answered,
+        # if anything, is still to be read. Seen once in a fresh-clone run as a BrokenPipeError here.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(raw)
         return status_of(sock)
 
 
