@@ -39,10 +39,7 @@ def test_a_kurdish_joint_patrol_on_the_m4_alerts_with_keyword_evidence(scorer: S
         "Трамп и Путин сделали совместное заявление к 75-летию встречи на Эльбе",
         "Muhalifler Astana'ya katılımı askıya aldı",
         "Pentagon: Rus birlikleri Pokrovsk yakınlarında ilerliyor.",
-        pytest.param(
-            "Самолеты ВМС США спешно вылетели на охоту за русскими подлодками",
-            marks=pytest.mark.xfail(strict=True, reason="US sub tracking near Russia reads as a standoff to USE-m3"),
-        ),
+        "Самолеты ВМС США спешно вылетели на охоту за русскими подлодками",
         "Пентагон: российские войска продвигаются под Покровском.",
         "البنتاغون: القوات الروسية تتقدم قرب بوكروفسك.",
         "Pentagon: Russian troops advancing near Pokrovsk.",
@@ -51,6 +48,27 @@ def test_a_kurdish_joint_patrol_on_the_m4_alerts_with_keyword_evidence(scorer: S
 def test_the_issues_real_news_false_alarms_do_not_alert(scorer: Scorer, text: str):
     alerts = [(r.topic, round(r.score, 3)) for r in scorer.score_texts([text])[0] if r.matched]
     assert not alerts, alerts
+
+
+def test_russian_stand_offs_are_held_to_englishs_threshold_and_every_labeled_report_clears_it(
+    scorer: Scorer, default_config: TripwireConfig
+):
+    # docs/guide/languages-real-news.md, "Calibrated per language": Russian's stand-off threshold is 0.62, as in
+    # English, not the 0.45 of Arabic and Turkish; no Russian report of the three multilingual sets is lost to it.
+    topic = default_config.topics["us_russia_standoff"]
+    assert topic.threshold_for("ru") == 0.62 == topic.threshold
+    assert topic.threshold_for("ar") == topic.threshold_for("tr") == 0.45
+    items = [
+        item
+        for name in ("multilingual", "multilingual_holdout", "multilingual_sealed")
+        for item in load_labeled(REPO_ROOT / f"data/eval/{name}.jsonl", set(default_config.topics))
+        if item.lang == "ru" and "us_russia_standoff" in item.labels
+    ]
+    assert len(items) >= 30
+    results = scorer.score_texts([item.text for item in items], [item.lang for item in items])
+    standoffs = [next(r for r in row if r.topic == "us_russia_standoff") for row in results]
+    missed = [(item.title, round(r.score, 3)) for item, r in zip(items, standoffs, strict=True) if not r.matched]
+    assert not missed, missed
 
 
 def test_the_kurdish_set_recall_per_dialect(scorer: Scorer, default_config: TripwireConfig):
